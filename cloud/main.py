@@ -1,0 +1,9 @@
+"""Cloud Functions entry points for PVS6 Sentinel.
+
+Deploy this folder as it is: each name below is a function target (``--entry-point``). All logic lives in the
+``pvs6_cloud`` package beside this file; configuration comes from ``$PVS6_CLOUD_CONFIG`` (see the README).
+"""
+
+from pvs6_cloud.entry import ingest
+
+__all__ = ["ingest"]

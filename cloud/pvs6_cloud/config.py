@@ -1,0 +1,406 @@
+"""The cloud side's configuration: one typed tree, loaded and validated in one place.
+
+Every other module receives these frozen dataclasses; nothing else reads ``os.environ`` or a file for settings.
+Secrets may be written inline (local use), or named by environment variable (``*_env``: how Secret Manager hands
+them to a Cloud Function), and are resolved here so a missing secret is a clear start-up error, not a 500 at
+3 a.m. Key names are contracts (see ARCHITECTURE.md); an unknown or ill-typed key is reported with its full path.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+__all__ = [
+    "ArrayConfig",
+    "CloudConfig",
+    "DetectionConfig",
+    "MailConfig",
+    "SchedulerConfig",
+    "SheetsConfig",
+    "SiteConfig",
+    "WeatherConfig",
+    "load_config",
+    "parse_config",
+]
+
+CONFIG_ENV = "PVS6_CLOUD_CONFIG"
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayConfig:
+    """The solar array, for the expected-output model. Defaults are the seed's system (12 x 360 W on micros).
+
+    ``circuits`` maps a circuit name to the inverter serials on it, and ``places`` maps a serial to words a person
+    can find on the roof ("circuit 2, top row, 3rd from left"): alerts quote them.
+    """
+
+    panels: int = 12
+    panel_w: float = 360.0
+    tilt_deg: float = 30.0
+    azimuth_deg: float = 180.0
+    losses_pct: float = 14.0
+    inverter_ac_w: float = 320.0
+    temp_coeff_pct_per_c: float = -0.35
+    circuits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    places: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def dc_kw(self) -> float:
+        """Nameplate DC size of the array [kW]."""
+        return self.panels * self.panel_w / 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    """One monitored home: its secret, place, destination sheet and who gets its mail."""
+
+    site_id: str
+    secret: str
+    latitude: float
+    longitude: float
+    timezone: str
+    name: str = ""
+    local_dir: Path | None = None
+    spreadsheet_id: str = ""
+    sheet_url: str = ""
+    mail_to: tuple[str, ...] = ()
+    array: ArrayConfig = field(default_factory=ArrayConfig)
+    price_per_kwh: float = 0.30
+    currency: str = "$"
+    active_hours: tuple[int, int] = (6, 21)
+    elevation_m: float = 0.0
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The site's time zone (validated at load time)."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def display_name(self) -> str:
+        """What emails call this site."""
+        return self.name or self.site_id
+
+
+@dataclass(frozen=True, slots=True)
+class MailConfig:
+    """How mail leaves: an SMTP server (Gmail with an app password in production), else .eml files in a folder."""
+
+    outbox_dir: Path | None = None
+    smtp_host: str = ""
+    smtp_port: int = 587
+    starttls: bool = True
+    username: str = ""
+    password: str = ""
+    sender: str = ""
+    timeout_s: float = 30.0
+
+    @property
+    def uses_smtp(self) -> bool:
+        """True when a real SMTP server is configured."""
+        return bool(self.smtp_host)
+
+
+@dataclass(frozen=True, slots=True)
+class WeatherConfig:
+    """Open-Meteo endpoints (free, no key); tests point these at a local server."""
+
+    enabled: bool = True
+    forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+    archive_url: str = "https://archive-api.open-meteo.com/v1/archive"
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class SheetsConfig:
+    """Google Sheets access. ``api_endpoint`` is for tests (a local Sheets-compatible server)."""
+
+    api_endpoint: str = ""
+    credentials_file: str = ""
+    max_retries: int = 5
+    timeout_s: float = 60.0
+    readings_archive_after_cells: int = 8_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionConfig:
+    """Thresholds of the alert rules. Defaults are documented in the README; each says why it is what it is."""
+
+    min_sun_elevation_deg: float = 15.0
+    peer_min_kw: float = 0.03
+    dead_ratio: float = 0.05
+    dead_persist_min: float = 45.0
+    stale_measurement_min: float = 30.0
+    weak_ratio: float = 0.80
+    weak_days: int = 3
+    array_zero_persist_min: float = 45.0
+    below_expected_ratio: float = 0.35
+    below_expected_days: int = 2
+    stuck_counter_hours: float = 4.0
+    flash_low_kb: int = 10_000
+    flash_high_pct: float = 90.0
+    comm_errors_per_hour: float = 50.0
+    pvs_unreachable_min: float = 60.0
+    watchdog_silent_min: float = 90.0
+    reminder_hours: float = 24.0
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """Who may call the scheduled endpoints: Cloud Scheduler's OIDC identity. Empty = local (no check)."""
+
+    audience: str = ""
+    service_account: str = ""
+    certs_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CloudConfig:
+    """Everything the cloud side needs, for every site it serves."""
+
+    sites: Mapping[str, SiteConfig]
+    mail: MailConfig = field(default_factory=MailConfig)
+    weather: WeatherConfig = field(default_factory=WeatherConfig)
+    sheets: SheetsConfig = field(default_factory=SheetsConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+    def site(self, site_id: str) -> SiteConfig:
+        """The site with this id, or ``KeyError``."""
+        return self.sites[site_id]
+
+
+class _Reader:
+    """Reads one TOML table, remembering its path so every error names the exact key."""
+
+    def __init__(self, table: Mapping[str, Any], path: str, env: Mapping[str, str], base_dir: Path) -> None:
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[{path}] must be a table")
+        self.table = table
+        self.path = path
+        self.env = env
+        self.base_dir = base_dir
+        self.used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        self.used.add(key)
+        if key not in self.table:
+            if required:
+                raise ConfigError(f"missing required key {self._key(key)}")
+            return default
+        value = self.table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            raise ConfigError(f"{self._key(key)} has the wrong type: {value!r}")
+        return value
+
+    def number(self, key: str, default: float, *, low: float | None = None, high: float | None = None) -> float:
+        value = self.get(key, float, default)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ConfigError(f"{self._key(key)} = {value} is outside [{low}, {high}]")
+        return value
+
+    def path_value(self, key: str) -> Path | None:
+        raw = self.get(key, str)
+        if raw is None:
+            return None
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def secret(self, key: str, *, required: bool) -> str:
+        """A secret given inline as ``key`` or by environment variable name as ``key_env``."""
+        inline = self.get(key, str)
+        env_name = self.get(f"{key}_env", str)
+        if inline and env_name:
+            raise ConfigError(f"give {self._key(key)} or {self._key(key + '_env')}, not both")
+        if env_name:
+            value = self.env.get(env_name, "")
+            if not value:
+                raise ConfigError(f"{self._key(key + '_env')} names {env_name}, which is not set")
+            return value
+        if required and not inline:
+            raise ConfigError(f"missing required key {self._key(key)} (or {self._key(key + '_env')})")
+        return inline or ""
+
+    def sub(self, key: str) -> _Reader:
+        self.used.add(key)
+        return _Reader(self.table.get(key, {}), self._key(key), self.env, self.base_dir)
+
+    def check_unknown(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise ConfigError(f"unknown key(s) in [{self.path or 'top level'}]: {', '.join(unknown)}")
+
+
+def _read_array(r: _Reader) -> ArrayConfig:
+    circuits_raw = r.get("circuits", dict, {})
+    circuits: dict[str, tuple[str, ...]] = {}
+    for name, serials in circuits_raw.items():
+        if not isinstance(serials, list) or not all(isinstance(s, str) for s in serials):
+            raise ConfigError(f"{r.path}.circuits.{name} must be a list of inverter serials")
+        circuits[name] = tuple(serials)
+    places = r.get("places", dict, {})
+    if not all(isinstance(v, str) for v in places.values()):
+        raise ConfigError(f"{r.path}.places values must be strings")
+    array = ArrayConfig(
+        panels=int(r.number("panels", 12, low=1, high=10_000)),
+        panel_w=r.number("panel_w", 360.0, low=1, high=2000),
+        tilt_deg=r.number("tilt", 30.0, low=0, high=90),
+        azimuth_deg=r.number("azimuth", 180.0, low=0, high=360),
+        losses_pct=r.number("losses_pct", 14.0, low=0, high=90),
+        inverter_ac_w=r.number("inverter_ac_w", 320.0, low=1, high=100_000),
+        temp_coeff_pct_per_c=r.number("temp_coeff_pct_per_c", -0.35, low=-2, high=0),
+        circuits=circuits,
+        places=dict(places),
+    )
+    r.check_unknown()
+    return array
+
+
+def _read_site(site_id: str, r: _Reader) -> SiteConfig:
+    timezone = r.get("timezone", str, "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigError(f"{r.path}.timezone: unknown time zone {timezone!r}") from err
+    mail_to = r.get("mail_to", list, [])
+    if not all(isinstance(x, str) and "@" in x for x in mail_to):
+        raise ConfigError(f"{r.path}.mail_to must be a list of email addresses")
+    hours = r.get("active_hours", list, [6, 21])
+    if len(hours) != 2 or not all(isinstance(h, int) and 0 <= h <= 24 for h in hours) or hours[0] >= hours[1]:
+        raise ConfigError(f"{r.path}.active_hours must be [start_hour, end_hour], e.g. [6, 21]")
+    local_dir = r.path_value("local_dir")
+    spreadsheet_id = r.get("spreadsheet_id", str, "")
+    if local_dir is None and not spreadsheet_id:
+        raise ConfigError(f"[{r.path}] needs local_dir (CSV folder) or spreadsheet_id (Google Sheet)")
+    site = SiteConfig(
+        site_id=site_id,
+        secret=r.secret("secret", required=True),
+        latitude=r.number("latitude", 0.0, low=-90, high=90),
+        longitude=r.number("longitude", 0.0, low=-180, high=180),
+        timezone=timezone,
+        name=r.get("name", str, ""),
+        local_dir=local_dir,
+        spreadsheet_id=spreadsheet_id,
+        sheet_url=r.get("sheet_url", str, "")
+        or (f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}" if spreadsheet_id else ""),
+        mail_to=tuple(mail_to),
+        array=_read_array(r.sub("array")),
+        price_per_kwh=r.number("price_per_kwh", 0.30, low=0, high=100),
+        currency=r.get("currency", str, "$"),
+        active_hours=(hours[0], hours[1]),
+        elevation_m=r.number("elevation_m", 0.0, low=-500, high=9000),
+    )
+    for key in ("latitude", "longitude"):
+        if key not in r.table:
+            raise ConfigError(f"missing required key {r.path}.{key}")
+    r.check_unknown()
+    return site
+
+
+def _read_dataclass(cls: type, r: _Reader, overrides: Mapping[str, Any] | None = None) -> Any:
+    """Fill a flat dataclass of numbers/strings/bools from a table, type-checked against its defaults."""
+    values: dict[str, Any] = dict(overrides or {})
+    for name in cls.__dataclass_fields__:
+        if name in values:
+            continue
+        default = getattr(cls(), name)
+        if isinstance(default, bool):
+            values[name] = r.get(name, bool, default)
+        elif isinstance(default, int):
+            values[name] = int(r.number(name, default, low=0))
+        elif isinstance(default, float):
+            values[name] = r.number(name, default, low=0)
+        elif isinstance(default, str):
+            values[name] = r.get(name, str, default)
+    r.check_unknown()
+    return cls(**values)
+
+
+def parse_config(
+    data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, base_dir: Path | None = None
+) -> CloudConfig:
+    """Validate a parsed TOML document into a `CloudConfig`.
+
+    Parameters
+    ----------
+    data : mapping
+        The TOML document as a dict.
+    env : mapping, optional
+        Where ``*_env`` secrets are looked up; defaults to ``os.environ``. Tests pass their own.
+    base_dir : Path, optional
+        Relative folders (``local_dir``, ``outbox_dir``) are taken relative to this (the config file's folder).
+
+    Raises
+    ------
+    ConfigError
+        Naming the bad key.
+    """
+    env = os.environ if env is None else env
+    root = _Reader(data, "", env, base_dir or Path.cwd())
+    sites_table = root.get("sites", dict, {})
+    if not sites_table:
+        raise ConfigError("no [sites.<id>] table: configure at least one site")
+    sites = {}
+    for site_id, table in sites_table.items():
+        if not site_id.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"site id {site_id!r} may hold only letters, digits, '-' and '_'")
+        sites[site_id] = _read_site(site_id, _Reader(table, f"sites.{site_id}", env, root.base_dir))
+
+    mail_r = root.sub("mail")
+    mail = _read_dataclass(
+        MailConfig,
+        mail_r,
+        {
+            "outbox_dir": mail_r.path_value("outbox_dir"),
+            "password": mail_r.secret("password", required=False),
+            "sender": mail_r.get("from", str, ""),
+            "smtp_port": int(mail_r.number("smtp_port", 587, low=1, high=65535)),
+        },
+    )
+    if not mail.uses_smtp and mail.outbox_dir is None:
+        mail = MailConfig(**{**{f: getattr(mail, f) for f in MailConfig.__dataclass_fields__},
+                             "outbox_dir": root.base_dir / "outbox"})
+    config = CloudConfig(
+        sites=sites,
+        mail=mail,
+        weather=_read_dataclass(WeatherConfig, root.sub("weather")),
+        sheets=_read_dataclass(SheetsConfig, root.sub("sheets")),
+        detection=_read_dataclass(DetectionConfig, root.sub("detection")),
+        scheduler=_read_dataclass(SchedulerConfig, root.sub("scheduler")),
+    )
+    root.check_unknown()
+    return config
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> CloudConfig:
+    """Load the TOML file named by ``path`` or by ``$PVS6_CLOUD_CONFIG``.
+
+    Raises
+    ------
+    ConfigError
+        When no file is named, it cannot be read, is not TOML, or holds a bad key.
+    """
+    env = os.environ if env is None else env
+    chosen = path or env.get(CONFIG_ENV)
+    if not chosen:
+        raise ConfigError(f"no configuration: pass --config FILE or set {CONFIG_ENV}")
+    file = Path(chosen).expanduser()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {file}: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {file} is not valid TOML: {err}") from err
+    return parse_config(data, env=env, base_dir=file.resolve().parent)

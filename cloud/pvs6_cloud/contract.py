@@ -1,0 +1,190 @@
+"""The upload contract, checked at the door before anything is parsed or written.
+
+Order matters: the signature is verified over the compressed bytes *before* they are inflated, so a stranger
+cannot make us spend memory on a gzip bomb; inflation then stops at the 16 MiB limit instead of trusting the
+header. Nothing here logs a secret or a signature.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import json
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import BadRequest, PayloadTooLarge, Unauthorized
+
+__all__ = [
+    "MAX_COMPRESSED_BYTES",
+    "MAX_DECOMPRESSED_BYTES",
+    "MAX_SNAPSHOTS",
+    "UploadBatch",
+    "UploadItem",
+    "decode_body",
+    "sign",
+    "verify_signature",
+]
+
+MAX_COMPRESSED_BYTES = 1 << 20
+MAX_DECOMPRESSED_BYTES = 16 << 20
+MAX_SNAPSHOTS = 500
+MAX_SKEW_S = 300
+SCHEMA = 1
+SOURCES = ("dl_cgi", "varserver")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadItem:
+    """One raw PVS6 response as the edge captured it."""
+
+    captured_at: datetime
+    source: str
+    sha256: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadBatch:
+    """A verified, decoded upload: the edge's heartbeat plus zero or more snapshots."""
+
+    site: str
+    edge_version: str
+    edge_status: Mapping[str, Any]
+    items: tuple[UploadItem, ...]
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` HMAC of ``timestamp + "." + body``, as the edge sends it."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_signature(
+    headers: Mapping[str, str], body: bytes, secret_for: Callable[[str], str | None], now: datetime
+) -> str:
+    """Check site, timestamp window and HMAC; return the site id.
+
+    Parameters
+    ----------
+    headers : mapping
+        Request headers (case-insensitive mapping, as Flask gives).
+    body : bytes
+        The exact HTTP body, still compressed.
+    secret_for : callable
+        Site id -> its secret, or None for an unknown site.
+    now : datetime
+        The current time (aware), injected so tests control the clock.
+
+    Raises
+    ------
+    Unauthorized
+        Unknown site, missing or stale timestamp (> 300 s skew), or wrong signature.
+    """
+    site = headers.get("X-Sentinel-Site", "")
+    timestamp = headers.get("X-Sentinel-Timestamp", "")
+    signature = headers.get("X-Sentinel-Signature", "")
+    secret = secret_for(site) if site else None
+    if not secret:
+        raise Unauthorized("unknown or missing site")
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise Unauthorized("missing or malformed X-Sentinel-Timestamp") from None
+    if abs(now.timestamp() - sent_at) > MAX_SKEW_S:
+        raise Unauthorized("timestamp outside the 300 s window (check the Pi's clock)")
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+        raise Unauthorized("bad signature")
+    return site
+
+
+def _inflate(body: bytes) -> bytes:
+    """Gunzip at most MAX_DECOMPRESSED_BYTES, refusing more without inflating it."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, MAX_DECOMPRESSED_BYTES + 1)
+    except zlib.error as err:
+        raise BadRequest(f"body is not valid gzip: {err}") from err
+    if len(out) > MAX_DECOMPRESSED_BYTES or inflater.unconsumed_tail:
+        raise PayloadTooLarge("decompressed body is over 16 MiB")
+    if not inflater.eof:
+        raise BadRequest("gzip body is truncated")
+    return out
+
+
+def _parse_time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise BadRequest(f"{where}: captured_at must be an ISO-8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise BadRequest(f"{where}: captured_at {value!r} is not ISO-8601") from err
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{where}: captured_at must carry a time zone (UTC)")
+    return parsed.astimezone(UTC)
+
+
+def _item(raw: Any, index: int) -> UploadItem:
+    where = f"snapshots[{index}]"
+    if not isinstance(raw, dict):
+        raise BadRequest(f"{where} must be an object")
+    source = raw.get("source")
+    if source not in SOURCES:
+        raise BadRequest(f"{where}: source must be one of {', '.join(SOURCES)}")
+    digest = raw.get("sha256")
+    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise BadRequest(f"{where}: sha256 must be 64 lowercase hex digits")
+    payload = raw.get("payload")
+    if not isinstance(payload, dict):
+        raise BadRequest(f"{where}: payload must be the PVS6's JSON object")
+    return UploadItem(_parse_time(raw.get("captured_at"), where), source, digest, payload)
+
+
+def decode_body(body: bytes, content_encoding: str, site: str) -> UploadBatch:
+    """Inflate and validate an upload body against the contract.
+
+    Raises
+    ------
+    PayloadTooLarge
+        Over 1 MiB compressed or 16 MiB decompressed, or more than 500 snapshots.
+    BadRequest
+        Not gzip, not JSON, wrong schema, or a field that breaks the contract (the message names it).
+    """
+    if len(body) > MAX_COMPRESSED_BYTES:
+        raise PayloadTooLarge("body is over 1 MiB compressed")
+    if content_encoding.strip().lower() != "gzip":
+        raise BadRequest("body must be sent with Content-Encoding: gzip")
+    try:
+        data = json.loads(_inflate(body))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadRequest(f"body is not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object")
+    if data.get("schema") != SCHEMA:
+        raise BadRequest(f"unsupported schema {data.get('schema')!r} (this function speaks {SCHEMA})")
+    if data.get("site") != site:
+        raise BadRequest("body site does not match X-Sentinel-Site")
+    edge = data.get("edge", {})
+    if not isinstance(edge, dict) or not isinstance(edge.get("status", {}), dict):
+        raise BadRequest("edge must be an object with a status object")
+    snapshots = data.get("snapshots", [])
+    if not isinstance(snapshots, list):
+        raise BadRequest("snapshots must be a list")
+    if len(snapshots) > MAX_SNAPSHOTS:
+        raise PayloadTooLarge(f"{len(snapshots)} snapshots in one batch; at most {MAX_SNAPSHOTS}")
+    items = tuple(_item(raw, i) for i, raw in enumerate(snapshots))
+    return UploadBatch(site, str(edge.get("version", "")), edge.get("status", {}), items)
+
+
+def now_utc() -> datetime:
+    """The real clock, for callers that have no injected one."""
+    return datetime.now(UTC)
+
+
+def gzip_json(data: Any) -> bytes:
+    """Compact JSON, gzipped: how tests and the replay command build bodies."""
+    return gzip.compress(json.dumps(data, separators=(",", ":")).encode())

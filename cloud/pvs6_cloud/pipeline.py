@@ -1,0 +1,131 @@
+"""Ingest one verified upload: dedupe -> parse -> enrich -> rows -> alerts -> one atomic commit -> mail.
+
+This is the only place that knows the order of the stages; each stage is a pure function or a small adapter.
+The commit is the point of no return: only after it succeeds are snapshots acknowledged to the edge, and only
+after it succeeds is mail handed to the transport (mail waits in the state until it is sent, so an SMTP outage
+delays an alert but never loses or repeats it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import alerting, enrich, rows
+from .config import CloudConfig, SiteConfig
+from .contract import UploadBatch
+from .errors import BadRequest
+from .models import Snapshot
+from .sink import SheetWrite, Sink
+
+__all__ = ["IngestResult", "Services", "ingest_batch"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The side effects the pipeline needs, injected so tests and the CLI can swap them.
+
+    ``sink_for`` opens a site's sink; ``weather_http`` is the HTTP session the weather client uses (None: the
+    client makes its own); ``mailer`` returns the mail transport, built only when there is mail to send (None:
+    mail stays queued); ``clock`` tells the time.
+    """
+
+    sink_for: Callable[[SiteConfig], Sink]
+    clock: Callable[[], datetime]
+    weather_http: Any = None
+    mailer: Callable[[], Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What the function answers: ids now safely stored, and ids it already had."""
+
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    alerts_opened: int = 0
+    mail_sent: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The 200 response body of the upload contract."""
+        return {"accepted": self.accepted, "duplicates": self.duplicates}
+
+
+def _parse_items(batch: UploadBatch, fresh: list[Any]) -> list[Snapshot]:
+    from .parse import ParseError, parse_payload
+
+    snapshots = []
+    for item in fresh:
+        try:
+            snapshots.append(
+                parse_payload(item.payload, source=item.source, site=batch.site,
+                              captured_at=item.captured_at, sha256=item.sha256)
+            )
+        except ParseError as err:
+            raise BadRequest(f"snapshot {item.sha256[:12]} ({item.captured_at:%Y-%m-%d %H:%M}Z): {err}") from err
+    return snapshots
+
+
+def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) -> IngestResult:
+    """Store a batch exactly once and raise whatever alerts it shows.
+
+    Raises
+    ------
+    BadRequest
+        A snapshot is not a PVS6 response (the edge quarantines it; nothing was written).
+    TransientError
+        The sink could not be written (the edge retries; nothing was acknowledged).
+    """
+    site: SiteConfig = config.site(batch.site)
+    now = services.clock()
+    sink = services.sink_for(site)
+    state = sink.load_state()
+
+    fresh, duplicates, batch_ids = [], [], set()
+    for item in sorted(batch.items, key=lambda i: i.captured_at):
+        if state.seen(item.sha256) or item.sha256 in batch_ids:
+            duplicates.append(item.sha256)
+        else:
+            batch_ids.add(item.sha256)
+            fresh.append(item)
+    snapshots = _parse_items(batch, fresh)
+    for snapshot in snapshots:
+        for warning in snapshot.warnings:
+            log.info("site %s snapshot %s: %s", site.site_id, snapshot.sha256[:12], warning)
+
+    enrichments = enrich.enrich_batch(
+        snapshots, site, config.weather, state.section("weather"), http=services.weather_http
+    )
+    grew = False
+    for snapshot in snapshots:
+        grew = rows.remember_devices(state, snapshot) or grew
+        state.remember(snapshot.sha256, snapshot.captured_at)
+    panels = rows.panels(state, site.array.places)
+    readings = [rows.readings_record(s, e) for s, e in zip(snapshots, enrichments, strict=True)]
+
+    state.last_heartbeat_at = now.isoformat()
+    state.last_edge_status = dict(batch.edge_status)
+    outcome = alerting.evaluate_batch(
+        list(zip(snapshots, enrichments, strict=True)), batch.edge_status, state, site, config, now
+    )
+    replace: dict[str, Any] = {}
+    if snapshots or grew:
+        replace["Devices"] = rows.device_records(state, site.array.places)
+    if outcome.alerts_rows is not None:
+        replace["Alerts"] = outcome.alerts_rows
+    write = SheetWrite(state=state, panels=panels, append={"Readings": readings} if readings else {},
+                       replace=replace)
+    if grew:
+        sink.ensure_layout(panels)
+    sink.commit(write)
+    log.info("site %s: stored %d reading(s), %d duplicate(s), %d alert(s) opened",
+             site.site_id, len(snapshots), len(duplicates), outcome.opened)
+
+    sent = alerting.deliver_pending(state, site, config, services.mailer, now)
+    if sent:
+        sink.commit(SheetWrite(state=state, panels=panels))
+    return IngestResult([s.sha256 for s in snapshots], duplicates, outcome.opened, sent)

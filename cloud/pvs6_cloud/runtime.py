@@ -1,0 +1,76 @@
+"""The function's long-lived pieces, built on first use and reused across invocations (cold-start friendly).
+
+Nothing is built at import: the config is read, and the Google and mail clients are made, only when the first
+request needs them, so importing the function needs no credentials and no network.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from .config import CloudConfig, SiteConfig, load_config
+from .contract import now_utc
+from .pipeline import Services
+from .sink import Sink, open_sink
+
+__all__ = ["Runtime", "get_runtime", "set_runtime"]
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Config plus services, shared by every entry point of one process."""
+
+    def __init__(self, config: CloudConfig, *, clock: Callable[[], datetime] = now_utc,
+                 sink_for: Callable[[SiteConfig], Sink] | None = None, mailer: Any = None,
+                 weather_http: Any = None) -> None:
+        self.config = config
+        self._sinks: dict[str, Sink] = {}
+        self._sink_factory = sink_for or (lambda site: open_sink(site, config))
+        self._mailer = mailer
+        self.services = Services(sink_for=self.sink_for, clock=clock, weather_http=weather_http,
+                                 mailer=lambda: self.mailer)
+
+    def sink_for(self, site: SiteConfig) -> Sink:
+        """One sink per site, reused."""
+        if site.site_id not in self._sinks:
+            self._sinks[site.site_id] = self._sink_factory(site)
+        return self._sinks[site.site_id]
+
+    @property
+    def mailer(self) -> Any:
+        """The mail transport for this config (SMTP or outbox folder), made on first use."""
+        if self._mailer is None:
+            from .notify.transport import transport_from_config
+
+            self._mailer = transport_from_config(self.config.mail)
+        return self._mailer
+
+    def secret_for(self, site_id: str) -> str | None:
+        """The upload secret of a configured site (None for strangers)."""
+        site = self.config.sites.get(site_id)
+        return site.secret if site else None
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime, loading the config named by ``$PVS6_CLOUD_CONFIG`` on first call."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime(load_config())
+        return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Install a runtime (tests, the CLI) or drop it so the next call reloads the config."""
+    global _runtime
+    with _lock:
+        _runtime = runtime

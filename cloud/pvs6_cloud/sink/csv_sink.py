@@ -1,0 +1,228 @@
+"""The embedded default sink: one CSV file per tab in a folder, openable by any spreadsheet program.
+
+A commit appends rows and replaces small tabs first and writes ``_state.csv`` last (temp file, fsync, rename).
+The state records each appended file's size, so a commit cut off by a crash is undone on the next load by
+truncating the file back: the edge never got an acknowledgement for those rows and will send them again.
+Text that a spreadsheet would run as a formula (``= + - @``) is stored with a leading apostrophe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from ..errors import SinkUnavailable
+from ..layout import Cell, Layout, Tab, load_layout
+from ..state import STATE_TAB, SiteState, state_from_rows, state_to_rows
+from .base import Panels, SheetWrite
+
+__all__ = ["CsvSink", "neutralise"]
+
+log = logging.getLogger(__name__)
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_SECTION = "csv_sink"
+
+
+def neutralise(text: str) -> str:
+    """Make device-supplied text inert in a spreadsheet (``=IMPORTXML(...)`` stays text)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _restore(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS) else text
+
+
+class CsvSink:
+    """A site's spreadsheet as a folder of CSV files.
+
+    Parameters
+    ----------
+    folder : Path
+        Where ``Readings.csv``, ``Daily.csv``, ... live; created when missing.
+    tz : tzinfo
+        The site's time zone: times are written site-local with their offset (ISO 8601).
+    layout : Layout, optional
+        Defaults to the project's ``sheets_template/layout.toml``.
+    """
+
+    def __init__(self, folder: Path, tz: tzinfo, layout: Layout | None = None) -> None:
+        self.folder = Path(folder)
+        self.tz = tz
+        self.layout = layout or load_layout()
+
+    # -- cells ------------------------------------------------------------------------------------------------
+    def _format(self, value: Cell) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, datetime):
+            return value.astimezone(self.tz).isoformat(timespec="seconds")
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, float):
+            return repr(round(value, 6))
+        if isinstance(value, int):
+            return str(value)
+        return neutralise(str(value))
+
+    def _parse(self, text: str, kind: str) -> Cell:
+        if text == "":
+            return None
+        try:
+            if kind in ("number", "percent"):
+                return float(text)
+            if kind == "integer":
+                return int(float(text))
+            if kind == "datetime":
+                return datetime.fromisoformat(text)
+            if kind == "date":
+                return date.fromisoformat(text)
+        except ValueError:
+            return _restore(text)
+        return _restore(text)
+
+    # -- files ------------------------------------------------------------------------------------------------
+    def _path(self, tab: str) -> Path:
+        return self.folder / f"{tab}.csv"
+
+    def _rows_text(self, rows: Iterable[Sequence[Cell]]) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        for row in rows:
+            writer.writerow([self._format(c) for c in row])
+        return buf.getvalue()
+
+    def _write_atomic(self, path: Path, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _read_rows(self, tab: str) -> list[list[str]]:
+        path = self._path(tab)
+        if not path.exists():
+            return []
+        with path.open(encoding="utf-8", newline="") as fh:
+            return list(csv.reader(fh))
+
+    def _ensure_header(self, tab: Tab, panels: Panels) -> None:
+        """Write the header, or rewrite the file when the panel columns grew (old rows keep their cells)."""
+        header = tab.header(panels if tab.dynamic else ())
+        path = self._path(tab.name)
+        rows = self._read_rows(tab.name)
+        if rows and rows[0] == header:
+            return
+        if rows and rows[0] != header[: len(rows[0])]:
+            log.warning("%s header differs from the layout; rewriting it (data rows are kept)", path.name)
+        body = [r + [""] * (len(header) - len(r)) for r in rows[1:]]
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([header, *body])
+        self._write_atomic(path, buf.getvalue())
+
+    # -- Sink interface ---------------------------------------------------------------------------------------
+    def ensure_layout(self, panels: Panels = ()) -> None:
+        """Create the folder and every tab's file with its header."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for tab in self.layout.tabs:
+                self._ensure_header(tab, panels)
+        except OSError as err:
+            raise SinkUnavailable(f"cannot prepare the sheet folder {self.folder}: {err.strerror}") from err
+
+    def load_state(self) -> SiteState:
+        """Read ``_state.csv`` and cut back any file a crashed commit left longer than the state says."""
+        try:
+            state = state_from_rows(self._read_rows(STATE_TAB))
+            sizes: dict[str, int] = state.section(_SECTION).get("sizes", {})
+            for tab, size in sizes.items():
+                path = self._path(tab)
+                if path.exists() and path.stat().st_size > size:
+                    log.warning("%s: undoing a commit that was cut off (%d bytes past the last commit)",
+                                path.name, path.stat().st_size - size)
+                    with path.open("r+b") as fh:
+                        fh.truncate(size)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+        except OSError as err:
+            raise SinkUnavailable(f"cannot read the sheet folder {self.folder}: {err.strerror}") from err
+        return state
+
+    def commit(self, write: SheetWrite) -> None:
+        """Append, replace and upsert, then store the state last (see the module docstring)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            sizes = write.state.section(_SECTION).setdefault("sizes", {})
+            for name, records in write.append.items():
+                tab = self.layout.tab(name)
+                panels = write.panels if tab.dynamic else ()
+                self._ensure_header(tab, panels)
+                path = self._path(name)
+                with path.open("a", encoding="utf-8", newline="") as fh:
+                    fh.write(self._rows_text(tab.to_cells(r, panels) for r in records))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                sizes[name] = path.stat().st_size
+                write.state.row_counts[name] = write.state.row_counts.get(name, 0) + len(records)
+            for name, records in write.replace.items():
+                tab = self.layout.tab(name)
+                panels = write.panels if tab.dynamic else ()
+                rows = [tab.header(panels), *(tab.to_cells(r, panels) for r in records)]
+                self._write_atomic(self._path(name), self._rows_text(rows))
+            for name, (key, records) in write.upsert.items():
+                self._upsert(self.layout.tab(name), key, records, write.panels)
+            self._write_atomic(self._path(STATE_TAB), self._rows_text(state_to_rows(write.state)))
+        except OSError as err:
+            raise SinkUnavailable(f"cannot write to the sheet folder {self.folder}: {err.strerror}") from err
+
+    def _upsert(self, tab: Tab, key: str, records: Sequence[Any], panels: Panels) -> None:
+        panels = panels if tab.dynamic else ()
+        existing = self.read_records(tab.name, panels)
+        index = {str(self._format(r.get(key))): i for i, r in enumerate(existing)}
+        for record in records:
+            slot = index.get(self._format(record.get(key)))
+            if slot is None:
+                index[self._format(record.get(key))] = len(existing)
+                existing.append(dict(record))
+            else:
+                existing[slot] = dict(record)
+        rows = [tab.header(panels), *(tab.to_cells(r, panels) for r in existing)]
+        self._write_atomic(self._path(tab.name), self._rows_text(rows))
+
+    def read_records(self, tab: str, panels: Panels = (), start_row: int = 0) -> list[dict[str, Cell]]:
+        """Typed rows of a tab (numbers as float, times as aware datetimes) from data row ``start_row``."""
+        layout_tab = self.layout.tab(tab)
+        rows = self._read_rows(tab)
+        if not rows:
+            return []
+        panels = panels if layout_tab.dynamic else ()
+        columns = layout_tab.all_columns(panels)
+        by_title = {c.title: c for c in columns}
+        header = [by_title.get(title) for title in rows[0]]
+        records = []
+        for raw in rows[1 + start_row :]:
+            record: dict[str, Cell] = {c.key: None for c in columns}
+            for col, text in zip(header, raw, strict=False):
+                if col is not None:
+                    record[col.key] = self._parse(text, col.type)
+            records.append(record)
+        return records
