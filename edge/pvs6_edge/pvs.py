@@ -1,0 +1,259 @@
+"""PVS6 client: fetch one raw answer, gently, in either API style.
+
+- ``dl_cgi``: the legacy ``GET /cgi-bin/dl_cgi?Command=DeviceList`` (seconds per answer on a busy PVS6).
+- ``varserver``: firmware build 61840 and later. ``GET /auth?login`` with Basic ``ssm_owner:<serial_last5>`` sets a
+  session cookie; then one ``GET /vars?match=<prefix>&fmt=obj`` per prefix in ``pvs.varserver_matches``, one at a
+  time. Sessions expire after minutes, so a 401 renews the session once per run, never in a loop. The answers
+  are merged into one JSON object: packaging, not parsing. The PVS6's own Wi-Fi key is dropped on the way.
+
+Every request has a hard deadline of ``pvs.timeout_s`` for the whole body (a watchdog shuts the socket when a
+slow PVS trickles bytes) and a size cap. The edge only checks that the body is a JSON object; the cloud parses.
+HTTPS on the PVS6 uses a self-signed certificate: verification is off for that host only, and only that host's
+``InsecureRequestWarning`` is silenced.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import re
+import socket
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import InsecureRequestWarning
+
+from pvs6_edge.clock import Clock
+from pvs6_edge.config import PvsConfig
+from pvs6_edge.errors import PvsAuthError, PvsBadResponse, PvsUnavailable, PvsWrongApi
+
+__all__ = ["VARSERVER_MIN_BUILD", "Fetched", "PvsClient"]
+
+log = logging.getLogger(__name__)
+
+VARSERVER_MIN_BUILD = 61840
+_USER = "ssm_owner"
+_REDACTED_VARS = ("/sys/info/wpa_key",)
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One raw PVS6 answer and the API style (``dl_cgi`` | ``varserver``) it came from."""
+
+    source: str
+    raw: bytes
+
+
+class PvsClient:
+    """Talks to one PVS6 over one ``requests.Session`` (the caller owns and closes the session).
+
+    Parameters
+    ----------
+    session : requests.Session
+        Used for every request, one at a time; holds the varserver cookie.
+    cfg : PvsConfig
+        Base URL, timeout [s], password, match prefixes, body cap [bytes].
+    clock : Clock
+        Monotonic clock for deadlines.
+    """
+
+    def __init__(self, session: requests.Session, cfg: PvsConfig, clock: Clock) -> None:
+        self._session = session
+        self._cfg = cfg
+        self._clock = clock
+        self._base = cfg.url.rstrip("/")
+        self._verify = not self._base.startswith("https://")
+        self._renewed = False
+        self._info: dict[str, Any] | None = None
+        self.requests_made = 0
+        if not self._verify:
+            host = urlsplit(self._base).hostname or ""
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning, message=rf".*'{re.escape(host)}'")
+
+    def fetch(self, api: str, remembered: str | None = None) -> Fetched:
+        """Fetch one answer with ``api`` (``auto`` uses ``remembered``, else detects, else tries both).
+
+        Parameters
+        ----------
+        api : str
+            ``auto``, ``dl_cgi`` or ``varserver``.
+        remembered : str or None
+            The style that worked last time (auto only).
+
+        Returns
+        -------
+        Fetched
+            The raw answer and its source.
+
+        Raises
+        ------
+        PvsError
+            Any failure; ``PvsUnavailable`` when the PVS6 is down or busy, ``PvsAuthError`` for a bad password.
+        """
+        if api != "auto":
+            return self._fetch_style(api)
+        if remembered in ("dl_cgi", "varserver"):
+            try:
+                return self._fetch_style(remembered)
+            except PvsWrongApi as err:
+                log.warning("PVS6 no longer serves %s (%s); detecting the API again", remembered, err)
+        style = self.detect_api()
+        if style is not None:
+            return self._fetch_style(style)
+        try:
+            return self._fetch_style("dl_cgi")
+        except PvsWrongApi as err:
+            log.info("dl_cgi refused (%s); trying varserver", err)
+            return self._fetch_style("varserver")
+
+    def detect_api(self) -> str | None:
+        """Ask the unauthenticated supervisor/info for the firmware BUILD; None when it does not say."""
+        info = self.supervisor_info()
+        build = info.get("BUILD") if info else None
+        try:
+            number = int(build) if build is not None else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            return None
+        style = "varserver" if number >= VARSERVER_MIN_BUILD else "dl_cgi"
+        log.info("PVS6 firmware build %d: using %s", number, style)
+        return style
+
+    def supervisor_info(self) -> dict[str, Any] | None:
+        """The ``supervisor`` object of ``/cgi-bin/dl_cgi/supervisor/info``, or None if unavailable."""
+        if self._info is None:
+            try:
+                doc = self._get_json("/cgi-bin/dl_cgi/supervisor/info", None, None)
+            except (PvsWrongApi, PvsBadResponse) as err:
+                log.info("supervisor/info does not tell the firmware build (%s)", err)
+                doc = {}
+            sup = doc.get("supervisor")
+            self._info = sup if isinstance(sup, dict) else {}
+        return self._info or None
+
+    def _fetch_style(self, style: str) -> Fetched:
+        if style == "dl_cgi":
+            doc_raw = self._get_raw("/cgi-bin/dl_cgi", {"Command": "DeviceList"}, None, style)
+            return Fetched("dl_cgi", doc_raw)
+        return Fetched("varserver", self._fetch_varserver())
+
+    def _fetch_varserver(self) -> bytes:
+        self._login()
+        merged: dict[str, Any] = {}
+        for prefix in self._cfg.varserver_matches:
+            merged.update(self._vars(prefix))
+        for name in _REDACTED_VARS:
+            merged.pop(name, None)
+        return json.dumps(merged, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def _vars(self, prefix: str) -> dict[str, Any]:
+        params = {"match": prefix, "fmt": "obj"}
+        try:
+            return self._get_json("/vars", params, None, style="varserver")
+        except PvsAuthError:
+            if self._renewed:
+                raise
+            self._renewed = True
+            log.info("varserver session expired; logging in again (once)")
+            self._login()
+            return self._get_json("/vars", params, None, style="varserver")
+
+    def _login(self) -> None:
+        password = self._cfg.serial_last5
+        if password is None:
+            serial = (self.supervisor_info() or {}).get("SERIAL")
+            if not isinstance(serial, str) or len(serial) < 5:
+                raise PvsAuthError("pvs.serial_last5 is not set and the PVS6 did not report its serial")
+            password = serial[-5:]
+        token = base64.b64encode(f"{_USER}:{password}".encode()).decode("ascii")
+        try:
+            doc = self._get_json("/auth?login", None, {"Authorization": f"basic {token}"}, style="varserver")
+        except PvsAuthError as err:
+            raise PvsAuthError(f"varserver login refused ({err}): check pvs.serial_last5") from err
+        if "session" not in self._session.cookies and isinstance(doc.get("session"), str):
+            self._session.cookies.set("session", doc["session"])
+
+    def _get_json(self, path: str, params: dict[str, str] | None, headers: dict[str, str] | None,
+                  style: str = "dl_cgi") -> dict[str, Any]:
+        body = self._get_raw(path, params, headers, style)
+        return json.loads(body)
+
+    def _get_raw(self, path: str, params: dict[str, str] | None, headers: dict[str, str] | None,
+                 style: str) -> bytes:
+        """GET and return the body once it is known to be a JSON object."""
+        status, body = self._get(path, params, headers)
+        if status in (401, 403):
+            if style == "varserver":
+                raise PvsAuthError(f"HTTP {status} from {path}")
+            raise PvsWrongApi(f"HTTP {status} from {path}: this firmware wants the varserver login")
+        if status == 404:
+            raise PvsWrongApi(f"HTTP 404 from {path}")
+        if status == 429 or status >= 500:
+            raise PvsUnavailable(f"PVS6 busy: HTTP {status} from {path}")
+        if status != 200:
+            raise PvsBadResponse(f"unexpected HTTP {status} from {path}")
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            raise PvsBadResponse(f"{path}: body is not JSON ({len(body)} bytes; truncated or garbage)") from err
+        if not isinstance(doc, dict):
+            raise PvsBadResponse(f"{path}: body is JSON but not an object")
+        return body
+
+    def _get(self, path: str, params: dict[str, str] | None, headers: dict[str, str] | None) -> tuple[int, bytes]:
+        timeout_s = self._cfg.timeout_s
+        url = self._base + path
+        fired = threading.Event()
+        self.requests_made += 1
+        try:
+            with self._session.get(url, params=params, headers=headers, timeout=(timeout_s, timeout_s),
+                                   stream=True, verify=self._verify, allow_redirects=False) as resp:
+                watchdog = threading.Timer(timeout_s, _shut, args=(resp, fired))
+                watchdog.daemon = True
+                watchdog.start()
+                try:
+                    return resp.status_code, self._read_body(resp, path)
+                finally:
+                    watchdog.cancel()
+        except requests.Timeout as err:
+            raise PvsUnavailable(f"PVS6 did not answer {path} within {timeout_s:g} s") from err
+        except requests.RequestException as err:
+            if fired.is_set():
+                raise PvsUnavailable(f"PVS6 answer to {path} took longer than {timeout_s:g} s") from err
+            if isinstance(err, requests.ConnectionError):
+                raise PvsUnavailable(f"cannot reach PVS6 at {self._base}: {_reason(err)}") from err
+            raise PvsBadResponse(f"{path}: broken answer ({_reason(err)})") from err
+
+    def _read_body(self, resp: requests.Response, path: str) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in resp.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > self._cfg.max_body_bytes:
+                raise PvsBadResponse(f"{path}: body larger than pvs.max_body_bytes ({self._cfg.max_body_bytes})")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _shut(resp: requests.Response, fired: threading.Event) -> None:
+    """Watchdog: end a response that outlived its deadline by shutting its socket."""
+    fired.set()
+    sock = getattr(getattr(resp.raw, "_connection", None), "sock", None) or getattr(
+        getattr(resp.raw, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _reason(err: Exception) -> str:
+    text = str(err)
+    return text if len(text) <= 200 else text[:200] + "..."
+

@@ -1,0 +1,262 @@
+"""One edge run: take the lock, collect one snapshot gently, upload with backoff, remember what happened.
+
+This is the only place that ties config, state, PVS client, spool, archive and uploader together; each of
+those does one job and knows nothing of the others. Side effects come in through the constructor (clock,
+session factory, random source) so tests can run a simulated week in milliseconds.
+``requests`` is imported lazily: ``pvs6-edge status`` over SSH needs only the standard library.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pvs6_edge import __version__
+from pvs6_edge.archive import Archive
+from pvs6_edge.clock import Clock, SystemClock, iso_utc
+from pvs6_edge.config import EdgeConfig
+from pvs6_edge.errors import PvsError, StorageError
+from pvs6_edge.lock import run_lock
+from pvs6_edge.spool import Spool
+from pvs6_edge.state import EdgeState, load_state, save_state
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["EdgeRunner", "RunResult", "build_status"]
+
+log = logging.getLogger(__name__)
+
+_DAY_S = 86400.0
+_MAX_REPORTED_QUARANTINE = 50
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a run did: ``collect`` is ok | skipped | failed | not-run; ``upload`` is ok | backoff | failed."""
+
+    busy: bool = False
+    collect: str = "not-run"
+    upload: str = "not-run"
+    snapshots_acked: int = 0
+    upload_requests: int = 0
+    upload_bytes: int = 0
+
+
+class EdgeRunner:
+    """Runs collect and/or upload under the run lock.
+
+    Parameters
+    ----------
+    cfg : EdgeConfig
+        The validated configuration.
+    clock : Clock, optional
+        Wall and monotonic clock (default: the system's).
+    session_factory : callable, optional
+        Returns a new ``requests.Session``-like object usable in a ``with`` (default: ``requests.Session``).
+    rng : callable, optional
+        Returns a float in [0, 1) for backoff jitter (default: ``random.random``).
+    """
+
+    def __init__(self, cfg: EdgeConfig, *, clock: Clock | None = None,
+                 session_factory: Callable[[], requests.Session] | None = None,
+                 rng: Callable[[], float] | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self._session_factory = session_factory
+        self._rng = rng or random.random
+        self.spool = Spool(cfg.storage)
+        self.archive = Archive(cfg.storage)
+        self.state_path = cfg.storage.dir / "state.json"
+        self.lock_path = cfg.storage.dir / "lock"
+
+    def execute(self, *, collect: bool, upload: bool) -> RunResult:
+        """Run the requested steps; an overlapping run returns at once with ``busy=True``.
+
+        Raises
+        ------
+        StorageError
+            The storage folder cannot be written (the only failure that is not just logged).
+        """
+        result = RunResult()
+        try:
+            self.cfg.storage.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot create {self.cfg.storage.dir}: {err.strerror or err}") from err
+        with run_lock(self.lock_path) as held:
+            if not held:
+                log.info("another pvs6-edge run holds %s; exiting quietly", self.lock_path)
+                result.busy = True
+                return result
+            state = load_state(self.state_path)
+            self.spool.ensure_dirs()
+            state.unreported_quarantine.extend(self.spool.sweep_temps())
+            with self._new_session() as session:
+                if collect:
+                    result.collect = self._collect(session, state)
+                self._maintain(state)
+                save_state(self.state_path, state)
+                if upload:
+                    self._upload(session, state, result)
+            save_state(self.state_path, state)
+        return result
+
+    def status(self) -> dict[str, Any]:
+        """The current status without taking the lock (read-only, for ``pvs6-edge status``)."""
+        return build_status(load_state(self.state_path), self.spool, self.clock.time())
+
+    def _new_session(self) -> requests.Session:
+        if self._session_factory is not None:
+            return self._session_factory()
+        import requests
+
+        session = requests.Session()
+        session.headers["User-Agent"] = f"pvs6-edge/{__version__}"
+        return session
+
+    def _collect(self, session: requests.Session, state: EdgeState) -> str:
+        from pvs6_edge.pvs import PvsClient
+
+        now = self.clock.time()
+        last = state.last_poll_at
+        if last is not None and now < last:
+            log.warning("clock went backwards by %.0f s since the last poll; polling anyway", last - now)
+        elif last is not None and now - last < self.cfg.pvs.min_interval_s:
+            log.info("last poll was %.0f s ago (pvs.min_interval_s = %g); not polling the PVS6 now",
+                     now - last, self.cfg.pvs.min_interval_s)
+            return "skipped"
+        state.last_poll_at = now
+        save_state(self.state_path, state)  # a run killed mid-poll still counts as a poll
+        started = self.clock.monotonic()
+        try:
+            fetched = PvsClient(session, self.cfg.pvs, self.clock).fetch(self.cfg.pvs.api, state.api)
+        except PvsError as err:
+            self._pvs_failed(state, now, err)
+            return "failed"
+        captured = self.clock.time()
+        self.spool.put(fetched.raw, fetched.source, captured)
+        try:
+            self.archive.put(fetched.raw, captured)
+        except StorageError as err:
+            log.error("archive write failed (the snapshot is safe in the spool): %s", err)
+        if state.pvs_failing_since is not None:
+            log.info("PVS6 answers again after %.0f min", max(0.0, captured - state.pvs_failing_since) / 60)
+        state.pvs_failing_since = None
+        state.last_pvs_contact_at = captured
+        if self.cfg.pvs.api == "auto":
+            state.api = fetched.source
+        log.info("collected a %s snapshot (%d bytes) in %.1f s", fetched.source, len(fetched.raw),
+                 self.clock.monotonic() - started)
+        return "ok"
+
+    def _pvs_failed(self, state: EdgeState, now: float, err: PvsError) -> None:
+        state.last_pvs_error = f"{type(err).__name__}: {err}"
+        state.last_pvs_error_at = now
+        if state.pvs_failing_since is None:
+            state.pvs_failing_since = now
+            log.warning("PVS6 did not answer: %s", state.last_pvs_error)
+        else:
+            log.info("PVS6 still not answering (since %s): %s", iso_utc(state.pvs_failing_since),
+                     state.last_pvs_error)
+
+    def _maintain(self, state: EdgeState) -> None:
+        now = self.clock.time()
+        self.spool.compress_older()
+        warnings, dropped = self.spool.enforce_limits(now)
+        state.warnings = warnings
+        state.dropped_total += dropped
+        last = state.last_archive_prune_at
+        if last is None or now - last >= _DAY_S or now < last:
+            self.archive.prune(now)
+            state.last_archive_prune_at = now
+
+    def _upload(self, session: requests.Session, state: EdgeState, result: RunResult) -> None:
+        from pvs6_edge.upload import Uploader
+
+        cloud = self.cfg.cloud
+        now = self.clock.time()
+        if state.next_upload_at is not None:
+            wait_s = state.next_upload_at - now
+            if wait_s > cloud.backoff_max_s + 60:
+                log.warning("upload backoff ends %.0f s from now, beyond cloud.backoff_max_s: the clock "
+                            "moved back; trying now", wait_s)
+            elif wait_s > 0:
+                log.info("cloud backoff: next upload attempt at %s", iso_utc(state.next_upload_at))
+                result.upload = "backoff"
+                return
+        status = build_status(state, self.spool, now)
+        outcome = Uploader(session, cloud, self.spool, self.clock, __version__).upload(status)
+        result.snapshots_acked += outcome.acked
+        result.upload_requests += outcome.requests
+        result.upload_bytes += outcome.bytes_sent
+        if outcome.heartbeat_delivered:
+            state.unreported_quarantine = []
+            state.last_upload_ok_at = now
+        state.unreported_quarantine.extend(outcome.quarantined)
+        if outcome.error is None:
+            state.upload_failures = 0
+            state.next_upload_at = None
+            result.upload = "ok"
+            log.info("upload: %d snapshot(s) acknowledged in %d request(s), %d bytes", outcome.acked,
+                     outcome.requests, outcome.bytes_sent)
+            return
+        state.upload_failures += 1
+        state.last_upload_error = outcome.error
+        state.last_upload_error_at = now
+        if outcome.retry_after_s is not None:
+            delay_s = min(outcome.retry_after_s, cloud.backoff_max_s)
+        else:
+            full_s = min(cloud.backoff_max_s, cloud.backoff_base_s * 2 ** (state.upload_failures - 1))
+            delay_s = full_s / 2 + self._rng() * full_s / 2
+        state.next_upload_at = now + delay_s
+        result.upload = "failed"
+        log.warning("upload failed %d time(s) in a row; next attempt in %.0f s", state.upload_failures, delay_s)
+
+
+def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
+    """The edge status carried by every heartbeat and shown by ``pvs6-edge status``.
+
+    Parameters
+    ----------
+    state : EdgeState
+        Remembered run state.
+    spool : Spool
+        The spool (listed, not read).
+    now : float
+        Current time [unix s].
+
+    Returns
+    -------
+    dict
+        JSON-ready status; times are ISO-8601 UTC, ages in seconds.
+    """
+    items = spool.items()
+
+    def iso(ts: float | None) -> str | None:
+        return iso_utc(ts) if ts is not None else None
+
+    return {
+        "pvs_ok": state.pvs_failing_since is None and state.last_pvs_contact_at is not None,
+        "api": state.api,
+        "last_pvs_contact": iso(state.last_pvs_contact_at),
+        "pvs_failing_since": iso(state.pvs_failing_since),
+        "last_pvs_error": state.last_pvs_error,
+        "last_pvs_error_at": iso(state.last_pvs_error_at),
+        "spool_depth": len(items),
+        "spool_bytes": sum(i.size_bytes for i in items),
+        "oldest_item_age_s": round(max(0.0, now - items[0].captured_ts)) if items else None,
+        "quarantined": spool.quarantine_count(),
+        "newly_quarantined": state.unreported_quarantine[:_MAX_REPORTED_QUARANTINE],
+        "warnings": list(state.warnings),
+        "dropped_total": state.dropped_total,
+        "last_upload_ok": iso(state.last_upload_ok_at),
+        "last_upload_error": state.last_upload_error,
+        "last_upload_error_at": iso(state.last_upload_error_at),
+        "upload_failures": state.upload_failures,
+        "next_upload_at": iso(state.next_upload_at),
+        "clock": iso_utc(now),
+    }
+

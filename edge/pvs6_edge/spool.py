@@ -1,0 +1,282 @@
+"""The spool: raw PVS6 answers waiting for the cloud's acknowledgement, one file per poll.
+
+Each item is ``spool/<UTC stamp>.json`` (older ones gzip-compressed to ``.json.gz``) holding exactly the snapshot
+object of the upload contract, with the PVS6 bytes spliced in unchanged::
+
+    {"captured_at":"2025-09-12T21:11:15Z","source":"dl_cgi","sha256":"<hex of the raw bytes>","payload":<raw>}
+
+so an upload splices files into the body without re-encoding, and reading an item re-hashes the payload: a torn
+or altered file (power cut, SD card rot, bad gzip CRC) is detected, moved to ``quarantine/`` and never uploaded.
+The spool is bounded by size and age; before anything would be dropped the heartbeat carries a loud warning,
+and dropped items still live in the raw archive.
+"""
+
+from __future__ import annotations
+
+import calendar
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pvs6_edge.clock import iso_utc, stamp_utc
+from pvs6_edge.config import StorageConfig
+from pvs6_edge.errors import SpoolCorrupt, StorageError
+from pvs6_edge.fsio import TEMP_PREFIX, atomic_write, fsync_dir
+
+__all__ = ["Spool", "SpoolItem", "decode_item", "encode_item"]
+
+log = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d+))?\.json(\.gz)?$")
+_DAY_S = 86400.0
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SpoolItem:
+    """One spooled snapshot file; orders oldest first (by stamp, then collision counter)."""
+
+    stamp: str
+    seq: int
+    path: Path
+    size_bytes: int
+
+    @property
+    def captured_ts(self) -> float:
+        """Capture time from the file name [unix s]."""
+        return float(calendar.timegm(time.strptime(self.stamp, "%Y%m%dT%H%M%SZ")))
+
+
+def encode_item(raw: bytes, source: str, captured_ts: float) -> bytes:
+    """Wrap raw PVS6 bytes in the snapshot envelope (the bytes are kept exactly; captured_ts in [unix s])."""
+    return _prefix(iso_utc(captured_ts), source, hashlib.sha256(raw).hexdigest()) + raw + b"}\n"
+
+
+def decode_item(data: bytes) -> tuple[dict[str, str], bytes]:
+    """Check an envelope and return its metadata and the exact snapshot object bytes.
+
+    Raises
+    ------
+    SpoolCorrupt
+        The envelope is torn, altered, or its payload does not match its sha256.
+    """
+    cut = data.find(b',"payload":')
+    if cut < 0 or not data.endswith(b"}\n"):
+        raise SpoolCorrupt("envelope incomplete (torn write?)")
+    try:
+        meta = json.loads(data[:cut] + b"}")
+        prefix = _prefix(meta["captured_at"], meta["source"], meta["sha256"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise SpoolCorrupt(f"envelope header unreadable: {err}") from err
+    if not data.startswith(prefix):
+        raise SpoolCorrupt("envelope header not in canonical form")
+    raw = data[len(prefix):-2]
+    if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
+        raise SpoolCorrupt("payload does not match its sha256 (torn or altered)")
+    return meta, data[:-1]
+
+
+def _prefix(captured_at: str, source: str, sha256: str) -> bytes:
+    head = json.dumps({"captured_at": captured_at, "source": source, "sha256": sha256}, separators=(",", ":"))
+    return head[:-1].encode("utf-8") + b',"payload":'
+
+
+class Spool:
+    """The spool and quarantine folders under ``storage.dir``.
+
+    Parameters
+    ----------
+    limits : StorageConfig
+        Folder and size/age limits.
+    """
+
+    def __init__(self, limits: StorageConfig) -> None:
+        self.limits = limits
+        self.dir = limits.dir / "spool"
+        self.quarantine_dir = limits.dir / "quarantine"
+
+    def ensure_dirs(self) -> None:
+        """Create the folders (raises ``StorageError``)."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot create {self.dir}: {err.strerror or err}") from err
+
+    def put(self, raw: bytes, source: str, captured_ts: float) -> Path:
+        """Spool one raw answer atomically; never overwrites an item (a clock jump may repeat a stamp).
+
+        Parameters
+        ----------
+        raw : bytes
+            The PVS6 JSON exactly as received (or merged, for varserver).
+        source : str
+            ``dl_cgi`` or ``varserver``.
+        captured_ts : float
+            When it was captured [unix s].
+
+        Returns
+        -------
+        Path
+            The new spool file.
+        """
+        stamp = stamp_utc(captured_ts)
+        taken = {(i.stamp, i.seq) for i in self.items()}
+        seq = 0
+        while (stamp, seq) in taken:
+            seq += 1
+        name = f"{stamp}.json" if seq == 0 else f"{stamp}-{seq}.json"
+        path = self.dir / name
+        atomic_write(path, encode_item(raw, source, captured_ts))
+        return path
+
+    def items(self) -> list[SpoolItem]:
+        """All spooled items, oldest first (a leftover ``.json`` beside its ``.json.gz`` is dropped)."""
+        found: dict[tuple[str, int], SpoolItem] = {}
+        try:
+            entries = list(os.scandir(self.dir))
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise StorageError(f"cannot list {self.dir}: {err.strerror or err}") from err
+        for entry in entries:
+            match = _NAME_RE.match(entry.name)
+            if not match or not entry.is_file():
+                continue
+            key = (match.group(1), int(match.group(2) or 0))
+            item = SpoolItem(key[0], key[1], Path(entry.path), entry.stat().st_size)
+            other = found.get(key)
+            if other is not None:  # a crash between compressing and unlinking: both copies are whole
+                keep, drop = (item, other) if item.path.suffix == ".gz" else (other, item)
+                self._unlink(drop.path)
+                item = keep
+            found[key] = item
+        return sorted(found.values())
+
+    def read(self, item: SpoolItem) -> tuple[dict[str, str], bytes]:
+        """Read and verify one item; returns (metadata, snapshot object bytes).
+
+        Raises
+        ------
+        SpoolCorrupt
+            The file is torn, altered or a bad gzip stream: the caller quarantines it.
+        """
+        try:
+            data = item.path.read_bytes()
+        except OSError as err:
+            raise StorageError(f"cannot read {item.path}: {err.strerror or err}") from err
+        if item.path.suffix == ".gz":
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as err:
+                raise SpoolCorrupt(f"bad gzip stream: {err}") from err
+        return decode_item(data)
+
+    def delete(self, item: SpoolItem) -> None:
+        """Remove an acknowledged item."""
+        self._unlink(item.path)
+
+    def quarantine(self, path: Path, reason: str) -> dict[str, str]:
+        """Move a file out of the spool so it is never uploaded; returns a record for the heartbeat."""
+        target = self.quarantine_dir / path.name
+        n = 1
+        while target.exists():
+            target = self.quarantine_dir / f"{path.name}.{n}"
+            n += 1
+        try:
+            os.replace(path, target)
+            target.with_name(target.name + ".reason").write_text(reason + "\n", encoding="utf-8")
+        except OSError as err:
+            raise StorageError(f"cannot quarantine {path}: {err.strerror or err}") from err
+        fsync_dir(self.dir)
+        log.error("quarantined %s: %s", path.name, reason)
+        self._trim_quarantine()
+        return {"name": path.name, "reason": reason}
+
+    def quarantine_count(self) -> int:
+        """How many files sit in quarantine."""
+        try:
+            return sum(1 for e in os.scandir(self.quarantine_dir) if not e.name.endswith(".reason"))
+        except OSError:
+            return 0
+
+    def sweep_temps(self) -> list[dict[str, str]]:
+        """Quarantine temp files left by a write that was killed (call only while holding the run lock)."""
+        records = []
+        for entry in list(os.scandir(self.dir)):
+            if entry.name.startswith(TEMP_PREFIX):
+                records.append(self.quarantine(Path(entry.path), "leftover temp file of an interrupted write"))
+        return records
+
+    def compress_older(self) -> int:
+        """Gzip every plain item but the newest, oldest first; returns how many were compressed."""
+        plain = [i for i in self.items() if i.path.suffix == ".json"][:-1]
+        for item in plain:
+            data = item.path.read_bytes()
+            atomic_write(item.path.with_name(item.path.name + ".gz"), gzip.compress(data, mtime=0))
+            self._unlink(item.path)
+        return len(plain)
+
+    def enforce_limits(self, now: float) -> tuple[list[str], int]:
+        """Warn near the size/age limits; past them drop the oldest items (they stay in the archive).
+
+        Parameters
+        ----------
+        now : float
+            Current time [unix s].
+
+        Returns
+        -------
+        tuple[list[str], int]
+            Warnings for the heartbeat, and how many items were dropped.
+        """
+        lim = self.limits
+        items = self.items()
+        total = sum(i.size_bytes for i in items)
+        max_age_s = lim.spool_max_age_days * _DAY_S
+        dropped = 0
+        while items and (total > lim.spool_max_bytes or now - items[0].captured_ts > max_age_s):
+            victim = items.pop(0)
+            self._unlink(victim.path)
+            total -= victim.size_bytes
+            dropped += 1
+        warnings = []
+        if dropped:
+            msg = (f"DATA DROPPED: {dropped} oldest spool item(s) removed, spool over storage.spool_max_bytes "
+                   f"or spool_max_age_days (copies remain in the archive)")
+            log.error("%s", msg)
+            warnings.append(msg)
+        if total >= lim.spool_warn_fraction * lim.spool_max_bytes:
+            warnings.append(f"spool at {100 * total / lim.spool_max_bytes:.0f}% of storage.spool_max_bytes "
+                            f"({total / _MIB:.1f} of {lim.spool_max_bytes / _MIB:.0f} MiB): the oldest items "
+                            f"will be dropped at 100%; is the cloud reachable?")
+        if items and now - items[0].captured_ts >= lim.spool_warn_fraction * max_age_s:
+            age_d = (now - items[0].captured_ts) / _DAY_S
+            warnings.append(f"oldest spool item is {age_d:.1f} days old; items older than "
+                            f"{lim.spool_max_age_days:g} days (storage.spool_max_age_days) will be dropped")
+        for msg in warnings[1 if dropped else 0:]:
+            log.warning("%s", msg)
+        return warnings, dropped
+
+    def _trim_quarantine(self) -> None:
+        files = sorted((e for e in os.scandir(self.quarantine_dir) if not e.name.endswith(".reason")),
+                       key=lambda e: e.stat().st_mtime)
+        for entry in files[: max(0, len(files) - self.limits.quarantine_max_files)]:
+            self._unlink(Path(entry.path))
+            self._unlink(Path(entry.path + ".reason"))
+
+    def _unlink(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise StorageError(f"cannot remove {path}: {err.strerror or err}") from err
+        fsync_dir(path.parent)

@@ -1,0 +1,64 @@
+"""Turn the edge status into a few lines a person reads over SSH (``pvs6-edge status``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["format_status"]
+
+
+def format_status(status: dict[str, Any], config_path: str) -> str:
+    """Render the status dictionary (see ``runner.build_status``) as plain text.
+
+    Parameters
+    ----------
+    status : dict
+        The status as sent in heartbeats.
+    config_path : str
+        Which configuration was used, shown first.
+
+    Returns
+    -------
+    str
+        Multi-line text, most important first.
+    """
+    pvs = "OK" if status["pvs_ok"] else ("NOT ANSWERING" if status["pvs_failing_since"] else "never reached")
+    lines = [
+        f"config:             {config_path}",
+        f"PVS6:               {pvs} (api: {status['api'] or 'not detected yet'})",
+        f"last PVS contact:   {status['last_pvs_contact'] or 'never'}",
+    ]
+    if status["pvs_failing_since"]:
+        lines.append(f"  failing since:    {status['pvs_failing_since']}")
+    if status["last_pvs_error"]:
+        lines.append(f"last PVS error:     {status['last_pvs_error_at']}  {status['last_pvs_error']}")
+    lines += [
+        f"spool:              {status['spool_depth']} item(s), {status['spool_bytes'] / 1024:.0f} KiB, "
+        f"oldest {_age(status['oldest_item_age_s'])}",
+        f"quarantined:        {status['quarantined']} file(s)",
+        f"last upload OK:     {status['last_upload_ok'] or 'never'}",
+    ]
+    if status["last_upload_error"]:
+        lines.append(f"last upload error:  {status['last_upload_error_at']}  {status['last_upload_error']}")
+    if status["next_upload_at"]:
+        lines.append(f"next upload try:    {status['next_upload_at']} "
+                     f"(after {status['upload_failures']} failure(s))")
+    if status["dropped_total"]:
+        lines.append(f"DATA DROPPED:       {status['dropped_total']} spool item(s) over the limits so far")
+    lines.extend(f"WARNING:            {w}" for w in status["warnings"])
+    for rec in status["newly_quarantined"]:
+        lines.append(f"newly quarantined:  {rec.get('name')}: {rec.get('reason')}")
+    lines.append(f"now:                {status['clock']}")
+    return "\n".join(lines)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

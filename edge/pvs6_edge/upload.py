@@ -1,0 +1,252 @@
+"""Upload the spool to the cloud's ``ingest``: oldest first, batched, gzip, HMAC-signed (ARCHITECTURE contract).
+
+A batch holds at most ``cloud.batch_max_snapshots`` (<= 500) items and ``cloud.batch_max_bytes`` (<= 1 MiB) of
+gzip; it is compressed item by item so the Pi never holds a large uncompressed body, and an item that would
+overflow waits for the next batch. Only items whose sha256 comes back in ``accepted`` or ``duplicates`` are
+deleted. A 4xx means one item is bad: the batch is split in halves until the offending item is alone, which is
+quarantined (never retried forever) while the others go through. 5xx, 429, 401, timeouts and connection errors
+stop the round with everything kept; the caller backs off (honouring Retry-After). Every round sends at least
+one request, so the heartbeat (edge status) reaches the cloud even when the spool is empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import zlib
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from pvs6_edge.clock import Clock
+from pvs6_edge.config import CloudConfig
+from pvs6_edge.errors import CloudRejected, CloudRetryLater, SpoolCorrupt
+from pvs6_edge.spool import Spool, SpoolItem
+
+__all__ = ["UploadOutcome", "Uploader", "sign"]
+
+log = logging.getLogger(__name__)
+
+_MAX_PLAIN_BYTES = 15 * 1024 * 1024  # the ingest refuses more than 16 MiB decompressed
+_GZIP_TAIL_BYTES = 64
+
+
+@dataclass(slots=True)
+class UploadOutcome:
+    """What one upload round did."""
+
+    acked: int = 0
+    requests: int = 0
+    bytes_sent: int = 0
+    heartbeat_delivered: bool = False
+    quarantined: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    retry_after_s: float | None = None
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Sentinel-Signature`` value: ``sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>``."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+class Uploader:
+    """Drains the spool into the ingest endpoint.
+
+    Parameters
+    ----------
+    session : requests.Session
+        Used for every POST (the caller owns it).
+    cfg : CloudConfig
+        URL, site, secret, timeout [s] and batch limits.
+    spool : Spool
+        Where the items are.
+    clock : Clock
+        Wall clock for the signature timestamp and Retry-After dates.
+    version : str
+        Edge version for the heartbeat.
+    """
+
+    def __init__(self, session: requests.Session, cfg: CloudConfig, spool: Spool, clock: Clock,
+                 version: str) -> None:
+        self._session = session
+        self._cfg = cfg
+        self._spool = spool
+        self._clock = clock
+        self._version = version
+
+    def upload(self, status: dict[str, Any]) -> UploadOutcome:
+        """Send everything in the spool (or a heartbeat alone), oldest first, until done or the cloud fails.
+
+        Parameters
+        ----------
+        status : dict
+            Edge status for the heartbeat (rides in every batch).
+
+        Returns
+        -------
+        UploadOutcome
+            Counts, newly quarantined items, and the error that stopped the round (None when all went).
+        """
+        out = UploadOutcome()
+        pending = self._spool.items()
+        try:
+            while pending or not out.heartbeat_delivered:
+                taken, consumed, body = self._pack(pending, status, out)
+                pending = pending[consumed:]
+                if not taken and out.heartbeat_delivered:
+                    if consumed and pending:
+                        continue  # only corrupt items were met; go on with the rest
+                    break
+                try:
+                    acked = self._post(body, out)
+                except CloudRejected as err:
+                    if not taken:
+                        out.error = f"cloud refused the heartbeat: {err}"
+                        log.error("%s", out.error)
+                        return out
+                    log.warning("cloud refused a batch of %d (%s); isolating the bad item", len(taken), err)
+                    self._isolate(taken, status, err, out)
+                    continue
+                if not self._settle(taken, acked, out):
+                    break
+        except CloudRetryLater as err:
+            out.error = str(err)
+            out.retry_after_s = err.retry_after_s
+            log.warning("upload stopped, will retry later: %s", err)
+        return out
+
+    def _settle(self, taken: list[tuple[SpoolItem, str]], acked: set[str], out: UploadOutcome) -> bool:
+        """Delete acknowledged items; False when the cloud left some unacknowledged (stop this round)."""
+        missing = 0
+        for item, sha in taken:
+            if sha in acked:
+                self._spool.delete(item)
+                out.acked += 1
+            else:
+                missing += 1
+        if missing:
+            log.warning("cloud acknowledged %d of %d items; the rest stay for the next run",
+                        len(taken) - missing, len(taken))
+        return missing == 0
+
+    def _isolate(self, taken: list[tuple[SpoolItem, str]], status: dict[str, Any], err: CloudRejected,
+                 out: UploadOutcome) -> None:
+        """Split a refused batch in halves until the offending item is alone; quarantine it, send the rest."""
+        if len(taken) == 1:
+            item = taken[0][0]
+            out.quarantined.append(self._spool.quarantine(item.path, f"cloud refused it: {err}"))
+            return
+        mid = len(taken) // 2
+        for half in (taken[:mid], taken[mid:]):
+            packed, _consumed, body = self._pack([i for i, _s in half], status, out)
+            if not packed:
+                continue
+            try:
+                acked = self._post(body, out)
+            except CloudRejected as sub:
+                self._isolate(packed, status, sub, out)
+                continue
+            self._settle(packed, acked, out)
+
+    def _pack(self, pending: list[SpoolItem], status: dict[str, Any],
+              out: UploadOutcome) -> tuple[list[tuple[SpoolItem, str]], int, bytes]:
+        """Compress as many pending items as fit; returns (items with sha256, items consumed, gzip body)."""
+        comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+        head = json.dumps({"schema": 1, "site": self._cfg.site,
+                           "edge": {"version": self._version, "status": status}}, separators=(",", ":"))
+        chunks = [comp.compress(head[:-1].encode("utf-8") + b',"snapshots":[')]
+        gz_len = len(chunks[0])
+        plain_len = len(head)
+        taken: list[tuple[SpoolItem, str]] = []
+        consumed = 0
+        for item in pending:
+            if len(taken) >= self._cfg.batch_max_snapshots:
+                break
+            try:
+                meta, obj = self._spool.read(item)
+            except SpoolCorrupt as err:
+                out.quarantined.append(self._spool.quarantine(item.path, f"corrupt spool file: {err}"))
+                consumed += 1
+                continue
+            piece = (b"," if taken else b"") + obj
+            if taken and plain_len + len(piece) > _MAX_PLAIN_BYTES:
+                break
+            before = comp.copy()
+            chunk = comp.compress(piece) + comp.flush(zlib.Z_SYNC_FLUSH)
+            if gz_len + len(chunk) + _GZIP_TAIL_BYTES > self._cfg.batch_max_bytes:
+                comp = before
+                if taken:
+                    break
+                reason = f"too large for one upload ({len(chunk)} bytes gzip > cloud.batch_max_bytes)"
+                out.quarantined.append(self._spool.quarantine(item.path, reason))
+                consumed += 1
+                continue
+            chunks.append(chunk)
+            gz_len += len(chunk)
+            plain_len += len(piece)
+            taken.append((item, meta["sha256"]))
+            consumed += 1
+        chunks.append(comp.compress(b"]}") + comp.flush())
+        return taken, consumed, b"".join(chunks)
+
+    def _post(self, body: bytes, out: UploadOutcome) -> set[str]:
+        """POST one signed body; returns the acknowledged sha256 set or raises CloudRejected/CloudRetryLater."""
+        timestamp = str(int(self._clock.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "X-Sentinel-Timestamp": timestamp,
+            "X-Sentinel-Signature": sign(self._cfg.secret, timestamp, body),
+            "X-Sentinel-Site": self._cfg.site,
+        }
+        out.requests += 1
+        out.bytes_sent += len(body)
+        t = self._cfg.timeout_s
+        try:
+            resp = self._session.post(self._cfg.url, data=body, headers=headers, timeout=(t, t))
+        except requests.Timeout as err:
+            raise CloudRetryLater(f"cloud did not answer within {t:g} s") from err
+        except requests.RequestException as err:
+            raise CloudRetryLater(f"cannot reach the cloud: {str(err)[:200]}") from err
+        with resp:
+            return self._ack(resp, out)
+
+    def _ack(self, resp: requests.Response, out: UploadOutcome) -> set[str]:
+        code = resp.status_code
+        text = resp.text[:200].strip()
+        if code == 200:
+            try:
+                doc = resp.json()
+                acked = set(doc.get("accepted", [])) | set(doc.get("duplicates", []))
+            except (ValueError, TypeError, AttributeError) as err:
+                raise CloudRetryLater(f"cloud answered 200 without a readable acknowledgement: {text!r}") from err
+            out.heartbeat_delivered = True
+            return acked
+        if code in (408, 429) or code >= 500:
+            raise CloudRetryLater(f"cloud answered HTTP {code}: {text}", self._retry_after(resp))
+        if code == 401:
+            raise CloudRetryLater(f"cloud refused the signature (HTTP 401): check cloud.secret and the Pi's "
+                                  f"clock: {text}", self._retry_after(resp))
+        if 400 <= code < 500:
+            raise CloudRejected(f"HTTP {code}: {text}", code)
+        raise CloudRetryLater(f"cloud answered unexpected HTTP {code}")
+
+    def _retry_after(self, resp: requests.Response) -> float | None:
+        value = resp.headers.get("Retry-After")
+        if not value:
+            return None
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - self._clock.time())
