@@ -1,0 +1,313 @@
+"""The simulator's HTTP face: legacy dl_cgi, varserver (/auth, /vars), supervisor info, and /_sim control.
+
+A `ThreadingHTTPServer` on a background thread, bound to 127.0.0.1 (port 0 = pick a free one). Transport
+faults are applied here, once per request: hang (accept, never answer, until the server stops), HTTP 500,
+HTTP 503 busy, non-JSON garbage, truncated JSON (valid HTTP, Content-Length of the cut body), slow answer.
+While the simulated PVS6 is rebooting, connections are closed without an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.cookies import CookieError, SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import control, render
+from .clock import SimClock
+from .config import SimConfig
+from .faults import Fault
+from .model import Simulator
+from .sessions import SessionStore
+from .tls import self_signed_context
+
+LOGGER = logging.getLogger(__name__)
+GARBAGE = b"<html><body>\x00\x7f\xfe PVS6 lighttpd: <b>internal</b> \xff\xfe</body></html>\n"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HttpServer
+    server_version = "lighttpd/1.4.53"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOGGER.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # ------------------------------------------------------------------ plumbing
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: Any) -> None:
+        self._send(status, json.dumps(obj).encode())
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            LOGGER.debug("connection already gone")
+
+    def _session_token(self) -> str | None:
+        try:
+            cookie = SimpleCookie(self.headers.get("Cookie") or "")
+        except CookieError:
+            return None
+        morsel = cookie.get("session")
+        return morsel.value if morsel else None
+
+    # ------------------------------------------------------------------ routing
+    def _dispatch(self, method: str) -> None:
+        owner = self.server.owner
+        url = urlsplit(self.path)
+        if url.path.startswith("/_sim/"):
+            self._control(method, url.path)
+            return
+        owner.count_request()
+        sim = owner.sim
+        if not sim.answering(sim.now()):
+            self._drop()
+            return
+        fault = sim.faults.take_transport()
+        if fault is not None and self._transport_fault(fault):
+            return
+        status, body, headers = self._route(method, url.path, url.query)
+        if fault is not None and fault.kind == "truncated" and status == 200:
+            body = body[: max(1, len(body) // 2)]
+        self._send(status, body, headers=headers)
+
+    def _transport_fault(self, fault: Fault) -> bool:
+        """Apply a transport fault; True when the request has been fully handled."""
+        stop = self.server.owner.stopping
+        if fault.kind == "hang":
+            stop.wait()
+            self._drop()
+            return True
+        if fault.kind == "slow":
+            stop.wait(fault.amount)
+            return stop.is_set()
+        if fault.kind == "http500":
+            self._send(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", "text/html")
+            return True
+        if fault.kind == "http503":
+            self._send(503, b"<html><body><h1>503 Service Unavailable</h1></body></html>", "text/html",
+                       {"Retry-After": "60"})
+            return True
+        if fault.kind == "garbage":
+            self._send(200, GARBAGE, "application/json")
+            return True
+        return False  # truncated: handled after routing
+
+    def _route(self, method: str, path: str, query: str) -> tuple[int, bytes, dict[str, str]]:
+        owner, sim = self.server.owner, self.server.owner.sim
+        api = sim.config.api
+        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        if path == "/cgi-bin/dl_cgi/supervisor/info":
+            return 200, render.dumps_dl_cgi(sim.supervisor_info()), {}
+        if (path == "/cgi-bin/dl_cgi" and params.get("Command") == "DeviceList") or \
+                path == "/cgi-bin/dl_cgi/devices/list":
+            if api == "varserver" and not owner.sessions.valid(self._session_token()):
+                return 403, b'{"result": "forbidden"}', {}
+            return 200, render.dumps_dl_cgi(sim.device_list(sim.now())), {}
+        if path == "/auth" and api != "dl_cgi":
+            return self._auth(params)
+        if path == "/vars" and api != "dl_cgi":
+            if method == "POST":
+                body = self._body().decode("utf-8", "replace")
+                params.update({k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()})
+            return self._vars(params)
+        return 404, b"<html><body><h1>404 Not Found</h1></body></html>", {}
+
+    def _auth(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        sessions = self.server.owner.sessions
+        if "logout" in params:
+            sessions.logout(self._session_token())
+            return 200, b'{"result": "logged out"}', {"Set-Cookie": "session=; Path=/; Max-Age=0"}
+        if "login" not in params:
+            return 400, b'{"error": "expected login or logout"}', {}
+        if not sessions.check_basic(self.headers.get("Authorization")):
+            return 401, b'{"error": "authentication failed"}', {"WWW-Authenticate": 'Basic realm="pvs"'}
+        token = sessions.login()
+        cookie = f"session={token}; Path=/; HttpOnly" + ("; Secure" if self.server.owner.tls else "")
+        return 200, render.dumps_varserver({"session": token}), {"Set-Cookie": cookie}
+
+    def _vars(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        owner = self.server.owner
+        if not owner.sessions.valid(self._session_token()):
+            return 401, b'{"error": "unauthorized"}', {}
+        sim = owner.sim
+        query = owner.cached_query(params.get("cache"), params.get("match"), params.get("name"))
+        if query is None:
+            return 400, b'{"error": "expected match=, name= or a known cache="}', {}
+        kind, value = query
+        reading = sim.reading(sim.now())
+        if kind == "match":
+            values = render.varserver_vars(reading, sim.config, value)
+        else:
+            values = render.varserver_names(reading, sim.config, [n for n in value.split(",") if n])
+        obj = values if params.get("fmt") == "obj" else render.as_array(values)
+        return 200, render.dumps_varserver(obj), {}
+
+    def _control(self, method: str, path: str) -> None:
+        owner = self.server.owner
+        try:
+            body = json.loads(self._body() or b"{}") if method == "POST" else None
+        except json.JSONDecodeError as err:
+            self._json(400, {"error": f"bad JSON: {err}"})
+            return
+        if method == "GET" and path == "/_sim/state":
+            self._json(200, control.state(owner.sim, owner.requests_served))
+        elif method == "POST" and path == "/_sim/faults":
+            self._json(*control.faults(owner.sim, body))
+        elif method == "DELETE" and path == "/_sim/faults":
+            self._json(200, {"removed": owner.sim.clear_faults()})
+        elif method == "POST" and path == "/_sim/clock":
+            self._json(*control.clock(owner.sim, body))
+        else:
+            self._json(404, {"error": "unknown control endpoint"})
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    owner: SimServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that drop mid-request or refuse the self-signed certificate are normal here.
+        err = sys.exc_info()[1]
+        LOGGER.debug("request from %s failed: %r", client_address, err)
+
+
+class SimServer:
+    """A running simulator: `url`, `sim` (the model), `requests_served`; stop with `close()` or `with`.
+
+    Parameters
+    ----------
+    sim : Simulator
+        The model to serve.
+    host : str, default "127.0.0.1"
+    port : int, default 0
+        0 picks a free port.
+    tls : bool, default False
+        Serve HTTPS with an ephemeral self-signed certificate (like the real varserver).
+    monotonic : callable, optional
+        Real-seconds source for session expiry (inject a fake in tests).
+    """
+
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.sim = sim
+        self.tls = tls
+        self.stopping = threading.Event()
+        self.sessions = SessionStore(sim.identity.password, sim.config.session_ttl_s, monotonic)
+        self._lock = threading.Lock()
+        self._served = 0
+        self._caches: dict[str, tuple[str, str]] = {}
+        self._httpd = _HttpServer((host, port), _Handler)
+        self._httpd.owner = self
+        if tls:
+            context = self_signed_context()
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True,
+                                                     do_handshake_on_connect=False)
+        bound_host, bound_port = self._httpd.server_address[:2]
+        self.url = f"{'https' if tls else 'http'}://{bound_host}:{bound_port}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="pvs6-sim", daemon=True)
+        self._thread.start()
+        LOGGER.info("PVS6 simulator listening on %s (api=%s)", self.url, sim.config.api)
+
+    @property
+    def requests_served(self) -> int:
+        """Requests to the PVS endpoints so far (control endpoints excluded)."""
+        with self._lock:
+            return self._served
+
+    def count_request(self) -> None:
+        """Count one PVS request (called by the handler)."""
+        with self._lock:
+            self._served += 1
+
+    def cached_query(self, cache: str | None, match: str | None, name: str | None) -> tuple[str, str] | None:
+        """Resolve a varserver query, remembering it under `cache` like the real `cache=` parameter."""
+        query = ("match", match) if match is not None else ("name", name) if name is not None else None
+        with self._lock:
+            if query is not None and cache:
+                self._caches[cache] = query
+            return query if query is not None else self._caches.get(cache or "")
+
+    def close(self) -> None:
+        """Stop serving; hung and slow requests are released, so this returns promptly."""
+        self.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5.0)
+        LOGGER.info("PVS6 simulator on %s stopped", self.url)
+
+    def __enter__(self) -> SimServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def run_simulator(config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                  tls: bool = False, speed: float = 0.0,
+                  monotonic: Callable[[], float] = time.monotonic) -> Iterator[SimServer]:
+    """Serve a simulator for the duration of a `with` block.
+
+    Parameters
+    ----------
+    config : SimConfig, optional
+        The site (default: the seed's system).
+    host, port : where to listen (port 0 = any free port).
+    tls : bool
+        HTTPS with a self-signed certificate.
+    speed : float
+        Simulated seconds per real second; 0 (default) = manual clock driven by `server.sim.clock`.
+    monotonic : callable
+        Real-seconds source for session expiry.
+
+    Yields
+    ------
+    SimServer
+        With `.url` (no trailing slash) and `.sim` (the `Simulator`).
+    """
+    config = config or SimConfig()
+    sim = Simulator(config, SimClock(config.start, speed=speed))
+    server = SimServer(sim, host=host, port=port, tls=tls, monotonic=monotonic)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+__all__ = ["SimServer", "run_simulator"]
