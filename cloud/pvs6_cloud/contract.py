@@ -158,8 +158,9 @@ def decode_body(body: bytes, content_encoding: str, site: str) -> UploadBatch:
         raise PayloadTooLarge("body is over 1 MiB compressed")
     if content_encoding.strip().lower() != "gzip":
         raise BadRequest("body must be sent with Content-Encoding: gzip")
+    text = _inflate(body)
     try:
-        data = json.loads(_inflate(body))
+        data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadRequest(f"body is not valid JSON: {err}") from err
     if not isinstance(data, dict):

