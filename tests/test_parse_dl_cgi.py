@@ -388,3 +388,15 @@ def test_pvs5_type_c_inverter_uses_mppt_sum() -> None:
     assert snapshot.consumption_kw is None
     assert snapshot.pvs is not None
     assert snapshot.pvs.model == "PV Supervisor PVS5"
+
+
+def test_device_type_case_is_ignored_and_a_second_pvs_is_kept(seed: dict[str, Any]) -> None:
+    seed["devices"][3]["DEVICE_TYPE"] = "INVERTER"
+    second = {**seed["devices"][0], "SERIAL": "ZT2"}
+    seed["devices"].append(second)
+    snapshot = _parse(seed)
+    assert [inv.serial for inv in snapshot.inverters] == ["E00123456789"]
+    assert snapshot.pvs is not None
+    assert snapshot.pvs.serial == "ZT1PVS6M12345678"
+    assert [(other.serial, other.device_type) for other in snapshot.other_devices] == [("ZT2", "PVS")]
+    assert any("second PVS" in note for note in snapshot.warnings)

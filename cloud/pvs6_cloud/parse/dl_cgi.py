@@ -92,6 +92,7 @@ WIRE_NAMES: dict[str, dict[str, tuple[str, Kind]]] = {
 
 # Identity and multi-field names, also DeviceList's own.
 _DEVICE_TYPE = "DEVICE_TYPE"
+_PVS, _METER, _INVERTER = "pvs", "power meter", "inverter"  # DEVICE_TYPE values, compared case-folded
 _SERIAL = "SERIAL"
 _STATE = "STATE"
 _TYPE = "TYPE"
@@ -158,16 +159,16 @@ def parse_device_list(payload: Mapping[str, Any], *, site: str, captured_at: dat
             reader.warn("no serial")
         if not device_type:
             reader.warn("no DEVICE_TYPE")
-        if device_type == "PVS":
-            if pvs is not None:
-                reader.warn("second PVS record ignored")
-                continue
+        kind = device_type.casefold()
+        if kind == _PVS and pvs is None:
             pvs = _pvs(reader, serial)
-        elif device_type == "Power Meter":
+        elif kind == _METER:
             meters.append(_meter(reader, serial))
-        elif device_type == "Inverter":
+        elif kind == _INVERTER:
             inverters.append(_inverter(reader, serial))
         else:
+            if kind == _PVS:
+                reader.warn("second PVS record kept as other device")
             others.append(_other(reader, serial, device_type))
             storage = _storage(reader) if _is_storage(device_type) else None
             if storage is not None:
