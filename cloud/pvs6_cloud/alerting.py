@@ -12,7 +12,7 @@ from .enrich import Enrichment
 from .models import Snapshot
 from .state import SiteState
 
-__all__ = ["AlertOutcome", "evaluate_batch"]
+__all__ = ["AlertOutcome", "deliver_pending", "evaluate_batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,4 +45,9 @@ def deliver_pending(
 
     The caller saves the state afterwards so sent mail leaves the queue.
     """
-    return 0
+    from .notify.queue import deliver_pending as _deliver
+    from .notify.queue import pending_count
+
+    if mailer is None or not pending_count(state):
+        return 0
+    return _deliver(state, mailer(), now)

@@ -1,0 +1,91 @@
+"""The email's chart: the affected panel(s) against their peers over the day, as a small PNG.
+
+matplotlib is imported lazily (and with the Agg backend) so importing the package stays cheap and needs no
+display. The series come from the detector's day memory (``evidence["chart"]``), never from the sheet.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+
+__all__ = ["render_day_chart"]
+
+FOCUS_COLOURS = ("#c0392b", "#8e44ad", "#d35400", "#2471a3")
+
+
+def render_day_chart(chart: Mapping[str, Any], tz: tzinfo, *, title: str = "", width_in: float = 6.0,
+                     height_in: float = 3.0, dpi: int = 100) -> bytes:
+    """Draw one day's per-panel power: peers in grey, their median dashed, the affected panel(s) in colour.
+
+    Parameters
+    ----------
+    chart : mapping
+        ``{"times": [ISO UTC...], "panels": {serial: [kW or None, ...]}, "focus": [serial...],
+        "labels": {serial: label}}``; every series is aligned with ``times``.
+    tz : tzinfo
+        The site's zone for the time axis.
+    title : str
+        Chart title (the finding's summary).
+    width_in, height_in : float
+        Figure size [in].
+    dpi : int
+        Resolution [dots per inch].
+
+    Returns
+    -------
+    bytes
+        A PNG image.
+
+    Raises
+    ------
+    ValueError
+        The chart data is empty or misaligned.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.dates as mdates
+    from matplotlib.figure import Figure
+
+    times = [datetime.fromisoformat(t).astimezone(tz) for t in chart.get("times", [])]
+    panels: Mapping[str, list[float | None]] = chart.get("panels", {})
+    focus = [s for s in chart.get("focus", []) if s in panels]
+    labels: Mapping[str, str] = chart.get("labels", {})
+    if not times or not panels:
+        raise ValueError("no series to draw")
+    for serial, values in panels.items():
+        if len(values) != len(times):
+            raise ValueError(f"series of {serial} has {len(values)} points for {len(times)} times")
+
+    fig = Figure(figsize=(width_in, height_in), dpi=dpi)
+    ax = fig.add_subplot()
+    peers = [s for s in panels if s not in focus]
+    for serial in peers:
+        ax.plot(times, [_nan(v) for v in panels[serial]], color="#b0b0b0", linewidth=0.9)
+    if peers:
+        median = []
+        for i in range(len(times)):
+            vals = sorted(v for s in peers if (v := panels[s][i]) is not None)
+            median.append(vals[len(vals) // 2] if vals else float("nan"))
+        ax.plot(times, median, color="#555555", linewidth=1.6, linestyle="--", label="other panels (typical)")
+    for n, serial in enumerate(focus):
+        ax.plot(times, [_nan(v) for v in panels[serial]], color=FOCUS_COLOURS[n % len(FOCUS_COLOURS)],
+                linewidth=2.4, label=labels.get(serial, serial))
+    ax.set_ylabel("Power per panel (kW)")
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title if len(title) <= 70 else title[:69] + "…", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

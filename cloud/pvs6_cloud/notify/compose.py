@@ -1,0 +1,196 @@
+"""Alert emails in plain words: what happened, the evidence, what to do, and a chart of the day.
+
+Pure formatting (F4): findings in, an `OutgoingMail` out. The HTML is a single narrow column with inline styles
+(what phone mail apps render reliably); the plain-text part says exactly the same things. Charts are drawn only
+for findings that carry the day's per-panel series (``evidence["chart"]``), at most `MAX_CHARTS` per mail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..config import SiteConfig
+from .transport import OutgoingMail
+
+if TYPE_CHECKING:
+    from ..lifecycle import Finding, ResolvedAlert
+
+__all__ = ["KIND_TITLES", "compose_alert_mail", "local_time"]
+
+log = logging.getLogger(__name__)
+
+MAX_CHARTS = 4
+KIND_TITLES = {
+    "inverter_down": "Panel stopped producing",
+    "inverter_weak": "Panel producing less than its neighbours",
+    "inverter_missing": "Panel no longer reported",
+    "counter_stuck": "Panel's energy counter stopped",
+    "device_new": "New device appeared",
+    "circuit_down": "A whole circuit produces nothing",
+    "array_down": "The whole array produces nothing",
+    "below_expected": "Production far below what the weather allowed",
+    "pvs_comm_errors": "Monitor reports many communication errors",
+    "pvs_reboots": "Monitor keeps restarting",
+    "pvs_flash_low": "Monitor storage nearly full",
+    "pvs_unreachable": "Monitor not answering the Raspberry Pi",
+    "meter_reversed": "Production meter reads backwards",
+    "meter_impossible": "Impossible meter reading",
+    "edge_silent": "Raspberry Pi has gone silent",
+}
+
+
+def local_time(at: datetime, site: SiteConfig, *, with_day: bool = True) -> str:
+    """A time as a homeowner reads it, in the site's zone ("Tue 3 Jun 10:45")."""
+    local = at.astimezone(site.tz)
+    return f"{local:%a} {local.day} {local:%b %H:%M}" if with_day else f"{local:%H:%M}"
+
+
+def _duration(start: datetime, end: datetime) -> str:
+    hours = max(0.0, (end - start).total_seconds() / 3600.0)
+    if hours < 1.0:
+        return f"{round(hours * 60)} minutes"
+    if hours < 48.0:
+        return f"{hours:.0f} hours" if hours >= 1.5 else "about an hour"
+    return f"{hours / 24.0:.0f} days"
+
+
+def _subject(site: SiteConfig, opened: Sequence[Finding], reminded: Sequence[Finding],
+             resolved: Sequence[ResolvedAlert]) -> str:
+    name = site.display_name
+    if opened:
+        head = opened[0].summary if len(opened) == 1 else f"{len(opened)} problems with your solar system"
+        extra = len(reminded) + len(resolved)
+        return f"[{name}] {head}" + (f" (+{extra} update{'s' if extra > 1 else ''})" if extra else "")
+    if reminded:
+        head = reminded[0].summary if len(reminded) == 1 else f"{len(reminded)} problems still open"
+        return f"[{name}] Still not fixed: {head}"
+    head = resolved[0].summary if len(resolved) == 1 else f"{len(resolved)} problems cleared"
+    return f"[{name}] Resolved: {head}"
+
+
+def _mail_id(site: SiteConfig, now: datetime, opened: Sequence[Finding], reminded: Sequence[Finding],
+             resolved: Sequence[ResolvedAlert]) -> str:
+    parts = [site.site_id, now.isoformat()]
+    parts += [f"o:{f.key}" for f in opened] + [f"m:{f.key}" for f in reminded] + [f"r:{r.key}" for r in resolved]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+def _charts(findings: Sequence[Finding], site: SiteConfig) -> dict[str, bytes]:
+    images: dict[str, bytes] = {}
+    for finding in findings:
+        chart = finding.evidence.get("chart") if finding.evidence else None
+        if not chart or len(images) >= MAX_CHARTS:
+            continue
+        from .charts import render_day_chart
+
+        try:
+            images[_cid(finding)] = render_day_chart(chart, site.tz, title=finding.summary)
+        except (ValueError, TypeError, KeyError, RuntimeError, OSError) as err:
+            log.warning("chart for %s not drawn: %s", finding.key, err)
+    return images
+
+
+def _cid(finding: Finding) -> str:
+    return "chart-" + hashlib.sha256(finding.key.encode()).hexdigest()[:10]
+
+
+def _text_block(finding: Finding, heading: str) -> list[str]:
+    return [f"{heading}: {finding.summary}", "", finding.details, "", f"What to do: {finding.advice}", ""]
+
+
+def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, bytes]) -> str:
+    e = html.escape
+    chart = ""
+    if _cid(finding) in images:
+        chart = (f'<img src="cid:{_cid(finding)}" alt="Chart: this panel against the others today" '
+                 'style="width:100%;max-width:560px;height:auto;margin:8px 0;border:1px solid #ddd">')
+    return (
+        f'<div style="border-left:6px solid {colour};padding:8px 12px;margin:16px 0;background:#fafafa">'
+        f'<div style="font-size:13px;color:{colour};text-transform:uppercase;letter-spacing:.05em">{e(heading)}</div>'
+        f'<div style="font-size:19px;font-weight:bold;margin:4px 0">{e(finding.summary)}</div>'
+        f'<p style="margin:6px 0">{e(finding.details)}</p>{chart}'
+        f'<p style="margin:6px 0"><b>What to do:</b> {e(finding.advice)}</p></div>'
+    )
+
+
+def compose_alert_mail(
+    site: SiteConfig,
+    opened: Sequence[Finding],
+    reminded: Sequence[Finding],
+    resolved: Sequence[ResolvedAlert],
+    now: datetime,
+) -> OutgoingMail:
+    """One email for everything that opened, is still open (reminder) or cleared in one round.
+
+    Parameters
+    ----------
+    site : SiteConfig
+        Name, recipients, time zone and sheet link.
+    opened, reminded : sequence of Finding
+        New alerts, and open alerts due for their daily reminder.
+    resolved : sequence of ResolvedAlert
+        Alerts that cleared.
+    now : datetime
+        Current time [aware UTC]; part of the mail's stable id.
+
+    Returns
+    -------
+    OutgoingMail
+        Kind ``"alert"`` (anything opened), ``"reminder"`` (only reminders) or ``"resolved"``.
+    """
+    images = _charts([*opened, *reminded], site)
+    e = html.escape
+    text: list[str] = [f"PVS6 Sentinel for {site.display_name}, {local_time(now, site)}", ""]
+    cards: list[str] = []
+    for finding in opened:
+        heading = KIND_TITLES.get(finding.kind, "Problem")
+        text += _text_block(finding, "NEW")
+        cards.append(_html_card(finding, f"New: {heading}", "#c0392b", images))
+    for finding in reminded:
+        text += _text_block(finding, "STILL OPEN")
+        cards.append(_html_card(finding, f"Still open: {KIND_TITLES.get(finding.kind, 'Problem')}", "#d68910",
+                                images))
+    for item in resolved:
+        since = f"open since {local_time(item.opened_at, site)}, {_duration(item.opened_at, now)}"
+        text += [f"RESOLVED: {item.summary} ({since}). Nothing more to do.", ""]
+        cards.append(
+            '<div style="border-left:6px solid #1e8449;padding:8px 12px;margin:16px 0;background:#fafafa">'
+            '<div style="font-size:13px;color:#1e8449;text-transform:uppercase;letter-spacing:.05em">Resolved</div>'
+            f'<div style="font-size:17px;font-weight:bold;margin:4px 0">{e(item.summary)}</div>'
+            f'<p style="margin:6px 0">Cleared at {e(local_time(now, site))} ({e(since)}). Nothing more to do.</p>'
+            "</div>"
+        )
+    footer_text = ["Your panels keep producing power whether or not this monitor works; "
+                   "this email only tells you what it noticed."]
+    footer_html = e(footer_text[0])
+    if site.sheet_url:
+        footer_text.append(f"Your spreadsheet (history, Alerts tab): {site.sheet_url}")
+        footer_html += f'<br><a href="{e(site.sheet_url)}">Open your solar spreadsheet</a> (see the Alerts tab).'
+    text += ["--", *footer_text]
+    kind = "alert" if opened else ("reminder" if reminded else "resolved")
+    title = "Solar alert" if opened else ("Solar reminder" if reminded else "Solar: all clear")
+    body = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1"></head>'
+        '<body style="margin:0;padding:0;background:#ffffff">'
+        '<div style="max-width:600px;margin:0 auto;padding:12px;font-family:-apple-system,Segoe UI,Roboto,'
+        'Helvetica,Arial,sans-serif;font-size:16px;line-height:1.45;color:#222">'
+        f'<div style="font-size:22px;font-weight:bold">{e(title)}: {e(site.display_name)}</div>'
+        f'<div style="color:#666;font-size:14px">{e(local_time(now, site))}</div>'
+        + "".join(cards)
+        + f'<p style="color:#666;font-size:13px;margin-top:24px">{footer_html}</p></div></body></html>'
+    )
+    return OutgoingMail(
+        to=tuple(site.mail_to),
+        subject=_subject(site, opened, reminded, resolved),
+        text="\n".join(text).strip() + "\n",
+        html=body,
+        images=images,
+        kind=kind,
+        id=_mail_id(site, now, opened, reminded, resolved),
+    )

@@ -1,0 +1,231 @@
+"""How an email leaves: an SMTP server (Gmail with an app password in production) or ``.eml`` files in a folder.
+
+Both transports take one `OutgoingMail` and either deliver it or raise `TransientError`, which the mail queue
+reads as "keep it and try again later". A mail's ``id`` is stable: it becomes the ``Message-ID`` header and the
+outbox file name, so a retry after a half-finished delivery is recognisable (and is a no-op in the outbox).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..config import MailConfig
+from ..errors import ConfigError, TransientError
+
+__all__ = [
+    "MailTransport",
+    "OutboxTransport",
+    "OutgoingMail",
+    "SmtpTransport",
+    "build_message",
+    "transport_from_config",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SENDER = "pvs6-sentinel@localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    """One email, ready to send.
+
+    Attributes
+    ----------
+    to : tuple of str
+        Recipients.
+    subject : str
+        Subject line (plain words; the site name first so a family with two sites can tell them apart).
+    text : str
+        The plain-text part (what a watch or a text-only client shows).
+    html : str
+        The HTML part; empty = text only. Inline images are referenced as ``cid:<name>``.
+    images : mapping of str to bytes
+        ``cid`` name -> PNG bytes, attached inline to the HTML part.
+    kind : str
+        ``"alert"``, ``"summary"``, ``"watchdog"``...: for logs and the outbox file name.
+    id : str
+        Stable identity: the same mail queued twice is one mail, and it becomes the Message-ID.
+    """
+
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str = ""
+    images: Mapping[str, bytes] = field(default_factory=dict)
+    kind: str = "alert"
+    id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON data (images base64) for the mail queue in the site state."""
+        return {
+            "to": list(self.to),
+            "subject": self.subject,
+            "text": self.text,
+            "html": self.html,
+            "images": {cid: base64.b64encode(png).decode("ascii") for cid, png in self.images.items()},
+            "kind": self.kind,
+            "id": self.id,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OutgoingMail:
+        """Inverse of `to_json`."""
+        return cls(
+            to=tuple(data.get("to", ())),
+            subject=str(data.get("subject", "")),
+            text=str(data.get("text", "")),
+            html=str(data.get("html", "")),
+            images={cid: base64.b64decode(b64) for cid, b64 in dict(data.get("images", {})).items()},
+            kind=str(data.get("kind", "alert")),
+            id=str(data.get("id", "")),
+        )
+
+
+class MailTransport(Protocol):
+    """Something that delivers mail."""
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Deliver ``mail`` or raise `TransientError` (server down, login refused): the caller keeps it."""
+
+
+def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
+    """The MIME message: plain text, and when there is HTML, an HTML alternative with its images inline.
+
+    Parameters
+    ----------
+    mail : OutgoingMail
+        What to send.
+    sender : str
+        The From address.
+
+    Returns
+    -------
+    EmailMessage
+        ``multipart/alternative`` (text, then ``multipart/related`` HTML + PNGs) or a single text part.
+    """
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(mail.to)
+    msg["Subject"] = mail.subject
+    msg["Date"] = formatdate(localtime=False)
+    if mail.id:
+        msg["Message-ID"] = f"<{mail.id}@pvs6-sentinel>"
+    msg["X-PVS6-Sentinel-Kind"] = mail.kind
+    msg.set_content(mail.text)
+    if mail.html:
+        msg.add_alternative(mail.html, subtype="html")
+        html_part = msg.get_payload()[-1]
+        for cid, png in mail.images.items():
+            html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid}.png")
+    return msg
+
+
+class SmtpTransport:
+    """SMTP submission: STARTTLS (port 587) and login, as Gmail wants with an app password.
+
+    A connection is opened per delivery round and closed at once: alerts are rare, and a Cloud Function may be
+    frozen between calls, which would leave a kept-open connection dead.
+    """
+
+    def __init__(self, config: MailConfig) -> None:
+        if not config.smtp_host:
+            raise ConfigError("mail.smtp_host is empty: SMTP transport needs a server")
+        self.config = config
+        self.sender = config.sender or config.username or DEFAULT_SENDER
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Deliver one mail.
+
+        Raises
+        ------
+        TransientError
+            The server is unreachable, refused the login, or refused the message; the mail must stay queued.
+        """
+        cfg = self.config
+        msg = build_message(mail, self.sender)
+        try:
+            with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout_s) as smtp:
+                if cfg.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if cfg.username:
+                    smtp.login(cfg.username, cfg.password)
+                smtp.send_message(msg, from_addr=self.sender, to_addrs=list(mail.to))
+        except smtplib.SMTPAuthenticationError as err:
+            raise TransientError(
+                f"SMTP {cfg.smtp_host}:{cfg.smtp_port} refused the login of {cfg.username!r}: "
+                f"{err.smtp_code} {_text(err.smtp_error)}"
+            ) from err
+        except (smtplib.SMTPException, OSError) as err:
+            raise TransientError(f"SMTP {cfg.smtp_host}:{cfg.smtp_port}: {err}") from err
+        log.info("sent %s mail %s to %d recipient(s) via %s", mail.kind, mail.id, len(mail.to), cfg.smtp_host)
+
+
+class OutboxTransport:
+    """Writes each mail as ``<kind>-<id>.eml`` in a folder (the local default; any mail program opens them)."""
+
+    def __init__(self, folder: Path, sender: str = DEFAULT_SENDER) -> None:
+        self.folder = Path(folder)
+        self.sender = sender
+
+    def path_for(self, mail: OutgoingMail) -> Path:
+        """Where ``mail`` is (or will be) written."""
+        safe_id = "".join(c for c in mail.id if c.isalnum() or c in "-_") or "mail"
+        return self.folder / f"{mail.kind}-{safe_id}.eml"
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Write the mail atomically; a mail already in the folder is not written again.
+
+        Raises
+        ------
+        TransientError
+            The folder cannot be written (disk full, permissions).
+        """
+        target = self.path_for(mail)
+        if target.exists():
+            log.info("outbox already holds %s; not writing it twice", target.name)
+            return
+        data = bytes(build_message(mail, self.sender))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".eml")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as err:
+            raise TransientError(f"cannot write {target}: {err}") from err
+        log.info("wrote %s mail to %s", mail.kind, target)
+
+
+def transport_from_config(config: MailConfig) -> MailTransport:
+    """The transport the config asks for: SMTP when ``smtp_host`` is set, else the outbox folder.
+
+    Raises
+    ------
+    ConfigError
+        Neither an SMTP server nor an outbox folder is configured.
+    """
+    if config.uses_smtp:
+        return SmtpTransport(config)
+    if config.outbox_dir is None:
+        raise ConfigError("[mail] needs smtp_host or outbox_dir")
+    return OutboxTransport(config.outbox_dir, config.sender or DEFAULT_SENDER)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
