@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from functions_framework import create_app
-from pvs6_cloud.runtime import Runtime, set_runtime
 
+from pvs6_cloud.runtime import Runtime, set_runtime
 from tests.support.cloud import SECRET, envelope, local_config, signed, snapshot_item
 
 MAIN = Path(__file__).resolve().parents[1] / "cloud" / "main.py"

@@ -1,0 +1,137 @@
+"""Backfill: push a folder of archived raw PVS6 responses through the same pipeline as live uploads.
+
+Two naming habits are understood: the edge's own archive (``20250912T211115Z.json`` or ``.json.gz``, UTC) and
+the seed's curl one-liner (``20250912_211115.json``, the Pi's local time, taken in the site's zone). The source
+API is recognised from the payload itself, so a folder may mix firmware generations. Because ingest is
+idempotent, replaying a folder twice, or one that overlaps what the Pi already uploaded, adds no duplicates.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+
+from .config import CloudConfig
+from .contract import MAX_SNAPSHOTS, UploadBatch, UploadItem
+from .parse import ParseError, parse_payload
+from .pipeline import Services, ingest_batch
+
+__all__ = ["ReplayReport", "find_archive_files", "replay_folder"]
+
+log = logging.getLogger(__name__)
+
+_EDGE_NAME = re.compile(r"(\d{8}T\d{6})Z")
+_SEED_NAME = re.compile(r"(\d{8})_(\d{6})")
+
+
+@dataclass
+class ReplayReport:
+    """What a replay did, for the closing summary."""
+
+    files: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def stamp_from_name(path: Path, site_tz: tzinfo) -> datetime | None:
+    """The capture time a file name carries (UTC for the edge's names, site-local for the seed's)."""
+    if match := _EDGE_NAME.search(path.name):
+        return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    if match := _SEED_NAME.search(path.name):
+        local = datetime.strptime(match.group(1) + match.group(2), "%Y%m%d%H%M%S").replace(tzinfo=site_tz)
+        return local.astimezone(UTC)
+    return None
+
+
+def find_archive_files(folder: Path, site_tz: tzinfo) -> list[tuple[datetime, Path]]:
+    """Every ``.json``/``.json.gz`` under ``folder`` whose name carries a time, oldest first."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file() and (path.name.endswith(".json") or path.name.endswith(".json.gz")):
+            stamp = stamp_from_name(path, site_tz)
+            if stamp is not None:
+                found.append((stamp, path))
+    return sorted(found)
+
+
+def _source_of(payload: dict) -> str:
+    return "varserver" if any(str(k).startswith("/sys/") for k in payload) else "dl_cgi"
+
+
+def _load(path: Path) -> bytes:
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.name.endswith(".gz") else raw
+
+
+def _items(files: Iterable[tuple[datetime, Path]], site: str, report: ReplayReport) -> Iterator[UploadItem]:
+    for stamp, path in files:
+        report.files += 1
+        try:
+            raw = _load(path)
+            payload = json.loads(raw)
+            if not isinstance(payload, dict):
+                raise ParseError("not a JSON object")
+            source = _source_of(payload)
+            parse_payload(payload, source=source, site=site, captured_at=stamp)
+        except (OSError, EOFError, ValueError) as err:  # ParseError and JSON errors are ValueErrors
+            log.warning("skipping %s: %s", path.name, err)
+            report.skipped.append((path.name, str(err)))
+            continue
+        yield UploadItem(stamp, source, hashlib.sha256(raw).hexdigest(), payload)
+
+
+def replay_folder(
+    folder: Path,
+    site_id: str,
+    config: CloudConfig,
+    services: Services,
+    *,
+    batch_size: int = MAX_SNAPSHOTS,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Ingest every archived response under ``folder`` for ``site_id``, in time order, in contract-size batches.
+
+    Parameters
+    ----------
+    folder : Path
+        The archive (searched recursively).
+    site_id : str
+        Which configured site the files belong to.
+    config, services
+        As for `ingest_batch`: the same pipeline as live uploads.
+    batch_size : int
+        Snapshots per batch (at most the contract's 500).
+    progress : callable, optional
+        Called with the number of files handled after each batch (for a progress bar).
+    """
+    site = config.site(site_id)
+    files = find_archive_files(folder, site.tz)
+    report = ReplayReport()
+    batch: list[UploadItem] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        result = ingest_batch(UploadBatch(site_id, "replay", {}, tuple(batch)), config, services)
+        report.accepted += len(result.accepted)
+        report.duplicates += len(result.duplicates)
+        batch.clear()
+        if progress:
+            progress(report.files)
+
+    for item in _items(files, site_id, report):
+        batch.append(item)
+        if len(batch) >= min(batch_size, MAX_SNAPSHOTS):
+            flush()
+    flush()
+    if progress:
+        progress(report.files)
+    return report

@@ -1,0 +1,70 @@
+"""Backfill from an archive folder: time order, both naming habits, idempotent, bad files reported."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+
+from pvs6_cloud.cli import main
+from pvs6_cloud.replay import find_archive_files, replay_folder
+from pvs6_cloud.runtime import Runtime
+from tests.support.cloud import local_config
+
+
+def _write_archive(folder, seed_payload, count=30):
+    folder.mkdir(parents=True)
+    for i in range(count):
+        payload = json.loads(json.dumps(seed_payload))
+        payload["devices"][1]["p_3phsum_kw"] = f"{0.1 * i:.4f}"
+        name = f"2025091{i // 10}T1{i % 10}0000Z.json"
+        if i % 2:
+            (folder / (name + ".gz")).write_bytes(gzip.compress(json.dumps(payload).encode()))
+        else:
+            (folder / name).write_text(json.dumps(payload))
+
+
+def test_replay_is_ordered_and_idempotent(tmp_path, seed_payload):
+    archive = tmp_path / "archive"
+    _write_archive(archive, seed_payload)
+    (archive / "20250919T120000Z.json").write_text("{torn")
+    config = local_config(tmp_path)
+    runtime = Runtime(config)
+    first = replay_folder(archive, "home", config, runtime.services, batch_size=7)
+    assert (first.files, first.accepted, first.duplicates) == (31, 30, 0)
+    assert [name for name, _ in first.skipped] == ["20250919T120000Z.json"]
+    again = replay_folder(archive, "home", config, runtime.services)
+    assert (again.accepted, again.duplicates) == (0, 30)
+    records = runtime.sink_for(config.site("home")).read_records("Readings")
+    times = [r["time"] for r in records]
+    assert times == sorted(times)
+    assert len(records) == 30
+    assert records[-1]["production_kw"] == 2.9
+
+
+def test_seed_style_names_are_site_local(tmp_path):
+    (tmp_path / "a").mkdir()
+    path = tmp_path / "a" / "20250912_171115.json"
+    path.write_text("{}")
+    config = local_config(tmp_path)
+    [(stamp, found)] = find_archive_files(tmp_path / "a", config.site("home").tz)
+    assert found == path
+    assert stamp == datetime(2025, 9, 12, 21, 11, 15, tzinfo=UTC)  # 17:11 EDT
+
+
+def test_cli_replay_reports(tmp_path, seed_payload, capsys):
+    archive = tmp_path / "archive"
+    _write_archive(archive, seed_payload, count=3)
+    config_file = tmp_path / "cloud.toml"
+    config_file.write_text(f'''[sites.home]
+secret = "x"
+latitude = 41.76
+longitude = -72.68
+timezone = "America/New_York"
+local_dir = "{tmp_path / 'sheet'}"
+[weather]
+enabled = false
+''')
+    assert main(["replay", str(archive), "--config", str(config_file), "--site", "home"]) == 0
+    assert "3 new reading(s)" in capsys.readouterr().out
+    assert len((tmp_path / "sheet" / "Readings.csv").read_text().splitlines()) == 4
