@@ -191,5 +191,11 @@ class Snapshot:
 
     @property
     def inverters_working(self) -> int:
-        """How many inverters the PVS6 calls ``working`` (not a health verdict: see ``DeviceState``)."""
-        return sum(1 for inv in self.inverters if inv.state is DeviceState.WORKING)
+        """How many inverters are producing: ``working`` per the PVS6, or, where the API reports no state
+        (varserver), producing power. Not a health verdict: see ``DeviceState``."""
+        return sum(
+            1
+            for inv in self.inverters
+            if inv.state is DeviceState.WORKING
+            or (inv.state is DeviceState.UNKNOWN and (inv.power_kw or 0.0) > 0.0)
+        )
