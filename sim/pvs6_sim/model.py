@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from .solar import array_power, hash_uniform, house_load_kw, panel_factors
 LOGGER = logging.getLogger(__name__)
 HISTORY_S = 2 * 86400.0  # integrate this much before `start` so "last seen" times are realistic [s]
 CHUNK_S = 10 * 86400.0  # integrate at most this much per vectorised batch [s]
+UNITS_PER_KWH = 1_000_000  # counters are integers of micro-kWh: exact, order-independent sums
 
 
 class Simulator:
@@ -49,18 +50,21 @@ class Simulator:
         self._factors = panel_factors(self.config)
         panels = self.config.array.panels
         self._circuits = np.array([self.config.array.circuit_of(i) for i in range(panels)])
-        self._inv_kwh = 1800.0 + 900.0 * hash_uniform(self.config.seed, 3, np.arange(panels))
-        self._prod_kwh = float(self._inv_kwh.sum() * 1.004)
-        self._pos_kwh = 32000.0 + 1000.0 * float(hash_uniform(self.config.seed, 4, np.arange(1))[0])
-        self._neg_kwh = 0.58 * self._pos_kwh
-        self._t = self.config.start - timedelta(seconds=HISTORY_S)
-        self._last_seen_s = np.full(panels, self._t.timestamp())
+        initial_kwh = 1800.0 + 900.0 * hash_uniform(self.config.seed, 3, np.arange(panels))
+        self._inv_units = np.rint(initial_kwh * UNITS_PER_KWH).astype(np.int64)
+        self._prod_units = int(self._inv_units.sum() * 1.004)
+        self._pos_units = int((32000.0 + 1000.0 * hash_uniform(self.config.seed, 4, np.arange(1))[0]) * UNITS_PER_KWH)
+        self._neg_units = int(self._pos_units * 0.58)
+        history_start = self.config.start.timestamp() - HISTORY_S
+        self._g = float(np.floor(history_start / self.config.step_s) * self.config.step_s)
+        self._t = self.config.start
+        self._last_seen_s = np.full(panels, self._g)
         self._advance_to(self.config.start)
 
     # ----------------------------------------------------------------- public API
     @property
     def last_time(self) -> datetime:
-        """The simulated time the counters have been integrated to [aware UTC]."""
+        """The latest simulated time asked for; earlier requests are answered as of this time [aware UTC]."""
         with self._lock:
             return self._t
 
@@ -92,6 +96,22 @@ class Simulator:
             if at > self._t:
                 self._advance_to(at)
             return self._reading_locked(self._t)
+
+    def lifetime_kwh(self, at: datetime) -> tuple[np.ndarray, float, float, float]:
+        """Counters at `at` (clamped): per-inverter, production meter, import, export [kWh]."""
+        with self._lock:
+            self.reading(at)
+            inv, prod, pos, neg, _seen = self._counters_locked()
+            return inv / UNITS_PER_KWH, prod / UNITS_PER_KWH, pos / UNITS_PER_KWH, neg / UNITS_PER_KWH
+
+    def _counters_locked(self) -> tuple[np.ndarray, int, int, int, np.ndarray]:
+        """Committed counters plus the uncommitted piece from the last grid mark to the last time asked."""
+        end = self._t.timestamp()
+        if end <= self._g:
+            return self._inv_units, self._prod_units, self._pos_units, self._neg_units, self._last_seen_s
+        inv, prod, pos, neg, seen = self._integrate(self._g, end)
+        return (self._inv_units + inv, self._prod_units + prod, self._pos_units + pos, self._neg_units + neg,
+                np.maximum(self._last_seen_s, seen))
 
     def device_list(self, at: datetime) -> dict:
         """The legacy `dl_cgi?Command=DeviceList` JSON object at `at`."""
@@ -143,12 +163,25 @@ class Simulator:
         return mult, stuck, reversed_ct
 
     def _advance_to(self, end: datetime) -> None:
-        while self._t < end:
-            chunk_end = min(end, self._t + timedelta(seconds=CHUNK_S))
-            self._integrate(self._t.timestamp(), chunk_end.timestamp())
-            self._t = chunk_end
+        """Commit whole integration steps up to the last grid mark at or before `end`."""
+        self._t = end
+        target = np.floor(end.timestamp() / self.config.step_s) * self.config.step_s
+        while self._g < target:
+            chunk_end = min(target, self._g + max(1, int(CHUNK_S // self.config.step_s)) * self.config.step_s)
+            inv, prod, pos, neg, seen = self._integrate(self._g, chunk_end)
+            self._inv_units += inv
+            self._prod_units += prod
+            self._pos_units += pos
+            self._neg_units += neg
+            self._last_seen_s = np.maximum(self._last_seen_s, seen)
+            self._g = chunk_end
 
-    def _integrate(self, a: float, b: float) -> None:
+    def _integrate(self, a: float, b: float) -> tuple[np.ndarray, int, int, int, np.ndarray]:
+        """Energy between epoch seconds a and b, in integer micro-kWh so sums never depend on chunking.
+
+        Returns per-inverter counter increments, production-meter, import and export increments, and the
+        last instant each inverter was awake (-inf if never).
+        """
         step = self.config.step_s
         grid = np.arange(np.floor(a / step) * step + step, b, step)
         edges = np.concatenate(([a], grid[grid > a], [b]))
@@ -158,15 +191,14 @@ class Simulator:
         mult, stuck, reversed_ct = self._effects(mids, self.faults.device_faults())
         ac_w = sample.ac_w * mult
         awake = sample.awake & (mult > 0)
-        energy_kwh = ac_w * durations_h[:, None] / 1000.0
-        self._inv_kwh += np.where(stuck, 0.0, energy_kwh).sum(axis=0)
-        production_kwh = energy_kwh.sum(axis=1)
-        self._prod_kwh += float(np.where(reversed_ct, -production_kwh, production_kwh).sum())
-        net_kwh = house_load_kw(times, self.config) * durations_h - production_kwh
-        self._pos_kwh += float(net_kwh[net_kwh > 0].sum())
-        self._neg_kwh -= float(net_kwh[net_kwh < 0].sum())
+        energy = np.rint(ac_w * durations_h[:, None] * (UNITS_PER_KWH / 1000.0)).astype(np.int64)
+        inv = np.where(stuck, 0, energy).sum(axis=0)
+        production = energy.sum(axis=1)
+        prod = int(np.where(reversed_ct, -production, production).sum())
+        load = np.rint(house_load_kw(times, self.config) * durations_h * UNITS_PER_KWH).astype(np.int64)
+        net = load - production
         seen = np.where(awake, edges[1:, None], -np.inf).max(axis=0)
-        self._last_seen_s = np.maximum(self._last_seen_s, seen)
+        return inv, prod, int(net[net > 0].sum()), int(-net[net < 0].sum()), seen
 
     def _reading_locked(self, at: datetime) -> SiteReading:
         epoch = np.array([at.timestamp()])
@@ -177,21 +209,22 @@ class Simulator:
         ac_w, dc_w = sample.ac_w[0] * mult[0], sample.dc_w[0] * mult[0]
         awake = sample.awake[0] & (mult[0] > 0)
         vanished = {self._resolve(f.target) for f in faults if f.kind == "vanished" and f.active(at)}
+        inv, prod, pos, neg, seen = self._counters_locked()
         inverters = tuple(
-            self._inverter(i, at, float(ac_w[i]), float(dc_w[i]), bool(awake[i]),
-                           float(sample.temp_air_c[0]), float(sample.temp_cell_c[0]))
+            self._inverter(i, at, float(ac_w[i]), float(dc_w[i]), bool(awake[i]), float(sample.temp_air_c[0]),
+                           float(sample.temp_cell_c[0]), inv[i] / UNITS_PER_KWH, float(seen[i]))
             for i in range(self.config.array.panels) if i not in vanished
         )
         load_kw = float(house_load_kw(times, self.config)[0])
         production, consumption = meter_readings(
             self.config, self.identity, at, float(ac_w.sum()) / 1000.0, bool(reversed_ct[0]), load_kw,
-            self._prod_kwh, self._pos_kwh, self._neg_kwh,
+            prod / UNITS_PER_KWH, pos / UNITS_PER_KWH, neg / UNITS_PER_KWH,
         )
         return SiteReading(at, pvs_reading(self.config, self.identity, faults, at), inverters, production,
                            consumption, load_kw, float(sample.elevation_deg[0]))
 
-    def _inverter(self, i: int, at: datetime, ac_w: float, dc_w: float, awake: bool,
-                  temp_air_c: float, temp_cell_c: float) -> InverterReading:
+    def _inverter(self, i: int, at: datetime, ac_w: float, dc_w: float, awake: bool, temp_air_c: float,
+                  temp_cell_c: float, lifetime_kwh: float, last_seen_s: float) -> InverterReading:
         seed, second = self.config.seed, int(at.timestamp())
         jitter = hash_uniform(seed, 40 + i, np.array([second // 15, second // 300]))
         voltage_v = 208.4 + 1.4 * float(jitter[1])
@@ -200,14 +233,14 @@ class Simulator:
             mppt_v = 57.5 * (1.0 - 0.0027 * (temp_cell_c - 25.0)) - 1.5 * float(jitter[0])
             return InverterReading(
                 i, self.identity.inverter_serials[i], int(self._circuits[i]), "working", measured_at,
-                float(self._inv_kwh[i]), ac_w / 1000.0, voltage_v, ac_w / voltage_v, dc_w / 1000.0, mppt_v,
+                lifetime_kwh, ac_w / 1000.0, voltage_v, ac_w / voltage_v, dc_w / 1000.0, mppt_v,
                 dc_w / mppt_v, round(temp_cell_c - 4.0 + 2.0 * float(jitter[0])), 60.0 + 0.01 * round(jitter[0]),
             )
-        last_seen = datetime.fromtimestamp(float(self._last_seen_s[i]), tz=UTC)
+        last_seen = datetime.fromtimestamp(last_seen_s, tz=UTC)
         trickle_w = min(dc_w, 1.5)
         return InverterReading(
             i, self.identity.inverter_serials[i], int(self._circuits[i]), "error", floor_time(last_seen, 15.0),
-            float(self._inv_kwh[i]), 0.0, voltage_v, 0.0, trickle_w / 1000.0, 62.0 if trickle_w > 0.2 else 0.0,
+            lifetime_kwh, 0.0, voltage_v, 0.0, trickle_w / 1000.0, 62.0 if trickle_w > 0.2 else 0.0,
             trickle_w / 62.0 if trickle_w > 0.2 else 0.0, round(temp_air_c + 3.0), 0.0,
         )
 

@@ -110,7 +110,7 @@ def weather_factor(times: pd.DatetimeIndex, config: SimConfig) -> np.ndarray:
 
 def air_temperature_c(times: pd.DatetimeIndex, config: SimConfig) -> np.ndarray:
     """A seasonal and diurnal air temperature for a northeast-US-like climate [°C], shape (n,)."""
-    doy = times.dayofyear.to_numpy()
+    doy = times.day_of_year.to_numpy()
     solar_hour = (times.hour.to_numpy() + times.minute.to_numpy() / 60.0 + config.site.longitude / 15.0) % 24
     seasonal = 10.0 - 13.0 * np.cos(2.0 * np.pi * (doy - 20) / 365.25)
     diurnal = 5.0 * np.cos(2.0 * np.pi * (solar_hour - 15.0) / 24.0)
