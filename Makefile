@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m pvs6_sim.demo --out demo-output
+	$(BIN)/python scripts/demo.py --out demo-output
 
 test: $(STAMP)
 	$(BIN)/ruff check .

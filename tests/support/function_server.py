@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ MAIN = Path(__file__).resolve().parents[2] / "cloud" / "main.py"
 @contextmanager
 def serve_function(runtime: Runtime, target: str = "ingest") -> Iterator[str]:
     """Serve ``target`` from ``cloud/main.py`` with ``runtime``; yields the base URL (``http://127.0.0.1:N/``)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the story
     set_runtime(runtime)
     app = create_app(target=target, source=str(MAIN), signature_type="http")
     server = make_server("127.0.0.1", 0, app, threaded=True)
