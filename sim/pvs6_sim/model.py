@@ -4,6 +4,11 @@ Time only moves forward for the simulated device. Asking for a time at or after 
 the lifetime counters up to it in `config.step_s` pieces (vectorised, so months take well under seconds).
 Asking for an EARLIER time than the last one is clamped: the answer is the state at the last time asked
 (CURTIME included), so counters never run backwards and nothing is corrupted.
+
+Counters are committed on a grid of `step_s` marks and held as integer micro-kWh, so the answer at a
+given time does not depend on how often or in which order earlier times were asked. A fault injected
+with a start before the last committed grid mark changes readings from its start but energy only from
+that mark on (history is never rewritten).
 """
 
 from __future__ import annotations
