@@ -1,0 +1,205 @@
+"""Building the Sheets API client and calling it with retries: the only module that touches googleapiclient.
+
+Calls are retried with exponential backoff and jitter on 429 and 5xx (honouring ``Retry-After``) and on transport
+errors, then turned into `SinkUnavailable` so the ingest function answers 5xx and the edge retries later. A 403 or
+404 says what the owner must do (share the sheet with the service account). A write whose reply was lost may have
+been applied: before re-sending it the caller's ``landed`` check is asked, so a retry never writes twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError, SinkUnavailable
+
+__all__ = ["SheetsApi", "build_service"]
+
+log = logging.getLogger(__name__)
+
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_BACKOFF_BASE_S = 1.0
+_BACKOFF_CAP_S = 32.0
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _credentials(credentials_file: str, api_endpoint: str) -> Any:
+    """Service-account key file, else the runtime's own identity; a loopback test endpoint needs none."""
+    host = urlsplit(api_endpoint).hostname if api_endpoint else None
+    if not credentials_file and host in _LOOPBACK:
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials()
+    from google.auth.exceptions import GoogleAuthError
+
+    try:
+        if credentials_file:
+            from google.oauth2 import service_account
+
+            return service_account.Credentials.from_service_account_file(credentials_file, scopes=SCOPES)
+        import google.auth
+
+        credentials, _project = google.auth.default(scopes=SCOPES)
+        return credentials
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"sheets.credentials_file {credentials_file!r} is not a usable service account key: "
+                          f"{type(err).__name__}") from err
+    except GoogleAuthError as err:
+        raise ConfigError("no usable Google credentials: set sheets.credentials_file or run as a service "
+                          f"account (Cloud Functions does): {type(err).__name__}") from err
+
+
+def build_service(api_endpoint: str = "", credentials_file: str = "", timeout_s: float = 60.0) -> tuple[Any, str]:
+    """A Sheets v4 service object from the bundled discovery document, and the account's email (or "").
+
+    Parameters
+    ----------
+    api_endpoint : str
+        Base URL of a Sheets-compatible server (tests); empty for Google.
+    credentials_file : str
+        Service-account JSON key; empty for the runtime's default credentials.
+    timeout_s : float
+        Socket timeout of every call [s].
+
+    Notes
+    -----
+    The HTTP object is built with ``proxy_info=None``: httplib2 otherwise takes proxies from the environment
+    and refuses even a loopback address behind them.
+    """
+    import google_auth_httplib2
+    import httplib2
+    from googleapiclient.discovery import build
+
+    credentials = _credentials(credentials_file, api_endpoint)
+    http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout_s, proxy_info=None))
+    options = {"api_endpoint": api_endpoint} if api_endpoint else None
+    service = build("sheets", "v4", http=http, static_discovery=True, cache_discovery=False,
+                    client_options=options)
+    return service, str(getattr(credentials, "service_account_email", "") or "")
+
+
+class SheetsApi:
+    """Executes prepared requests with retries and one error vocabulary.
+
+    Parameters
+    ----------
+    service_factory : callable
+        Returns the service (built on first use, so importing and constructing cost nothing).
+    spreadsheet_id : str
+        For messages only.
+    sleep : callable
+        ``sleep(seconds)``; tests inject one that advances a fake clock.
+    max_retries : int
+        Retries after the first attempt.
+    account : str
+        The service account's email, quoted when access is denied.
+    """
+
+    def __init__(self, service_factory: Callable[[], Any], *, sleep: Callable[[float], None] = time.sleep,
+                 max_retries: int = 5, account: str = "", rng: random.Random | None = None) -> None:
+        self._factory = service_factory
+        self._service: Any = None
+        self.sleep = sleep
+        self.max_retries = max_retries
+        self.account = account
+        self.calls = 0
+        self._rng = rng or random.Random()
+
+    @property
+    def service(self) -> Any:
+        if self._service is None:
+            self._service = self._factory()
+        return self._service
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(float(retry_after), _BACKOFF_CAP_S * 4)
+            except ValueError:
+                pass
+        ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt)
+        return ceiling * (0.5 + 0.5 * self._rng.random())
+
+    def _denied(self, status: int, what: str, spreadsheet_id: str) -> SinkUnavailable:
+        who = self.account or "the function's service account"
+        if status == 404:
+            return SinkUnavailable(f"{what}: spreadsheet {spreadsheet_id} was not found; check spreadsheet_id and "
+                                   f"share the sheet (Editor) with {who}")
+        return SinkUnavailable(f"{what}: access to spreadsheet {spreadsheet_id} denied; share the sheet (Editor) "
+                               f"with {who}")
+
+    def run(self, build: Callable[[Any], Any], what: str, spreadsheet_id: str, *,
+            landed: Callable[[], bool] | None = None, retries: int | None = None) -> Any:
+        """Execute ``build(service)`` with retries and return its JSON reply.
+
+        Parameters
+        ----------
+        build : callable
+            Service -> an ``HttpRequest`` (rebuilt for each attempt).
+        what : str
+            Words for logs and errors ("commit", "load state").
+        landed : callable, optional
+            For writes: after a failure that may have been applied (5xx, lost connection), returns True when the
+            write is already in the sheet, which then counts as success instead of being sent twice.
+        retries : int, optional
+            Overrides ``max_retries`` (0 for a quick check inside another call's retry loop).
+
+        Raises
+        ------
+        SinkUnavailable
+            Retries exhausted, access denied, or a request the sheet refuses (e.g. the cell limit).
+        """
+        from googleapiclient.errors import HttpError
+        from httplib2 import HttpLib2Error
+
+        limit = self.max_retries if retries is None else retries
+        attempt = 0
+        while True:
+            self.calls += 1
+            try:
+                return build(self.service).execute(num_retries=0)
+            except HttpError as err:
+                status = int(err.resp.status)
+                reason = _reason(err)
+                if status in (401, 403, 404):
+                    raise self._denied(status, what, spreadsheet_id) from err
+                if status not in _RETRY_STATUSES:
+                    raise SinkUnavailable(f"{what}: Sheets refused the request ({status}): {reason}") from err
+                retry_after = err.resp.get("retry-after")
+                maybe_applied = status != 429
+                failure: Exception = err
+                message = f"Sheets answered {status}: {reason}"
+            except (HttpLib2Error, OSError) as err:  # OSError covers timeouts and refused connections
+                retry_after, maybe_applied, failure = None, True, err
+                message = f"connection failed: {type(err).__name__}"
+            if attempt >= limit:
+                raise SinkUnavailable(f"{what}: {message} (gave up after {attempt + 1} attempts)") from failure
+            if maybe_applied and landed is not None and self._landed(landed):
+                log.info("%s: the reply was lost but the write is in the sheet; not sending it again", what)
+                return None
+            delay = self._delay(attempt, retry_after)
+            log.warning("%s: %s; retry %d/%d in %.1f s", what, message, attempt + 1, limit, delay)
+            self.sleep(delay)
+            attempt += 1
+
+    def _landed(self, landed: Callable[[], bool]) -> bool:
+        try:
+            return landed()
+        except SinkUnavailable as err:
+            log.info("could not check whether the write landed (%s); retrying it", err)
+            return False
+
+
+def _reason(err: Any) -> str:
+    reason = getattr(err, "reason", "") or ""
+    if not reason:
+        try:
+            reason = err._get_reason()
+        except (AttributeError, ValueError):
+            reason = ""
+    return str(reason)[:300]

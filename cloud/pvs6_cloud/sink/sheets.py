@@ -1,0 +1,480 @@
+"""The Google Sheets sink: a site's spreadsheet written through the Sheets API v4, exactly once.
+
+A commit is ONE ``spreadsheets.batchUpdate``: ``appendCells`` for new Readings rows, clear + ``appendCells`` for
+replaced tabs (Devices, Alerts), ``updateCells``/``appendCells`` for upserts, the header when panel columns grew,
+and the rewrite of the hidden ``_state`` tab. Sheets applies a batchUpdate all-or-nothing, so the rows and the
+state that remembers them land together: a retried upload finds its ids in the state and writes nothing twice.
+The state carries a random commit token; when a reply is lost, the sink reads the token back before re-sending.
+
+Cost of a live batch: one ``values.get`` of ``_state`` plus one ``batchUpdate`` (plus one ``spreadsheets.get``
+the first time a process touches the sheet). Capacity: Readings rotate into one archive spreadsheet per year
+(see `rotate_readings` and docs/capacity.md); Daily, Monthly, Devices and Alerts stay in the main spreadsheet.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SinkUnavailable
+from ..layout import Cell, Layout, Tab, load_layout
+from ..state import STATE_TAB, SiteState, state_from_rows, state_to_rows
+from ._sheets_archive import ArchiveMover
+from ._sheets_cells import a1, cell_data, from_sheet, to_serial
+from ._sheets_client import SheetsApi, build_service
+from ._sheets_layout import (
+    CHART_COLUMNS,
+    SheetInfo,
+    chart_request,
+    format_requests,
+    header_request,
+    parse_meta,
+)
+from .base import Panels, SheetWrite
+
+if TYPE_CHECKING:
+    from ..config import SheetsConfig, SiteConfig
+
+__all__ = ["LayoutReport", "SheetsSink"]
+
+log = logging.getLogger(__name__)
+
+SECTION = "sheets"
+READINGS = "Readings"
+_NEW_TAB_ROWS = 200
+_META_FIELDS = "properties.title,sheets(properties,charts(chartId,spec.title))"
+_VALUE_OPTS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"}
+
+
+class LayoutReport:
+    """What `SheetsSink.bootstrap` did, for the CLI's summary."""
+
+    def __init__(self) -> None:
+        self.tabs_added: list[str] = []
+        self.headers_fixed: list[str] = []
+        self.properties_fixed: list[str] = []
+        self.columns_added: dict[str, int] = {}
+        self.charts_added: list[str] = []
+        self.removed: list[str] = []
+        self.requests = 0
+
+    @property
+    def changed(self) -> bool:
+        """True when the structure of the spreadsheet changed (formats re-applied do not count)."""
+        return bool(self.tabs_added or self.headers_fixed or self.properties_fixed or self.columns_added
+                    or self.charts_added or self.removed)
+
+
+def _key(value: Any) -> str:
+    """A comparable form of a key cell, whether read back from the sheet or about to be written."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float):
+        return repr(round(float(value), 6))
+    return str(value)
+
+
+class SheetsSink:
+    """A site's Google spreadsheet.
+
+    Parameters
+    ----------
+    service : Resource or callable
+        A Sheets v4 service, or a zero-argument function building one (called on first use, once per thread).
+    spreadsheet_id : str
+        The site's spreadsheet (shared with the service account as Editor).
+    tz : tzinfo
+        The site's zone: times are stored as site-local date serial numbers.
+    layout : Layout, optional
+        Defaults to ``sheets_template/layout.toml``.
+    sleep : callable, default time.sleep
+        Backoff sleeper [s]; tests inject one.
+    max_retries : int, default 5
+        Retries of a call on 429/5xx before `SinkUnavailable`.
+    archive_after_cells : int, default 8,000,000
+        When the Readings tab would pass this many cells [cells], its rows move to the yearly archives at once
+        (the daily job also rotates them at every year boundary).
+    """
+
+    def __init__(self, service: Any, spreadsheet_id: str, tz: tzinfo, layout: Layout | None = None, *,
+                 sleep: Callable[[float], None] = time.sleep, max_retries: int = 5,
+                 archive_after_cells: int = 8_000_000, account: str = "") -> None:
+        factory = service if callable(service) else (lambda: service)
+        self.api = SheetsApi(factory, sleep=sleep, max_retries=max_retries, account=account)
+        self.spreadsheet_id = spreadsheet_id
+        self.tz = tz
+        self.layout = layout or load_layout()
+        self.archive_after_cells = archive_after_cells
+        self._meta: dict[str, SheetInfo] | None = None
+        self._title = ""
+        self._header_len: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, site: SiteConfig, sheets: SheetsConfig) -> SheetsSink:
+        """The sink of a configured site; the Google client is built on first use, not here."""
+        sink: SheetsSink
+
+        def factory() -> Any:
+            service, account = build_service(sheets.api_endpoint, sheets.credentials_file, sheets.timeout_s)
+            if account:
+                sink.api.account = account
+            return service
+
+        sink = cls(factory, site.spreadsheet_id, site.tz, max_retries=sheets.max_retries,
+                   archive_after_cells=sheets.readings_archive_after_cells)
+        return sink
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+    def _call(self, build: Callable[[Any], Any], what: str, *, spreadsheet_id: str | None = None,
+              landed: Callable[[], bool] | None = None, retries: int | None = None) -> Any:
+        return self.api.run(build, what, spreadsheet_id or self.spreadsheet_id, landed=landed, retries=retries)
+
+    def batch_update(self, requests: list[dict[str, Any]], what: str, *, spreadsheet_id: str | None = None,
+                     landed: Callable[[], bool] | None = None) -> Any:
+        """One atomic ``spreadsheets.batchUpdate`` (retried; ``landed`` guards against writing twice)."""
+        sid = spreadsheet_id or self.spreadsheet_id
+        body = {"requests": requests}
+        return self._call(lambda s: s.spreadsheets().batchUpdate(spreadsheetId=sid, body=body), what,
+                          spreadsheet_id=sid, landed=landed)
+
+    def values(self, ranges: Sequence[str], what: str, *, spreadsheet_id: str | None = None,
+               retries: int | None = None) -> list[list[list[Any]]]:
+        """Unformatted values (times as serial numbers) of each A1 range, one ``values.batchGet``."""
+        sid = spreadsheet_id or self.spreadsheet_id
+        reply = self._call(lambda s: s.spreadsheets().values().batchGet(spreadsheetId=sid, ranges=list(ranges),
+                                                                         **_VALUE_OPTS),
+                           what, spreadsheet_id=sid, retries=retries)
+        return [vr.get("values", []) for vr in (reply or {}).get("valueRanges", [])]
+
+    def metadata(self, *, refresh: bool = False, spreadsheet_id: str | None = None) -> dict[str, SheetInfo]:
+        """Tabs of the spreadsheet (cached per sink; ``refresh`` re-reads them)."""
+        sid = spreadsheet_id or self.spreadsheet_id
+        if sid != self.spreadsheet_id:
+            reply = self._call(lambda s: s.spreadsheets().get(spreadsheetId=sid, fields=_META_FIELDS),
+                               "read archive tabs", spreadsheet_id=sid)
+            return parse_meta(reply)[1]
+        if self._meta is None or refresh:
+            reply = self._call(lambda s: s.spreadsheets().get(spreadsheetId=sid, fields=_META_FIELDS),
+                               "read the sheet's tabs")
+            self._title, self._meta = parse_meta(reply)
+        return self._meta
+
+    @property
+    def title(self) -> str:
+        """The spreadsheet's title (read with the tabs)."""
+        self.metadata()
+        return self._title
+
+    def _sheet_id(self, tab: str) -> int:
+        info = self.metadata().get(tab)
+        if info is None:
+            raise SinkUnavailable(f"spreadsheet {self.spreadsheet_id} has no {tab!r} tab; run bootstrap-sheet")
+        return info.sheet_id
+
+    # -- layout ------------------------------------------------------------------------------------------------
+    def ensure_layout(self, panels: Panels = ()) -> None:
+        """Create missing tabs, headers and charts; repair drift. Sends nothing when all is in place."""
+        self.bootstrap(panels, reformat=False)
+
+    def bootstrap(self, panels: Panels = (), *, reformat: bool = True) -> LayoutReport:
+        """Create or repair every tab of the layout, idempotently.
+
+        Parameters
+        ----------
+        panels : sequence of (serial, label)
+            Panel columns of the dynamic tabs.
+        reformat : bool, default True
+            Re-apply number formats and widths to every tab (else only to tabs created or whose header changed).
+
+        Returns
+        -------
+        LayoutReport
+            What changed.
+        """
+        report = LayoutReport()
+        meta = self.metadata(refresh=True)
+        existing = [t for t in self.layout.tabs if t.name in meta]
+        headers = self.values([a1(t.name, 1, last_row=1) for t in existing], "read headers") if existing else []
+        current = {t.name: [str(v) for v in (rows[0] if rows else [])] for t, rows in zip(existing, headers,
+                                                                                           strict=True)}
+        requests: list[dict[str, Any]] = []
+        next_id = max((i.sheet_id for i in meta.values()), default=0) + 1
+        ids: dict[str, int] = {}
+        chart_tabs = {c.tab for c in self.layout.charts}
+        for tab in self.layout.tabs:
+            columns = tab.all_columns(panels if tab.dynamic else ())
+            header = [c.title for c in columns]
+            need_cols = len(columns) + (CHART_COLUMNS if tab.name in chart_tabs else 0)
+            info = meta.get(tab.name)
+            touched = reformat
+            if info is None:
+                ids[tab.name] = next_id
+                requests.append({"addSheet": {"properties": {
+                    "sheetId": next_id, "title": tab.name, "hidden": tab.hidden,
+                    "gridProperties": {"rowCount": _NEW_TAB_ROWS, "columnCount": need_cols, "frozenRowCount": 1},
+                }}})
+                report.tabs_added.append(tab.name)
+                next_id += 1
+                touched = True
+            else:
+                ids[tab.name] = info.sheet_id
+                requests.extend(self._repair_properties(tab, info, need_cols, report))
+            if current.get(tab.name, [])[: len(header)] != header:
+                requests.append(header_request(ids[tab.name], header))
+                if info is not None:
+                    report.headers_fixed.append(tab.name)
+                touched = True
+            if touched:
+                requests.extend(format_requests(ids[tab.name], columns))
+            self._header_len[tab.name] = len(header)
+        for chart in self.layout.charts:
+            info = meta.get(chart.tab)
+            if info is not None and chart.title in info.chart_titles:
+                continue
+            tab = self.layout.tab(chart.tab)
+            anchor = len(tab.all_columns(panels if tab.dynamic else ())) + 1
+            requests.append(chart_request(chart, tab, ids[chart.tab], anchor))
+            report.charts_added.append(chart.title)
+        requests.extend(self._drop_blank_default(meta, existing, report))
+        if requests:
+            self.batch_update(requests, "prepare the sheet's tabs")
+            report.requests = len(requests)
+            self.metadata(refresh=True)
+        return report
+
+    def _repair_properties(self, tab: Tab, info: SheetInfo, need_cols: int,
+                           report: LayoutReport) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = []
+        fields = []
+        if info.hidden != tab.hidden:
+            fields.append("hidden")
+        if info.frozen_rows != 1:
+            fields.append("gridProperties.frozenRowCount")
+        if fields:
+            requests.append({"updateSheetProperties": {
+                "properties": {"sheetId": info.sheet_id, "hidden": tab.hidden, "gridProperties": {"frozenRowCount": 1}},
+                "fields": ",".join(fields),
+            }})
+            report.properties_fixed.append(tab.name)
+        if info.columns < need_cols:
+            requests.append({"appendDimension": {"sheetId": info.sheet_id, "dimension": "COLUMNS",
+                                                 "length": need_cols - info.columns}})
+            report.columns_added[tab.name] = need_cols - info.columns
+        return requests
+
+    def _drop_blank_default(self, meta: Mapping[str, SheetInfo], existing: Sequence[Tab],
+                            report: LayoutReport) -> list[dict[str, Any]]:
+        """Remove the empty ``Sheet1`` a new spreadsheet starts with, once our tabs are being added."""
+        blank = meta.get("Sheet1")
+        if blank is None or existing or "Sheet1" in {t.name for t in self.layout.tabs}:
+            return []
+        if self.values([a1("Sheet1", 1, last_row=50)], "look at Sheet1")[0]:
+            return []
+        report.removed.append("Sheet1")
+        return [{"deleteSheet": {"sheetId": blank.sheet_id}}]
+
+    # -- state ---------------------------------------------------------------------------------------------------
+    def _stored_state(self, retries: int | None = None) -> SiteState:
+        if STATE_TAB not in self.metadata():
+            return SiteState()
+        rows = self.values([a1(STATE_TAB, 1, last_col=2)], "load state", retries=retries)[0]
+        return state_from_rows(rows)
+
+    def load_state(self) -> SiteState:
+        """The site's memory from the hidden ``_state`` tab (a fresh state for a new sheet).
+
+        Nothing is ever half-committed in a spreadsheet (batchUpdate is atomic), so there is nothing to undo.
+        """
+        return self._stored_state()
+
+    def _landed(self, token: str) -> Callable[[], bool]:
+        return lambda: self._stored_state(retries=0).section(SECTION).get("commit") == token
+
+    def commit_state(self, state: SiteState, extra: Sequence[dict[str, Any]] = (), what: str = "store state") -> None:
+        """Store ``state`` (after ``extra`` requests) in one batchUpdate, guarded by a fresh commit token."""
+        token = secrets.token_hex(8)
+        state.section(SECTION)["commit"] = token
+        requests = [*extra, *self._state_requests(state)]
+        try:
+            self.batch_update(requests, what, landed=self._landed(token))
+        except SinkUnavailable:
+            self._meta = None  # a tab may have been changed by a person: look again next time
+            self._header_len.clear()
+            raise
+
+    def _state_requests(self, state: SiteState) -> list[dict[str, Any]]:
+        sheet_id = self._sheet_id(STATE_TAB)
+        rows = [{"values": [cell_data(v, self.tz) for v in row]} for row in state_to_rows(state)]
+        return [
+            {"updateCells": {"range": {"sheetId": sheet_id}, "fields": "userEnteredValue"}},
+            {"appendCells": {"sheetId": sheet_id, "rows": rows, "fields": "userEnteredValue"}},
+        ]
+
+    # -- commit --------------------------------------------------------------------------------------------------
+    def commit(self, write: SheetWrite) -> None:
+        """Write everything in ``write`` and its state in ONE atomic batchUpdate (see the module docstring).
+
+        Raises
+        ------
+        SinkUnavailable
+            The sheet could not be written; nothing was.
+        """
+        with self._lock:
+            names = {*write.append, *write.replace, *write.upsert, STATE_TAB}
+            if not names <= set(self.metadata()):
+                self.ensure_layout(write.panels)
+            requests: list[dict[str, Any]] = []
+            readings = write.append.get(READINGS)
+            if readings and self._readings_too_big(write.state, len(readings), write.panels):
+                requests.extend(ArchiveMover(self).rotate(write.state, datetime(9999, 1, 1, tzinfo=UTC))[0])
+            for name, records in write.append.items():
+                requests.extend(self._append_requests(name, records, write.panels))
+                write.state.row_counts[name] = write.state.row_counts.get(name, 0) + len(records)
+            for name, records in write.replace.items():
+                requests.extend(self._replace_requests(name, records, write.panels))
+            if write.upsert:
+                requests.extend(self._upsert_requests(write.upsert, write.panels))
+            if readings:
+                self._track_oldest(write.state, readings)
+            self.commit_state(write.state, requests, "commit")
+
+    def _readings_too_big(self, state: SiteState, adding: int, panels: Panels) -> bool:
+        tab = self.layout.tab(READINGS)
+        cells = (state.row_counts.get(READINGS, 0) + adding + 1) * len(tab.all_columns(panels))
+        if cells <= self.archive_after_cells:
+            return False
+        log.warning("Readings would hold %d cells (limit %d): moving its rows to the yearly archives now",
+                    cells, self.archive_after_cells)
+        return True
+
+    def _track_oldest(self, state: SiteState, records: Sequence[Mapping[str, Cell]]) -> None:
+        times = [to_serial(r["time"], self.tz) for r in records if isinstance(r.get("time"), datetime)]
+        if not times:
+            return
+        section = state.section(SECTION)
+        oldest = section.get("readings_oldest")
+        section["readings_oldest"] = min(times) if oldest is None else min(oldest, *times)
+
+    def _columns_fit(self, tab: Tab, sheet_id: int, count: int) -> list[dict[str, Any]]:
+        info = self.metadata()[tab.name]
+        if info.columns >= count:
+            return []
+        grow = count - info.columns
+        info.columns = count
+        return [{"appendDimension": {"sheetId": sheet_id, "dimension": "COLUMNS", "length": grow}}]
+
+    def _rows(self, tab: Tab, records: Sequence[Mapping[str, Cell]], panels: Panels) -> list[dict[str, Any]]:
+        return [{"values": [cell_data(v, self.tz) for v in tab.to_cells(r, panels)]} for r in records]
+
+    def _shape(self, name: str, panels: Panels) -> tuple[Tab, Panels, int, list[dict[str, Any]]]:
+        """Tab, its panels, sheet id, and the requests that make room for and write its current header."""
+        tab = self.layout.tab(name)
+        panels = panels if tab.dynamic else ()
+        sheet_id = self._sheet_id(name)
+        header = tab.header(panels)
+        requests = self._columns_fit(tab, sheet_id, len(header))
+        if tab.dynamic and self._header_len.get(name) != len(header):
+            requests.append(header_request(sheet_id, header))
+            requests.extend(format_requests(sheet_id, tab.panel_columns(panels), start=len(tab.columns)))
+            self._header_len[name] = len(header)
+        return tab, panels, sheet_id, requests
+
+    def _append_requests(self, name: str, records: Sequence[Mapping[str, Cell]],
+                         panels: Panels) -> list[dict[str, Any]]:
+        tab, panels, sheet_id, requests = self._shape(name, panels)
+        if records:
+            requests.append({"appendCells": {"sheetId": sheet_id, "rows": self._rows(tab, records, panels),
+                                             "fields": "userEnteredValue"}})
+        return requests
+
+    def _replace_requests(self, name: str, records: Sequence[Mapping[str, Cell]],
+                          panels: Panels) -> list[dict[str, Any]]:
+        tab, panels, sheet_id, requests = self._shape(name, panels)
+        requests.append({"updateCells": {"range": {"sheetId": sheet_id, "startRowIndex": 1},
+                                         "fields": "userEnteredValue"}})
+        if records:
+            requests.append({"appendCells": {"sheetId": sheet_id, "rows": self._rows(tab, records, panels),
+                                             "fields": "userEnteredValue"}})
+        return requests
+
+    def _upsert_requests(self, upserts: Mapping[str, tuple[str, Sequence[Mapping[str, Cell]]]],
+                         panels: Panels) -> list[dict[str, Any]]:
+        """Replace rows whose key matches, append the rest: one read of every key column, no extra write."""
+        names = list(upserts)
+        ranges = []
+        for name in names:
+            key = upserts[name][0]
+            index = [c.key for c in self.layout.tab(name).columns].index(key)
+            ranges.append(a1(name, 2, last_col=index, first_col=index))
+        key_columns = self.values(ranges, "read upsert keys")
+        requests: list[dict[str, Any]] = []
+        for name, column in zip(names, key_columns, strict=True):
+            key, records = upserts[name]
+            tab, tab_panels, sheet_id, shape = self._shape(name, panels)
+            requests.extend(shape)
+            slots = {_key(row[0]): i for i, row in enumerate(column) if row and row[0] != ""}
+            fresh = []
+            for record in records:
+                value = cell_data(record.get(key), self.tz).get("userEnteredValue", {})
+                slot = slots.get(_key(next(iter(value.values()), "")))
+                if slot is None:
+                    fresh.append(record)
+                    continue
+                requests.append({"updateCells": {
+                    "start": {"sheetId": sheet_id, "rowIndex": slot + 1, "columnIndex": 0},
+                    "rows": self._rows(tab, [record], tab_panels), "fields": "userEnteredValue",
+                }})
+            if fresh:
+                requests.append({"appendCells": {"sheetId": sheet_id, "rows": self._rows(tab, fresh, tab_panels),
+                                                 "fields": "userEnteredValue"}})
+        return requests
+
+    # -- reading -------------------------------------------------------------------------------------------------
+    def read_records(self, tab: str, panels: Panels = (), start_row: int = 0) -> list[dict[str, Cell]]:
+        """Typed rows of a tab (numbers as float, times as aware datetimes in the site's zone) from data row
+        ``start_row`` (0 = first under the header), matched to columns by header title like the CSV sink."""
+        layout_tab = self.layout.tab(tab)
+        if tab not in self.metadata():
+            return []
+        header_rows, rows = self.values([a1(tab, 1, last_row=1), a1(tab, 2 + start_row)], f"read {tab}")
+        if not header_rows:
+            return []
+        columns = layout_tab.all_columns(panels if layout_tab.dynamic else ())
+        by_title = {c.title: c for c in columns}
+        header = [by_title.get(str(title)) for title in header_rows[0]]
+        records = []
+        for raw in rows:
+            record: dict[str, Cell] = {c.key: None for c in columns}
+            for col, value in zip(header, raw, strict=False):
+                if col is not None:
+                    record[col.key] = from_sheet(value, col.type, self.tz)
+            records.append(record)
+        return records
+
+    # -- capacity ------------------------------------------------------------------------------------------------
+    def rotate_readings(self, before: datetime) -> int:
+        """Move Readings rows older than ``before`` into their year's archive spreadsheet; return how many.
+
+        The daily rollup calls this with the start of the current local year: every day but the first of a year
+        it costs one read (the state says nothing is that old). Safe to repeat after a failure: rows already in
+        an archive are not copied again, and rows leave Readings only in the batchUpdate that stores the state.
+
+        Parameters
+        ----------
+        before : datetime
+            Aware cut-off; rows with an earlier local time move.
+        """
+        with self._lock:
+            state = self.load_state()
+            requests, moved = ArchiveMover(self).rotate(state, before)
+            if not moved:
+                return 0
+            self.commit_state(state, requests, "rotate Readings")
+            log.info("moved %d Readings row(s) older than %s into the yearly archive(s)", moved, before.date())
+            return moved
