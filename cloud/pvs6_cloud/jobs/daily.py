@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..config import SiteConfig
+from ..config import SiteConfig, WeatherConfig
 from ..layout import Cell, panel_key
 from ..rows import panels as panel_columns
 from ..sink import Panels, SheetWrite, Sink
@@ -38,7 +38,9 @@ __all__ = [
     "counter_baseline",
     "panel_energy_kwh",
     "rollup_day",
+    "rollup_days",
     "run_daily_rollup",
+    "weather_fill_from",
 ]
 
 log = logging.getLogger(__name__)
@@ -317,17 +319,35 @@ def rollup_days(
     out = []
     for day in days:
         start, _end = day_bounds(day, site.tz)
-        previous = grouped.get(day - timedelta(days=1), [])
-        weather = None
-        if weather_fill is not None and grouped.get(day):
-            try:
-                weather = weather_fill(day)
-            except Exception:  # a weather outage must never cost the day's energy row
-                log.warning("weather fill for %s failed; the row keeps the readings' own weather", day,
-                            exc_info=True)
-        out.append(rollup_day(grouped.get(day, []), day, site, panels,
-                              baseline=counter_baseline(previous, start), weather=weather))
+        records = grouped.get(day, [])
+        baseline = counter_baseline(grouped.get(day - timedelta(days=1), []), start)
+        row = rollup_day(records, day, site, panels, baseline=baseline)
+        lacking = any(row[k] is None for k in ("cloud_cover_pct", "insolation_kwh_m2", "expected_kwh"))
+        if weather_fill is not None and records and lacking:
+            row = rollup_day(records, day, site, panels, baseline=baseline, weather=weather_fill(day))
+        out.append(row)
     return out
+
+
+def weather_fill_from(site: SiteConfig, weather: WeatherConfig, memory: dict[str, Any], now: datetime,
+                      http: Any = None) -> WeatherFill:
+    """A `WeatherFill` over the weather module's day expectation (cached; never raises for an outage).
+
+    A day whose weather is still missing stays in the weather module's refill queue (``memory``).
+    """
+
+    def fill(day: date) -> DayWeather | None:
+        from ..enrich import daily_expectation
+
+        expectation = daily_expectation(site, weather, memory, day, http=http, now=now)
+        if expectation.source == "clearsky":
+            return None  # a clear-sky bound is not what the weather allowed
+        insolation = expectation.poa_insolation_kwh_m2
+        if insolation is None:
+            insolation = expectation.ghi_insolation_kwh_m2
+        return DayWeather(expectation.cloud_cover_mean_pct, insolation, expectation.expected_kwh)
+
+    return fill
 
 
 # -- I/O edge -------------------------------------------------------------------------------------------------
@@ -350,7 +370,8 @@ def run_daily_rollup(
     now: datetime,
     *,
     days: Sequence[date] | None = None,
-    weather_fill: WeatherFill | None = None,
+    weather: WeatherConfig | None = None,
+    http: Any = None,
 ) -> RollupResult:
     """Write the Daily rows of finished days (or of ``days``) and remember where to read next time.
 
@@ -365,8 +386,11 @@ def run_daily_rollup(
     days : sequence of date, optional
         Re-roll exactly these days (reads all of Readings). Default: the days since the last run, plus the
         `LATE_DAYS` before it, up to yesterday.
-    weather_fill : callable, optional
-        ``day -> DayWeather`` from the weather service, for days whose readings lack weather.
+    weather : WeatherConfig, optional
+        When given (and enabled), days whose readings lack weather are filled from the weather service
+        (`weather_fill_from`); None: the readings' own weather only.
+    http : requests.Session-like, optional
+        HTTP session for the weather service.
 
     Returns
     -------
@@ -402,7 +426,10 @@ def run_daily_rollup(
             seen = [r["time"].astimezone(site.tz).date() for r in records if isinstance(r.get("time"), datetime)]
             first = max(min(seen), today - timedelta(days=_MAX_CATCH_UP_DAYS)) if seen else today
         wanted = days_between(first, yesterday)
-    rows = rollup_days(records, wanted, site, panels, weather_fill)
+    fill = None
+    if weather is not None and weather.enabled:
+        fill = weather_fill_from(site, weather, state.section("weather"), now, http)
+    rows = rollup_days(records, wanted, site, panels, fill)
     result.days = [d.isoformat() for d in wanted]
     result.rows = rows
 
