@@ -98,7 +98,6 @@ class EdgeRunner:
                 if collect:
                     result.collect = self._collect(session, state)
                 self._maintain(state)
-                save_state(self.state_path, state)
                 if upload:
                     self._upload(session, state, result)
             save_state(self.state_path, state)

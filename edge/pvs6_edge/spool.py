@@ -39,19 +39,23 @@ _DAY_S = 86400.0
 _MIB = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class SpoolItem:
-    """One spooled snapshot file; orders oldest first (by stamp, then collision counter)."""
+    """One spooled snapshot file; ``stamp`` and ``seq`` (collision counter) order it, oldest first."""
 
     stamp: str
     seq: int
-    path: Path
+    path: str
     size_bytes: int
 
     @property
     def captured_ts(self) -> float:
         """Capture time from the file name [unix s]."""
         return float(calendar.timegm(time.strptime(self.stamp, "%Y%m%dT%H%M%SZ")))
+
+
+def _key(item: SpoolItem) -> tuple[str, int]:
+    return item.stamp, item.seq
 
 
 def encode_item(raw: bytes, source: str, captured_ts: float) -> bytes:
@@ -101,9 +105,11 @@ class Spool:
         self.limits = limits
         self.dir = limits.dir / "spool"
         self.quarantine_dir = limits.dir / "quarantine"
+        self._listing: list[SpoolItem] | None = None  # valid while this process holds the run lock
 
     def ensure_dirs(self) -> None:
-        """Create the folders (raises ``StorageError``)."""
+        """Create the folders and forget any cached listing (raises ``StorageError``)."""
+        self._listing = None
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.quarantine_dir.mkdir(parents=True, exist_ok=True)
@@ -128,17 +134,28 @@ class Spool:
             The new spool file.
         """
         stamp = stamp_utc(captured_ts)
-        taken = {(i.stamp, i.seq) for i in self.items()}
         seq = 0
-        while (stamp, seq) in taken:
+        while True:
+            path = self.dir / (f"{stamp}.json" if seq == 0 else f"{stamp}-{seq}.json")
+            if not path.exists() and not path.with_name(path.name + ".gz").exists():
+                break
             seq += 1
-        name = f"{stamp}.json" if seq == 0 else f"{stamp}-{seq}.json"
-        path = self.dir / name
-        atomic_write(path, encode_item(raw, source, captured_ts))
+        data = encode_item(raw, source, captured_ts)
+        atomic_write(path, data)
+        item = SpoolItem(stamp, seq, str(path), len(data))
+        if self._listing is not None and (not self._listing or _key(self._listing[-1]) < _key(item)):
+            self._listing.append(item)
+        else:
+            self._listing = None
         return path
 
     def items(self) -> list[SpoolItem]:
         """All spooled items, oldest first (a leftover ``.json`` beside its ``.json.gz`` is dropped)."""
+        if self._listing is None:
+            self._listing = self._scan()
+        return list(self._listing)
+
+    def _scan(self) -> list[SpoolItem]:
         found: dict[tuple[str, int], SpoolItem] = {}
         try:
             entries = list(os.scandir(self.dir))
@@ -148,17 +165,17 @@ class Spool:
             raise StorageError(f"cannot list {self.dir}: {err.strerror or err}") from err
         for entry in entries:
             match = _NAME_RE.match(entry.name)
-            if not match or not entry.is_file():
+            if not match:
                 continue
             key = (match.group(1), int(match.group(2) or 0))
-            item = SpoolItem(key[0], key[1], Path(entry.path), entry.stat().st_size)
+            item = SpoolItem(key[0], key[1], entry.path, entry.stat().st_size)
             other = found.get(key)
             if other is not None:  # a crash between compressing and unlinking: both copies are whole
-                keep, drop = (item, other) if item.path.suffix == ".gz" else (other, item)
+                keep, drop = (item, other) if item.path.endswith(".gz") else (other, item)
                 self._unlink(drop.path)
                 item = keep
             found[key] = item
-        return sorted(found.values())
+        return sorted(found.values(), key=_key)
 
     def read(self, item: SpoolItem) -> tuple[dict[str, str], bytes]:
         """Read and verify one item; returns (metadata, snapshot object bytes).
@@ -169,10 +186,11 @@ class Spool:
             The file is torn, altered or a bad gzip stream: the caller quarantines it.
         """
         try:
-            data = item.path.read_bytes()
+            with open(item.path, "rb") as fh:
+                data = fh.read()
         except OSError as err:
             raise StorageError(f"cannot read {item.path}: {err.strerror or err}") from err
-        if item.path.suffix == ".gz":
+        if item.path.endswith(".gz"):
             try:
                 data = gzip.decompress(data)
             except (OSError, EOFError, zlib.error) as err:
@@ -181,15 +199,17 @@ class Spool:
 
     def delete(self, item: SpoolItem) -> None:
         """Remove an acknowledged item."""
-        self._unlink(item.path)
+        self._unlink(Path(item.path))
 
-    def quarantine(self, path: Path, reason: str) -> dict[str, str]:
+    def quarantine(self, path: Path | str, reason: str) -> dict[str, str]:
         """Move a file out of the spool so it is never uploaded; returns a record for the heartbeat."""
+        path = Path(path)
         target = self.quarantine_dir / path.name
         n = 1
         while target.exists():
             target = self.quarantine_dir / f"{path.name}.{n}"
             n += 1
+        self._listing = None
         try:
             os.replace(path, target)
             target.with_name(target.name + ".reason").write_text(reason + "\n", encoding="utf-8")
@@ -217,11 +237,16 @@ class Spool:
 
     def compress_older(self) -> int:
         """Gzip every plain item but the newest, oldest first; returns how many were compressed."""
-        plain = [i for i in self.items() if i.path.suffix == ".json"][:-1]
-        for item in plain:
-            data = item.path.read_bytes()
-            atomic_write(item.path.with_name(item.path.name + ".gz"), gzip.compress(data, mtime=0))
-            self._unlink(item.path)
+        listing = self.items()
+        plain = [n for n, i in enumerate(listing) if not i.path.endswith(".gz")][:-1]
+        for n in plain:
+            item = listing[n]
+            with open(item.path, "rb") as fh:
+                packed = gzip.compress(fh.read(), mtime=0)
+            atomic_write(Path(item.path + ".gz"), packed)
+            self._unlink(Path(item.path))
+            listing[n] = SpoolItem(item.stamp, item.seq, item.path + ".gz", len(packed))
+        self._listing = listing
         return len(plain)
 
     def enforce_limits(self, now: float) -> tuple[list[str], int]:
@@ -244,9 +269,10 @@ class Spool:
         dropped = 0
         while items and (total > lim.spool_max_bytes or now - items[0].captured_ts > max_age_s):
             victim = items.pop(0)
-            self._unlink(victim.path)
+            self._unlink(Path(victim.path))
             total -= victim.size_bytes
             dropped += 1
+        self._listing = items
         warnings = []
         if dropped:
             msg = (f"DATA DROPPED: {dropped} oldest spool item(s) removed, spool over storage.spool_max_bytes "
@@ -272,7 +298,9 @@ class Spool:
             self._unlink(Path(entry.path))
             self._unlink(Path(entry.path + ".reason"))
 
-    def _unlink(self, path: Path) -> None:
+    def _unlink(self, path: Path | str) -> None:
+        path = Path(path)
+        self._listing = None
         try:
             path.unlink()
         except FileNotFoundError:

@@ -51,7 +51,8 @@ class FakePvs:
     """A PVS6 on loopback: dl_cgi DeviceList, supervisor/info, and varserver auth + vars.
 
     Attributes to steer it: ``mode`` (one of PVS_MODES), ``build`` (firmware BUILD reported by supervisor/info,
-    None for 404), ``password``, ``delay_s`` (for ``slow``), ``dl_cgi_needs_auth``.
+    None for 404), ``password``, ``delay_s`` (for ``slow``), ``dl_cgi_needs_auth``, ``expire_after_vars`` (the
+    session expires once after that many ``/vars`` requests).
     Counters: ``requests`` (list of paths), ``max_concurrent``, ``logins``.
     """
 
@@ -61,6 +62,7 @@ class FakePvs:
         self.password = password
         self.delay_s = 0.0
         self.dl_cgi_needs_auth = False
+        self.expire_after_vars: int | None = None
         self.requests: list[str] = []
         self.logins = 0
         self.max_concurrent = 0
@@ -131,6 +133,12 @@ class FakePvs:
         if url.path == "/auth":
             return self._login(h)
         if url.path == "/vars":
+            with self._lock:
+                if self.expire_after_vars is not None:
+                    self.expire_after_vars -= 1
+                    if self.expire_after_vars < 0:
+                        self.expire_after_vars = None
+                        self._sessions.clear()
             if not self._session_ok(h):
                 return _send(h, 401, b'{"error":"unauthorized"}')
             match = parse_qs(url.query).get("match", [""])[0]

@@ -1,0 +1,166 @@
+"""The PVS6 client against a misbehaving PVS6 on loopback: hang, 5xx, truncated, garbage, slow, auth."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from support.edge_servers import FakeClock, FakePvs
+
+from pvs6_edge.config import PvsConfig
+from pvs6_edge.errors import PvsAuthError, PvsBadResponse, PvsUnavailable
+from pvs6_edge.pvs import PvsClient
+
+
+def _fetch(pvs: FakePvs, api: str = "dl_cgi", remembered: str | None = None, **cfg):
+    settings = {"url": pvs.url, "timeout_s": 0.5, **cfg}
+    with requests.Session() as session:
+        client = PvsClient(session, PvsConfig(**settings), FakeClock())
+        return client.fetch(api, remembered), client
+
+
+@pytest.fixture
+def pvs():
+    with FakePvs() as server:
+        yield server
+
+
+def test_dl_cgi_returns_the_exact_bytes(pvs):
+    fetched, client = _fetch(pvs)
+    assert fetched.source == "dl_cgi"
+    assert json.loads(fetched.raw)["seq"] == 1
+    assert fetched.raw.startswith(b'{\n "devices"')  # untouched, indentation and all
+    assert client.requests_made == 1
+
+
+def test_hang_times_out_within_the_deadline(pvs):
+    pvs.mode = "hang"
+    started = time.monotonic()
+    with pytest.raises(PvsUnavailable, match="did not answer"):
+        _fetch(pvs)
+    assert time.monotonic() - started < 1.5
+
+
+def test_slow_trickle_is_cut_at_the_total_deadline(pvs):
+    pvs.mode, pvs.delay_s = "slow", 3.0  # every piece arrives well within the read timeout, the whole does not
+    started = time.monotonic()
+    with pytest.raises(PvsUnavailable, match="longer than"):
+        _fetch(pvs, timeout_s=0.6)
+    assert time.monotonic() - started < 1.5
+
+
+def test_slow_but_within_timeout_succeeds(pvs):
+    pvs.mode, pvs.delay_s = "slow", 0.2
+    fetched, _ = _fetch(pvs, timeout_s=2.0)
+    assert json.loads(fetched.raw)["result"] == "succeed"
+
+
+@pytest.mark.parametrize("mode", ["500", "503"])
+def test_server_errors_mean_unavailable(pvs, mode):
+    pvs.mode = mode
+    with pytest.raises(PvsUnavailable, match=mode):
+        _fetch(pvs)
+
+
+@pytest.mark.parametrize(("mode", "match"), [("truncated", "broken answer|not JSON"), ("garbage", "not JSON"),
+                                              ("array", "not an object")])
+def test_broken_bodies_are_refused(pvs, mode, match):
+    pvs.mode = mode
+    with pytest.raises(PvsBadResponse, match=match):
+        _fetch(pvs)
+
+
+def test_body_size_is_capped(pvs):
+    with pytest.raises(PvsBadResponse, match="max_body_bytes"):
+        _fetch(pvs, max_body_bytes=1024)
+
+
+def test_connection_refused_is_unavailable():
+    with FakePvs() as server:
+        url = server.url
+    with pytest.raises(PvsUnavailable, match="cannot reach"):
+        _fetch(FakePvsStub(url))
+
+
+class FakePvsStub:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def test_varserver_logs_in_asks_only_the_needed_prefixes_and_merges(pvs):
+    fetched, client = _fetch(pvs, api="varserver", serial_last5="A1234")
+    doc = json.loads(fetched.raw)
+    assert fetched.source == "varserver"
+    assert doc["/sys/devices/inverter/1/sn"] == "E00123456790" and doc["/sys/livedata/pv_p"] == "0.41"
+    assert "/sys/info/wpa_key" not in doc  # the PVS6's own Wi-Fi key never leaves the Pi
+    assert "/sys/pvs/usb_erase_count" not in doc  # not asked for
+    vars_paths = [p for p in pvs.requests if p.startswith("/vars")]
+    assert len(vars_paths) == 4 and all("fmt=obj" in p for p in vars_paths)
+    assert pvs.logins == 1 and pvs.max_concurrent == 1 and client.requests_made == 5
+
+
+def test_expired_session_is_renewed_once(pvs):
+    pvs.expire_after_vars = 2  # the session dies between the 2nd and 3rd match query
+    fetched, client = _fetch(pvs, api="varserver", serial_last5="A1234")
+    assert pvs.logins == 2 and client.requests_made == 7  # login, 2 vars, 401, login, 2 vars
+    doc = json.loads(fetched.raw)
+    assert "/sys/livedata/pv_p" in doc and "/sys/devices/inverter/0/sn" in doc
+
+
+def test_session_refused_after_renewal_does_not_loop(pvs, monkeypatch):
+    with requests.Session() as session:
+        client = PvsClient(session, PvsConfig(url=pvs.url, timeout_s=1, serial_last5="A1234"), FakeClock())
+        client.fetch("varserver")
+        pvs.expire_sessions()
+        # every new session is forgotten at once: the renewal cannot help
+        original = pvs._login
+
+        def login_then_expire(h):
+            original(h)
+            pvs.expire_sessions()
+
+        monkeypatch.setattr(pvs, "_login", login_then_expire)
+        with pytest.raises(PvsAuthError):
+            client.fetch("varserver")
+    assert pvs.logins <= 4
+
+
+def test_wrong_password_is_an_auth_error(pvs):
+    with pytest.raises(PvsAuthError, match="serial_last5"):
+        _fetch(pvs, api="varserver", serial_last5="ZZZZZ")
+    assert not any(p.startswith("/vars") for p in pvs.requests)
+
+
+def test_password_from_supervisor_info_when_not_configured(pvs):
+    fetched, _ = _fetch(pvs, api="varserver")
+    assert fetched.source == "varserver" and pvs.logins == 1
+
+
+@pytest.mark.parametrize(("build", "expected"), [(61839, "dl_cgi"), (61840, "varserver"), (61845, "varserver")])
+def test_auto_detects_by_build(build, expected):
+    with FakePvs(build=build) as server:
+        fetched, _ = _fetch(server, api="auto", serial_last5="A1234")
+    assert fetched.source == expected
+
+
+def test_auto_without_build_tries_dl_cgi_then_varserver():
+    with FakePvs(build=None) as server:
+        server.dl_cgi_needs_auth = True
+        fetched, _ = _fetch(server, api="auto", serial_last5="A1234")
+    assert fetched.source == "varserver"
+
+
+def test_auto_remembered_choice_skips_detection_and_redetects_when_wrong(pvs):
+    fetched, _ = _fetch(pvs, api="auto", remembered="dl_cgi")
+    assert fetched.source == "dl_cgi" and not any("supervisor" in p for p in pvs.requests)
+    pvs.dl_cgi_needs_auth, pvs.build = True, 61846  # firmware upgraded overnight
+    fetched, _ = _fetch(pvs, api="auto", remembered="dl_cgi", serial_last5="A1234")
+    assert fetched.source == "varserver"
+
+
+def test_pvs_down_during_auto_detection_is_unavailable(pvs):
+    pvs.mode = "503"
+    with pytest.raises(PvsUnavailable):
+        _fetch(pvs, api="auto")
