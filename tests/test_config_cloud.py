@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from pvs6_cloud.config import load_config, parse_config
 from pvs6_cloud.errors import ConfigError
 

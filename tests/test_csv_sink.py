@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from pvs6_cloud.errors import SinkUnavailable
 from pvs6_cloud.layout import load_layout, panel_key
 from pvs6_cloud.sink import SheetWrite

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from pvs6_cloud.models import DeviceState, MeterRole
 from pvs6_cloud.parse._coerce import (
     FieldReader,

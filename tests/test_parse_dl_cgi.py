@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pvs6_cloud.models import DeviceState, MeterRole, Snapshot
 from pvs6_cloud.parse import ParseError, parse_payload
 

@@ -18,6 +18,7 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is a dev dependency for property tests")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+
 from pvs6_cloud.models import Snapshot  # noqa: E402
 from pvs6_cloud.parse import parse_payload  # noqa: E402
 from pvs6_cloud.parse._coerce import to_float  # noqa: E402
