@@ -1,0 +1,651 @@
+#!/usr/bin/env bash
+# deploy.sh: put PVS6 Sentinel's cloud side into your Google Cloud project. Safe to run again after any change:
+# what exists is updated, nothing is created twice.
+#
+# Usage: ./deploy.sh [--project ID] [--region REGION] [--config CLOUD_TOML] [--owner-email EMAIL]
+#                    [--time-zone TZ] [--deploy-config FILE] [--dry-run] [--selftest] [--help]
+# Run ./deploy.sh --help for what each input means and what the script does, step by step.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SCRIPT_DIR
+readonly HELPER="$SCRIPT_DIR/deploy/deploy_config.py"
+readonly APIS=(cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
+  artifactregistry.googleapis.com cloudscheduler.googleapis.com secretmanager.googleapis.com
+  sheets.googleapis.com logging.googleapis.com monitoring.googleapis.com iam.googleapis.com)
+readonly ENTRY_POINTS=(ingest monthly_summary watchdog daily_rollup)
+readonly SCHEDULED=(monthly_summary watchdog daily_rollup)
+readonly FUNCTION_SA_NAME="pvs6-function"
+readonly SCHEDULER_SA_NAME="pvs6-scheduler"
+readonly CONFIG_SECRET="pvs6-config"
+readonly CONFIG_MOUNT="/etc/pvs6-sentinel/config.toml"
+readonly RUNTIME="python312"
+readonly LABEL="app=pvs6-sentinel"
+readonly POLICY_ERRORS_NAME="PVS6 Sentinel: the cloud functions logged an error"
+readonly POLICY_SCHEDULER_NAME="PVS6 Sentinel: a scheduled job failed"
+
+PROJECT="" REGION="" CLOUD_CONFIG="" OWNER_EMAIL="" TIME_ZONE="" DEPLOY_CONFIG=""
+DRY_RUN=0 SELFTEST=0 HAVE_GCLOUD=1 WORK=""
+SITES=() SITE_SECRET_ENVS=() MAIL_PASSWORD_ENV="" MAIL_USER="" CONFIG_TIME_ZONE="" FIRST_MAIL_TO=""
+FUNCTION_SA="" SCHEDULER_SA="" AUDIENCE="" STEP=0 GC=()
+readonly STEPS=7
+
+usage() {
+  cat <<'EOF'
+deploy.sh: deploy PVS6 Sentinel's cloud side to Google Cloud (idempotent: run it again after any change).
+
+Inputs (a flag wins over the environment variable, which wins over the deploy config file):
+  --project ID          PVS6_PROJECT_ID    Google Cloud project id (required)
+  --region REGION       PVS6_REGION        region of the functions and schedules (default us-central1)
+  --config FILE         PVS6_CLOUD_CONFIG  the cloud config TOML (start from deploy/cloud.example.toml)
+  --owner-email EMAIL   PVS6_OWNER_EMAIL   who gets Google's own alert emails (default: first mail_to)
+  --time-zone TZ        PVS6_TIME_ZONE     time zone of the schedules (default: the first site's timezone)
+  --deploy-config FILE                     KEY=VALUE file with the settings above (default deploy/deploy.env)
+  --dry-run             print every command that would change something, change nothing
+  --selftest            afterwards, run `pvs6-cloud selftest` against the deployed config (needs the
+                        project installed: pip install '.[cloud]'); it writes and removes a test row,
+                        sends "PVS6 Sentinel is connected" and checks the weather service
+Secret values (read from the environment when set, never printed):
+  each site's secret_env (e.g. PVS6_SECRET_HOME): a random secret is made on the first run when unset
+  [mail] password_env (e.g. PVS6_SMTP_PASSWORD): asked for on the first run when unset
+
+What it does:
+  1. enables the Google APIs it needs        5. creates or updates the Cloud Scheduler jobs
+  2. creates two service accounts             6. creates the monitoring email channel and alert policies
+  3. stores the config and secrets            7. prints the ingest URL and the lines for the Pi's edge.toml
+  4. deploys the four functions
+EOF
+}
+
+# --- output ---------------------------------------------------------------------------------------------------
+say() { printf '%s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'deploy.sh stopped: %s\n' "$*" >&2
+  exit 1
+}
+step() {
+  STEP=$((STEP + 1))
+  printf '\n== Step %d/%d: %s\n' "$STEP" "$STEPS" "$*"
+}
+
+# One word as a person would type it: bare when safe, else in single quotes (--flag='value with spaces').
+shell_word() {
+  local word="$1" q="'\''"
+  if [[ "$word" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
+    printf '%s' "$word"
+  elif [[ "$word" =~ ^(--[a-z0-9-]+=)(.*)$ ]]; then
+    printf "%s'%s'" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]//\'/$q}"
+  else
+    printf "'%s'" "${word//\'/$q}"
+  fi
+}
+
+# One command as a person would type it (shell-quoted), with an optional note such as "< <secret>".
+show_cmd() {
+  local note="$1" out="" arg
+  shift
+  for arg in "$@"; do
+    out+="$(shell_word "$arg") "
+  done
+  out="${out% }"
+  if [[ -n "$note" ]]; then
+    out+=" $note"
+  fi
+  if ((DRY_RUN)); then
+    printf '  would run: %s\n' "$out" >&3
+  else
+    printf '  running:   %s\n' "$out" >&3
+  fi
+}
+
+# --- running gcloud -------------------------------------------------------------------------------------------
+# A command that changes something: printed, then run (not run with --dry-run).
+run() {
+  show_cmd "" "$@"
+  if ((DRY_RUN)); then
+    return 0
+  fi
+  "$@"
+}
+
+# Like `run`, but IAM changes right after creating an account can fail until Google has propagated it: retry.
+run_iam() {
+  show_cmd "" "$@"
+  if ((DRY_RUN)); then
+    return 0
+  fi
+  local attempt
+  for attempt in 1 2 3 4; do
+    if "$@" >/dev/null; then
+      return 0
+    fi
+    if ((attempt < 4)); then
+      say "  (Google has not finished creating the account yet; trying again in ${PVS6_RETRY_SLEEP_S:-15} s)"
+      sleep "${PVS6_RETRY_SLEEP_S:-15}"
+    fi
+  done
+  die "this permission change kept failing; see the message above, then run deploy.sh again"
+}
+
+# A command that changes something and whose output we need: prints PLACEHOLDER instead with --dry-run.
+run_capture() {
+  local placeholder="$1"
+  shift
+  show_cmd "" "$@"
+  if ((DRY_RUN)); then
+    printf '%s\n' "$placeholder"
+    return 0
+  fi
+  "$@"
+}
+
+# Send a secret held in FILE to a command's stdin. The value is never printed, not even with --dry-run.
+run_with_secret() {
+  local file="$1" label="$2"
+  shift 2
+  show_cmd "< <secret: $label>" "$@"
+  if ((DRY_RUN)); then
+    return 0
+  fi
+  "$@" <"$file"
+}
+
+# A read-only look-up (describe, list, access). It runs even with --dry-run, so the plan matches the project;
+# failure means "not there" (or gcloud is missing or not logged in, which a dry run tolerates).
+query() {
+  if ((!HAVE_GCLOUD)); then
+    return 1
+  fi
+  "$@" 2>/dev/null
+}
+
+
+# --- inputs ---------------------------------------------------------------------------------------------------
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --project) PROJECT="${2:?--project needs a value}"; shift 2 ;;
+      --region) REGION="${2:?--region needs a value}"; shift 2 ;;
+      --config) CLOUD_CONFIG="${2:?--config needs a value}"; shift 2 ;;
+      --owner-email) OWNER_EMAIL="${2:?--owner-email needs a value}"; shift 2 ;;
+      --time-zone) TIME_ZONE="${2:?--time-zone needs a value}"; shift 2 ;;
+      --deploy-config) DEPLOY_CONFIG="${2:?--deploy-config needs a value}"; shift 2 ;;
+      --dry-run) DRY_RUN=1; shift ;;
+      --selftest) SELFTEST=1; shift ;;
+      -h | --help) usage; exit 0 ;;
+      *) usage >&2; die "unknown option: $1" ;;
+    esac
+  done
+}
+
+# Read KEY=VALUE lines (never executed); fills only what flags and the environment left empty.
+read_deploy_config() {
+  local file="$DEPLOY_CONFIG" key value dir
+  if [[ -z "$file" ]]; then
+    file="$SCRIPT_DIR/deploy/deploy.env"
+    [[ -f "$file" ]] || return 0
+  fi
+  [[ -f "$file" ]] || die "deploy config $file does not exist"
+  dir="$(cd "$(dirname "$file")" && pwd)"
+  while IFS='=' read -r key value || [[ -n "$key" ]]; do
+    key="${key#"${key%%[![:space:]]*}"}"
+    [[ -z "$key" || "$key" == \#* ]] && continue
+    value="${value%$'\r'}"
+    value="${value%"${value##*[![:space:]]}"}"
+    value="${value%\"}"
+    value="${value#\"}"
+    case "$key" in
+      PVS6_PROJECT_ID) PROJECT="${PROJECT:-$value}" ;;
+      PVS6_REGION) REGION="${REGION:-$value}" ;;
+      PVS6_CLOUD_CONFIG)
+        if [[ -z "$CLOUD_CONFIG" ]]; then
+          if [[ "$value" == /* ]]; then CLOUD_CONFIG="$value"; else CLOUD_CONFIG="$dir/$value"; fi
+        fi
+        ;;
+      PVS6_OWNER_EMAIL) OWNER_EMAIL="${OWNER_EMAIL:-$value}" ;;
+      PVS6_TIME_ZONE) TIME_ZONE="${TIME_ZONE:-$value}" ;;
+      *) warn "$file: ignoring unknown setting $key" ;;
+    esac
+  done <"$file"
+}
+
+resolve_inputs() {
+  PROJECT="${PROJECT:-${PVS6_PROJECT_ID:-}}"
+  REGION="${REGION:-${PVS6_REGION:-}}"
+  CLOUD_CONFIG="${CLOUD_CONFIG:-${PVS6_CLOUD_CONFIG:-}}"
+  OWNER_EMAIL="${OWNER_EMAIL:-${PVS6_OWNER_EMAIL:-}}"
+  TIME_ZONE="${TIME_ZONE:-${PVS6_TIME_ZONE:-}}"
+  read_deploy_config
+  REGION="${REGION:-us-central1}"
+  [[ -n "$PROJECT" ]] || die "no project: pass --project ID (your Google Cloud project id)"
+  [[ "$PROJECT" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "'$PROJECT' is not a project id (lower case, 6-30 chars)"
+  [[ "$REGION" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || die "'$REGION' is not a region name such as us-central1"
+  [[ -n "$CLOUD_CONFIG" ]] || die "no cloud config: pass --config FILE (start from deploy/cloud.example.toml)"
+  [[ -f "$CLOUD_CONFIG" ]] || die "cloud config $CLOUD_CONFIG does not exist"
+  GC=(gcloud --project="$PROJECT" --quiet)
+}
+
+check_tools() {
+  command -v python3 >/dev/null || die "python3 is needed (Cloud Shell has it)"
+  python3 -c 'import tomllib' 2>/dev/null || die "Python 3.11 or newer is needed (Cloud Shell has it)"
+  if ! command -v gcloud >/dev/null; then
+    ((DRY_RUN)) || die "gcloud is not installed: use Cloud Shell (see docs/google-setup.md) or install it"
+    HAVE_GCLOUD=0
+    warn "gcloud is not installed; the dry run shows the plan for a fresh project"
+  fi
+}
+
+# What the cloud config says (validated by deploy/deploy_config.py, which names any bad key).
+read_cloud_config() {
+  local facts kind a b c
+  facts="$(python3 "$HELPER" facts "$CLOUD_CONFIG")" || die "fix $CLOUD_CONFIG as described above"
+  while IFS=$'\t' read -r kind a b c; do
+    case "$kind" in
+      timezone) CONFIG_TIME_ZONE="$a" ;;
+      site) SITES+=("$a"); SITE_SECRET_ENVS+=("$b"); : "$c" ;;
+      mail_to) FIRST_MAIL_TO="${FIRST_MAIL_TO:-$a}" ;;
+      mail) MAIL_USER="$b" ;;
+      mail_password_env) MAIL_PASSWORD_ENV="$a" ;;
+    esac
+  done <<<"$facts"
+  TIME_ZONE="${TIME_ZONE:-$CONFIG_TIME_ZONE}"
+  OWNER_EMAIL="${OWNER_EMAIL:-$FIRST_MAIL_TO}"
+  [[ "$OWNER_EMAIL" == *@* ]] || die "no owner email: pass --owner-email (it receives Google's alert emails)"
+  FUNCTION_SA="$FUNCTION_SA_NAME@$PROJECT.iam.gserviceaccount.com"
+  SCHEDULER_SA="$SCHEDULER_SA_NAME@$PROJECT.iam.gserviceaccount.com"
+  AUDIENCE="pvs6-sentinel-scheduler-$PROJECT"
+}
+
+preflight() {
+  ((DRY_RUN)) && return 0
+  local account
+  account="$(gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null | head -n 1)" || true
+  [[ -n "$account" ]] || die "gcloud is not logged in: run 'gcloud auth login' (Cloud Shell is logged in already)"
+  query "${GC[@]}" projects describe "$PROJECT" --format='value(projectNumber)' >/dev/null ||
+    die "project $PROJECT was not found, or $account may not use it: check the id on the console"
+  say "Logged in as $account; deploying to project $PROJECT in $REGION."
+  # Refuse now, before changing anything, if the Gmail app password is needed but cannot be had.
+  if [[ -n "$MAIL_PASSWORD_ENV" && -z "${!MAIL_PASSWORD_ENV:-}" && ! -t 0 ]] &&
+    ! has_version "$(secret_id "$MAIL_PASSWORD_ENV")"; then
+    die "the Gmail app password is not stored yet: export $MAIL_PASSWORD_ENV=... or run deploy.sh in a terminal"
+  fi
+}
+
+function_name() { printf 'pvs6-%s' "${1//_/-}"; }
+secret_id() { python3 "$HELPER" secret-id "$1"; }
+
+# --- step 1 ---------------------------------------------------------------------------------------------------
+enable_apis() {
+  step "enable the Google APIs PVS6 Sentinel uses (already enabled ones are left as they are)"
+  run "${GC[@]}" services enable "${APIS[@]}"
+}
+
+# --- step 2 ---------------------------------------------------------------------------------------------------
+ensure_service_account() {
+  local name="$1" email="$2" display="$3" description="$4"
+  if query "${GC[@]}" iam service-accounts describe "$email" --format='value(email)' >/dev/null; then
+    say "  service account $email exists"
+  else
+    run "${GC[@]}" iam service-accounts create "$name" --display-name="$display" --description="$description"
+  fi
+}
+
+service_accounts() {
+  step "service accounts: one the functions run as, one Cloud Scheduler calls them with"
+  ensure_service_account "$FUNCTION_SA_NAME" "$FUNCTION_SA" "PVS6 Sentinel function" \
+    "Runs the PVS6 Sentinel functions; share your Google Sheet with this account"
+  ensure_service_account "$SCHEDULER_SA_NAME" "$SCHEDULER_SA" "PVS6 Sentinel scheduler" \
+    "Cloud Scheduler calls the PVS6 Sentinel scheduled functions as this account"
+}
+
+# --- step 3 ---------------------------------------------------------------------------------------------------
+# Policy: a new secret version is added only when the value changed (Secret Manager bills per stored version,
+# and a re-run must not rotate the Pi's secret). An unchanged value is left alone.
+ensure_secret() {
+  local id="$1"
+  if query "${GC[@]}" secrets describe "$id" --format='value(name)' >/dev/null; then
+    return 0
+  fi
+  run "${GC[@]}" secrets create "$id" --replication-policy=automatic --labels="$LABEL"
+}
+
+# Does the latest version of secret ID hold exactly the bytes of FILE? (1 = differs or has no version)
+secret_matches() {
+  local id="$1" file="$2" current="$WORK/current-secret"
+  if ! query "${GC[@]}" secrets versions access latest --secret="$id" --out-file="$current" >/dev/null; then
+    rm -f "$current"
+    return 2
+  fi
+  local status=1
+  cmp -s "$current" "$file" && status=0
+  rm -f "$current"
+  return "$status"
+}
+
+has_version() {
+  local id="$1" current="$WORK/current-secret" status=1
+  query "${GC[@]}" secrets versions access latest --secret="$id" --out-file="$current" >/dev/null && status=0
+  rm -f "$current"
+  return "$status"
+}
+
+# Store FILE as the new version of ID when it differs from the latest one.
+put_secret() {
+  local id="$1" file="$2" label="$3"
+  ensure_secret "$id"
+  if secret_matches "$id" "$file"; then
+    say "  $id is up to date"
+  else
+    run_with_secret "$file" "$label" "${GC[@]}" secrets versions add "$id" --data-file=-
+  fi
+  rm -f "$file"
+}
+
+grant_secret() {
+  run_iam "${GC[@]}" secrets add-iam-policy-binding "$1" --member="serviceAccount:$FUNCTION_SA" \
+    --role=roles/secretmanager.secretAccessor
+}
+
+store_site_secret() {
+  local env_name="$1" id file="$WORK/new-secret"
+  id="$(secret_id "$env_name")"
+  if [[ -n "${!env_name:-}" ]]; then
+    printf '%s' "${!env_name}" >"$file"
+    put_secret "$id" "$file" "\$$env_name"
+  elif has_version "$id"; then
+    say "  $id already holds the Pi's upload secret; keeping it (export $env_name=... to replace it)"
+  else
+    ensure_secret "$id"
+    python3 -c 'import secrets, sys; sys.stdout.write(secrets.token_hex(32))' >"$file"
+    run_with_secret "$file" "a new random secret" "${GC[@]}" secrets versions add "$id" --data-file=-
+    rm -f "$file"
+  fi
+  grant_secret "$id"
+}
+
+store_mail_password() {
+  local env_name="$MAIL_PASSWORD_ENV" id file="$WORK/new-secret" value=""
+  [[ -n "$env_name" ]] || return 0
+  id="$(secret_id "$env_name")"
+  if [[ -n "${!env_name:-}" ]]; then
+    printf '%s' "${!env_name// /}" >"$file"
+    put_secret "$id" "$file" "\$$env_name"
+  elif has_version "$id"; then
+    say "  $id already holds the Gmail app password; keeping it (export $env_name=... to replace it)"
+  elif ((DRY_RUN)); then
+    ensure_secret "$id"
+    show_cmd "< <secret: the Gmail app password you will be asked for>" \
+      "${GC[@]}" secrets versions add "$id" --data-file=-
+  elif [[ -t 0 ]]; then
+    ensure_secret "$id"
+    read -r -s -p "  Gmail app password for ${MAIL_USER:-the mail account} (typing is hidden): " value
+    printf '\n'
+    [[ -n "$value" ]] || die "no app password given"
+    printf '%s' "${value// /}" >"$file"
+    value=""
+    run_with_secret "$file" "the app password you typed" "${GC[@]}" secrets versions add "$id" --data-file=-
+    rm -f "$file"
+  else
+    die "the Gmail app password is not stored yet: export $env_name=... or run deploy.sh in a terminal"
+  fi
+  grant_secret "$id"
+}
+
+store_secrets() {
+  step "store the config and the secrets in Secret Manager (a new version only when a value changed)"
+  local i
+  python3 "$HELPER" render "$CLOUD_CONFIG" "$WORK/config.toml" "$AUDIENCE" "$SCHEDULER_SA" ||
+    die "fix $CLOUD_CONFIG as described above"
+  cp "$WORK/config.toml" "$WORK/config-for-selftest.toml"
+  put_secret "$CONFIG_SECRET" "$WORK/config.toml" "the cloud config file $(basename "$CLOUD_CONFIG")"
+  grant_secret "$CONFIG_SECRET"
+  for i in "${!SITES[@]}"; do
+    store_site_secret "${SITE_SECRET_ENVS[$i]}"
+  done
+  store_mail_password
+}
+
+# --- step 4 ---------------------------------------------------------------------------------------------------
+# The deployable folder: cloud/ (main.py, requirements.txt, pvs6_cloud/) plus sheets_template/, which the package
+# loads with importlib.resources. Only what the function needs goes in; tests and caches stay out.
+stage_source() {
+  local stage="$WORK/source"
+  mkdir -p "$stage/sheets_template"
+  cp "$SCRIPT_DIR/cloud/main.py" "$SCRIPT_DIR/cloud/requirements.txt" "$stage/"
+  tar -C "$SCRIPT_DIR/cloud" --exclude='__pycache__' --exclude='*.pyc' --exclude='tests' \
+    --exclude='.pytest_cache' -cf - pvs6_cloud | tar -C "$stage" -xf -
+  cp "$SCRIPT_DIR/sheets_template/__init__.py" "$SCRIPT_DIR/sheets_template/layout.toml" "$stage/sheets_template/"
+  printf '%s\n' '.gcloudignore' '__pycache__/' '*.pyc' 'tests/' '.pytest_cache/' >"$stage/.gcloudignore"
+  printf '%s' "$stage"
+}
+
+secrets_flag() {
+  local i id flag="$CONFIG_MOUNT=$CONFIG_SECRET:latest"
+  for i in "${!SITES[@]}"; do
+    id="$(secret_id "${SITE_SECRET_ENVS[$i]}")"
+    flag+=",${SITE_SECRET_ENVS[$i]}=$id:latest"
+  done
+  if [[ -n "$MAIL_PASSWORD_ENV" ]]; then
+    flag+=",$MAIL_PASSWORD_ENV=$(secret_id "$MAIL_PASSWORD_ENV"):latest"
+  fi
+  printf '%s' "$flag"
+}
+
+# Memory and time limits. ingest: 512Mi (parsing, pvlib expected output, one Sheets commit per batch); it runs
+# alone (max 1 instance, 1 request at a time) so two batches never write the sheet at once. monthly_summary
+# renders charts with matplotlib: 1Gi. Timeouts leave room for the Sheets API's retry back-off.
+function_flags() {
+  case "$1" in
+    ingest) printf '%s\n' --memory=512Mi --timeout=300s --max-instances=1 --concurrency=1 --allow-unauthenticated ;;
+    monthly_summary) printf '%s\n' --memory=1Gi --timeout=540s --max-instances=1 --no-allow-unauthenticated ;;
+    watchdog) printf '%s\n' --memory=512Mi --timeout=300s --max-instances=1 --no-allow-unauthenticated ;;
+    daily_rollup) printf '%s\n' --memory=512Mi --timeout=540s --max-instances=1 --no-allow-unauthenticated ;;
+  esac
+}
+
+function_url() {
+  query "${GC[@]}" functions describe "$(function_name "$1")" --region="$REGION" --gen2 \
+    --format='value(serviceConfig.uri)'
+}
+
+# Cloud Run accepts the scheduler's token only for an audience it knows: add ours (once) to the service.
+ensure_audience() {
+  local service="$1" annotations
+  annotations="$(query "${GC[@]}" run services describe "$service" --region="$REGION" --format=json)" ||
+    annotations="{}"
+  if printf '%s' "$annotations" | python3 -c '
+import json, sys
+annotations = json.load(sys.stdin).get("metadata", {}).get("annotations", {})
+sys.exit(0 if sys.argv[1] in json.loads(annotations.get("run.googleapis.com/custom-audiences", "[]")) else 1)
+' "$AUDIENCE" 2>/dev/null; then
+    say "  $service already accepts the scheduler's audience"
+  else
+    run "${GC[@]}" run services update "$service" --region="$REGION" --add-custom-audiences="$AUDIENCE"
+  fi
+}
+
+deploy_functions() {
+  step "deploy the four functions (gen2 Cloud Run functions, $RUNTIME; this takes a few minutes each)"
+  local stage entry name secrets flag flags=()
+  stage="$(stage_source)"
+  secrets="$(secrets_flag)"
+  say "  source folder: $stage (cloud/ plus sheets_template/)"
+  for entry in "${ENTRY_POINTS[@]}"; do
+    name="$(function_name "$entry")"
+    flags=()
+    while IFS= read -r flag; do flags+=("$flag"); done < <(function_flags "$entry")
+    run "${GC[@]}" functions deploy "$name" --gen2 --runtime="$RUNTIME" --region="$REGION" --source="$stage" \
+      --entry-point="$entry" --trigger-http "${flags[@]}" --service-account="$FUNCTION_SA" \
+      --set-env-vars="PVS6_CLOUD_CONFIG=$CONFIG_MOUNT" --set-secrets="$secrets" --update-labels="$LABEL"
+  done
+  for entry in "${SCHEDULED[@]}"; do
+    name="$(function_name "$entry")"
+    run_iam "${GC[@]}" functions add-invoker-policy-binding "$name" --region="$REGION" \
+      --member="serviceAccount:$SCHEDULER_SA"
+    ensure_audience "$name"
+  done
+}
+
+# --- step 5 ---------------------------------------------------------------------------------------------------
+ensure_job() {
+  local entry="$1" schedule="$2" deadline="$3" description="$4" job url verb
+  job="$(function_name "$entry")"
+  url="$(function_url "$entry")" || url=""
+  if [[ -z "$url" ]]; then
+    ((DRY_RUN)) || die "cannot find the URL of function $job; run deploy.sh again"
+    url="<URL of $job, known once it is deployed>"
+  fi
+  if query "${GC[@]}" scheduler jobs describe "$job" --location="$REGION" --format='value(name)' >/dev/null; then
+    verb=update
+  else
+    verb=create
+  fi
+  run "${GC[@]}" scheduler jobs "$verb" http "$job" --location="$REGION" --schedule="$schedule" \
+    --time-zone="$TIME_ZONE" --uri="$url" --http-method=POST --oidc-service-account-email="$SCHEDULER_SA" \
+    --oidc-token-audience="$AUDIENCE" --attempt-deadline="$deadline" --description="$description"
+}
+
+scheduler_jobs() {
+  step "Cloud Scheduler jobs (time zone $TIME_ZONE), each calling its function with a Google-signed token"
+  ensure_job monthly_summary "0 8 1 * *" 540s "PVS6 Sentinel: monthly summary email, 1st of the month 08:00"
+  ensure_job watchdog "*/30 * * * *" 300s "PVS6 Sentinel: is the Pi still sending? Every 30 minutes"
+  ensure_job daily_rollup "30 23 * * *" 540s "PVS6 Sentinel: daily totals, every day at 23:30"
+}
+
+# --- step 6 ---------------------------------------------------------------------------------------------------
+ensure_policy() {
+  local display="$1" template="$2" filter="$3" channel="$4" file existing
+  file="$WORK/$(basename "$template")"
+  python3 "$HELPER" template "$template" "$file" "DISPLAY_NAME=$display" "FILTER=$filter" \
+    "CHANNEL=$channel" || die "cannot fill $template"
+  existing="$(query "${GC[@]}" alpha monitoring policies list --filter="displayName=\"$display\"" \
+    --format='value(name)' | head -n 1)" || existing=""
+  if [[ -n "$existing" ]]; then
+    run "${GC[@]}" alpha monitoring policies update "$existing" --policy-from-file="$file"
+  else
+    run "${GC[@]}" alpha monitoring policies create --policy-from-file="$file"
+  fi
+}
+
+or_list() {
+  local out="" item
+  for item in "$@"; do
+    out+="${out:+ OR }\"$item\""
+  done
+  printf '(%s)' "$out"
+}
+
+monitoring() {
+  step "Google's own alerting: email $OWNER_EMAIL when the functions log errors or a scheduled job fails"
+  local channel names=() jobs=() entry filter
+  channel="$(query "${GC[@]}" beta monitoring channels list --type=email \
+    --filter="labels.email_address=\"$OWNER_EMAIL\"" --format='value(name)' | head -n 1)" || channel=""
+  if [[ -n "$channel" ]]; then
+    say "  notification channel for $OWNER_EMAIL exists ($channel)"
+  else
+    channel="$(run_capture "projects/$PROJECT/notificationChannels/<new channel id>" \
+      "${GC[@]}" beta monitoring channels create --type=email --display-name="PVS6 Sentinel owner ($OWNER_EMAIL)" \
+      --channel-labels="email_address=$OWNER_EMAIL" --user-labels="$LABEL" --format='value(name)')"
+    [[ -n "$channel" ]] || die "Google did not return the new notification channel's name"
+  fi
+  for entry in "${ENTRY_POINTS[@]}"; do names+=("$(function_name "$entry")"); done
+  for entry in "${SCHEDULED[@]}"; do jobs+=("$(function_name "$entry")"); done
+  filter="severity>=ERROR AND ((resource.type=\"cloud_run_revision\" AND resource.labels.service_name=$(or_list \
+"${names[@]}")) OR (resource.type=\"cloud_function\" AND resource.labels.function_name=$(or_list "${names[@]}")))"
+  ensure_policy "$POLICY_ERRORS_NAME" "$SCRIPT_DIR/deploy/policy-function-errors.json" "$filter" "$channel"
+  filter="resource.type=\"cloud_scheduler_job\" AND resource.labels.job_id=$(or_list "${jobs[@]}") AND severity>=ERROR"
+  ensure_policy "$POLICY_SCHEDULER_NAME" "$SCRIPT_DIR/deploy/policy-scheduler-failures.json" "$filter" "$channel"
+}
+
+# --- step 7 ---------------------------------------------------------------------------------------------------
+summary() {
+  step "what to do next"
+  local url i site
+  url="$(function_url ingest)" || url=""
+  [[ -n "$url" ]] || url="<ingest URL: shown here after a real run>"
+  cat <<EOF
+
+1. Share each Google Sheet with the functions' service account, as Editor (Share button, paste this address):
+       $FUNCTION_SA
+
+2. On the Raspberry Pi, put these lines in /etc/pvs6-sentinel/edge.toml (replace the [cloud] table):
+EOF
+  for i in "${!SITES[@]}"; do
+    site="${SITES[$i]}"
+    cat <<EOF
+
+       [cloud]
+       url = "$url"
+       site = "$site"
+       secret_file = "/etc/pvs6-sentinel/secret"
+
+   and put the site's upload secret in /etc/pvs6-sentinel/secret. This command prints it (it is not shown here):
+       gcloud secrets versions access latest --secret=$(secret_id "${SITE_SECRET_ENVS[$i]}") --project=$PROJECT
+EOF
+  done
+  cat <<EOF
+
+3. Google emails $OWNER_EMAIL if the functions log errors or a scheduled job fails.
+EOF
+  if ((DRY_RUN)); then
+    say $'\nDry run: nothing was changed.'
+  fi
+}
+
+selftest() {
+  ((SELFTEST)) || return 0
+  printf '\n== Self-test: sheet, email and weather, with the deployed config\n'
+  local i env_name value
+  if ((DRY_RUN)); then
+    show_cmd "(with each secret from Secret Manager in its environment variable)" \
+      pvs6-cloud selftest --config "<the deployed copy of $(basename "$CLOUD_CONFIG")>"
+    return 0
+  fi
+  command -v pvs6-cloud >/dev/null || die "pvs6-cloud is not installed here: run pip install '.[cloud]' first"
+  (
+    # Each secret goes into this subshell's environment only (export is a shell builtin: no process sees it
+    # on a command line), exactly as Secret Manager hands it to the function.
+    for env_name in "${SITE_SECRET_ENVS[@]}" ${MAIL_PASSWORD_ENV:+"$MAIL_PASSWORD_ENV"}; do
+      value="$("${GC[@]}" secrets versions access latest --secret="$(secret_id "$env_name")")" ||
+        die "cannot read secret $(secret_id "$env_name")"
+      export "$env_name=$value"
+    done
+    value=""
+    show_cmd "(with each secret in its environment variable)" pvs6-cloud selftest \
+      --config "$WORK/config-for-selftest.toml"
+    pvs6-cloud selftest --config "$WORK/config-for-selftest.toml"
+  ) || die "the self-test could not run or found a problem (see above)"
+}
+
+cleanup() {
+  if [[ -n "$WORK" && -d "$WORK" ]]; then
+    rm -rf "$WORK"
+  fi
+}
+
+main() {
+  parse_args "$@"
+  resolve_inputs
+  check_tools
+  umask 077
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/pvs6-deploy.XXXXXX")"
+  exec 3>&1
+  trap cleanup EXIT
+  read_cloud_config
+  if ((DRY_RUN)); then
+    say "DRY RUN: printing every command that would change something; nothing is changed."
+    say "(Read-only look-ups still run, so the plan matches what already exists in $PROJECT.)"
+  fi
+  preflight
+  enable_apis
+  service_accounts
+  store_secrets
+  deploy_functions
+  scheduler_jobs
+  monitoring
+  summary
+  selftest
+}
+
+main "$@"
