@@ -1,6 +1,6 @@
 """Daily rollup over a synthetic month of Readings written through the CSV sink.
 
-The generator integrates a known power curve minute by minute into the lifetime counters, so each day's true
+The generator integrates a known power curve in 5-minute steps into the lifetime counters, so each day's true
 energy is known independently of the 15-minute readings the rollup sees.
 """
 
@@ -24,6 +24,7 @@ TZ = ZoneInfo("America/New_York")
 SERIALS = [f"E00{1000 + i}" for i in range(12)]
 WEAK = SERIALS[4]
 WEAK_FACTOR = 0.6
+STEP_MIN = 5  # integration step of the synthetic counters [min]
 
 
 def _shape(hour: float) -> float:
@@ -35,7 +36,7 @@ def _shape(hour: float) -> float:
 
 @dataclass
 class SyntheticSite:
-    """Counters integrated every minute from a known curve; readings every 15 minutes in active hours."""
+    """Counters integrated every 5 minutes from a known curve; readings every 15 minutes in active hours."""
 
     peaks_kw: dict[date, float]
     start: date
@@ -55,13 +56,14 @@ class SyntheticSite:
             day = first + timedelta(days=n)
             peak = self.peaks_kw.get(day, 3.6)
             truth = {"prod": 0.0, "imp": 0.0, "exp": 0.0}
-            for minute in range(24 * 60):
+            for minute in range(0, 24 * 60, STEP_MIN):
                 hour = minute / 60.0
                 at = datetime.combine(day, time(0), tzinfo=TZ) + timedelta(minutes=minute)
                 prod = peak * _shape(hour)
                 load = 0.6 + (1.2 if 17 <= hour < 21 else 0.0)
                 net = load - prod
-                step = {"prod": prod / 60.0, "imp": max(net, 0.0) / 60.0, "exp": max(-net, 0.0) / 60.0}
+                hours = STEP_MIN / 60.0
+                step = {"prod": prod * hours, "imp": max(net, 0.0) * hours, "exp": max(-net, 0.0) * hours}
                 if minute % 15 == 0 and 6 <= hour < 21 and (day, int(hour)) not in skip:
                     records.append(self._record(at, prod, load, net, peak))
                 for key, value in step.items():

@@ -1,0 +1,372 @@
+"""The monthly summary: the month's numbers from the Daily tab, compared with last month and last year.
+
+The user wants no dashboard, so this email is the view most owners will ever see, and its arrival is itself
+the proof that the monitor lives. `summarize_month` is pure (records in, `MonthSummary` out);
+`run_monthly_summary` reads the tabs, writes the ``Monthly`` row, queues the mail in the site state (so an SMTP
+outage delays it but never loses it) and remembers the month as sent, so it never goes out twice.
+
+Comparisons prefer the ``Monthly`` row of the earlier month when it has a production figure (a person may type
+in last year's numbers from an old app), else sum that month's Daily rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from ..config import CloudConfig, SiteConfig
+from ..layout import Cell, panel_key
+from ..rows import panels as panel_columns
+from ..sink import Panels, SheetWrite, Sink
+from ..state import SiteState
+from .daily import run_daily_rollup
+from .watchdog import SECTION as WATCHDOG_SECTION
+from .window import month_days, month_of, parse_month, previous_month, same_month_last_year
+
+__all__ = ["MonitorHealth", "MonthSummary", "SummaryResult", "monitor_health", "run_monthly_summary",
+           "summarize_month"]
+
+log = logging.getLogger(__name__)
+
+SECTION = "jobs"
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorHealth:
+    """How the monitor itself did in the month.
+
+    Attributes
+    ----------
+    uptime : float or None
+        Share of active hours the Pi and the PVS6 delivered [fraction]; None when the watchdog kept no tally.
+    write_failures, mail_failures : int or None
+        Failed sheet writes and mail deliveries recorded for the month; None when nothing recorded them.
+    mail_pending : int
+        Mails waiting in the queue now.
+    mail_failing_since : str
+        ISO time the mail path started failing, or "".
+    """
+
+    uptime: float | None = None
+    write_failures: int | None = None
+    mail_failures: int | None = None
+    mail_pending: int = 0
+    mail_failing_since: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PanelEnergy:
+    """One panel's month: label, energy [kWh], and whether it is weak against the median."""
+
+    serial: str
+    label: str
+    kwh: float | None
+    weak: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MonthSummary:
+    """Everything the monthly email says. Energies [kWh]; ratios and changes as fractions (0.08 = 8 %)."""
+
+    month: str
+    site_name: str
+    production_kwh: float | None
+    consumption_kwh: float | None
+    import_kwh: float | None
+    export_kwh: float | None
+    expected_kwh: float | None
+    self_consumption: float | None
+    performance_ratio: float | None
+    last_month_kwh: float | None
+    last_year_kwh: float | None
+    savings: float | None
+    currency: str
+    price_per_kwh: float
+    days: tuple[tuple[date, float | None, float | None], ...]
+    panels: tuple[PanelEnergy, ...]
+    alerts: tuple[Mapping[str, Any], ...]
+    completeness: float
+    days_with_data: int
+    health: MonitorHealth = field(default_factory=MonitorHealth)
+    sheet_url: str = ""
+
+    @property
+    def vs_last_month(self) -> float | None:
+        """Change in production against the month before [fraction]."""
+        return _change(self.production_kwh, self.last_month_kwh)
+
+    @property
+    def vs_last_year(self) -> float | None:
+        """Change in production against the same month a year before [fraction]."""
+        return _change(self.production_kwh, self.last_year_kwh)
+
+    @property
+    def weak_panels(self) -> tuple[PanelEnergy, ...]:
+        """Panels well below their peers this month."""
+        return tuple(p for p in self.panels if p.weak)
+
+    def monthly_record(self) -> dict[str, Cell]:
+        """The ``Monthly`` tab row."""
+        return {
+            "month": self.month,
+            "production_kwh": _round(self.production_kwh),
+            "consumption_kwh": _round(self.consumption_kwh),
+            "import_kwh": _round(self.import_kwh),
+            "export_kwh": _round(self.export_kwh),
+            "self_consumption_pct": _round(self.self_consumption, 4),
+            "expected_kwh": _round(self.expected_kwh),
+            "performance_ratio": _round(self.performance_ratio, 4),
+            "vs_last_month_pct": _round(self.vs_last_month, 4),
+            "vs_last_year_pct": _round(self.vs_last_year, 4),
+            "savings": _round(self.savings, 2),
+            "alerts": len(self.alerts),
+            "completeness_pct": round(self.completeness, 4),
+            "monitor_uptime_pct": _round(self.health.uptime, 4),
+        }
+
+
+@dataclass(slots=True)
+class SummaryResult:
+    """One site's summary run."""
+
+    site: str
+    month: str
+    queued: bool = False
+    already_sent: bool = False
+    mail_sent: int = 0
+    summary: MonthSummary | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON an entry point returns."""
+        s = self.summary
+        return {"site": self.site, "month": self.month, "queued": self.queued, "already_sent": self.already_sent,
+                "mail_sent": self.mail_sent, "production_kwh": _round(s.production_kwh) if s else None}
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _change(now: float | None, before: float | None) -> float | None:
+    if now is None or not before or before <= 0:
+        return None
+    return now / before - 1.0
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _sum(rows: Sequence[Mapping[str, Cell]], key: str) -> float | None:
+    values = [v for r in rows if (v := _num(r.get(key))) is not None]
+    return sum(values) if values else None
+
+
+def _rows_of_month(daily: Sequence[Mapping[str, Cell]], month: str) -> list[Mapping[str, Cell]]:
+    return sorted((r for r in daily if isinstance(r.get("date"), date) and month_of(r["date"]) == month),
+                  key=lambda r: r["date"])
+
+
+def _month_production(month: str, daily: Sequence[Mapping[str, Cell]],
+                      monthly: Sequence[Mapping[str, Cell]]) -> float | None:
+    for row in monthly:
+        if str(row.get("month") or "")[:7] == month and _num(row.get("production_kwh")) is not None:
+            return _num(row.get("production_kwh"))
+    return _sum(_rows_of_month(daily, month), "production_kwh")
+
+
+def _alerts_of_month(alerts: Sequence[Mapping[str, Cell]], month: str, tz: Any) -> list[Mapping[str, Cell]]:
+    """Alerts opened in the month, or opened before it and still open during it."""
+    days = month_days(month)
+    start = datetime.combine(days[0], datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    out = []
+    for alert in alerts:
+        opened, resolved = alert.get("opened"), alert.get("resolved")
+        if not isinstance(opened, datetime) or opened >= end:
+            continue
+        if opened >= start or not isinstance(resolved, datetime) or resolved >= start:
+            out.append(alert)
+    return sorted(out, key=lambda a: a["opened"])
+
+
+def monitor_health(state: SiteState, month: str) -> MonitorHealth:
+    """The monitor's own record for the month, read defensively from the state sections that keep it.
+
+    ``watchdog.months[month]`` (``active_min``, ``down_min``) gives the uptime; ``health.months[month]``
+    (``write_failures``, ``mail_failures``) the failures, when the health checks record them; ``mail`` the queue.
+    """
+    tally = state.sections.get(WATCHDOG_SECTION, {}).get("months", {}).get(month, {})
+    uptime = None
+    active = _num(tally.get("active_min")) if isinstance(tally, dict) else None
+    if active:
+        uptime = max(0.0, 1.0 - (_num(tally.get("down_min")) or 0.0) / active)
+    record = state.sections.get("health", {})
+    record = record.get("months", {}).get(month, {}) if isinstance(record, dict) else {}
+    record = record if isinstance(record, dict) else {}
+
+    def count(key: str) -> int | None:
+        value = record.get(key)
+        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    mail = state.sections.get("mail", {})
+    mail = mail if isinstance(mail, dict) else {}
+    pending = mail.get("pending", [])
+    return MonitorHealth(uptime, count("write_failures"), count("mail_failures"),
+                         len(pending) if isinstance(pending, list) else 0, str(mail.get("failing_since") or ""))
+
+
+def summarize_month(
+    month: str,
+    daily: Sequence[Mapping[str, Cell]],
+    monthly: Sequence[Mapping[str, Cell]],
+    alerts: Sequence[Mapping[str, Cell]],
+    site: SiteConfig,
+    panels: Panels,
+    *,
+    health: MonitorHealth | None = None,
+    weak_ratio: float = 0.80,
+) -> MonthSummary:
+    """The month's numbers.
+
+    Parameters
+    ----------
+    month : str
+        ``"YYYY-MM"``.
+    daily, monthly, alerts : sequences of records
+        The Daily, Monthly and Alerts tabs (typed records, any order).
+    site : SiteConfig
+        Name, zone, price per kWh [currency/kWh], sheet link.
+    panels : sequence of (serial, label)
+        Panel columns of the Daily tab.
+    health : MonitorHealth, optional
+        The monitor's own record (`monitor_health`).
+    weak_ratio : float, default 0.80
+        A panel below this share of the median panel's energy is highlighted as weak [fraction].
+
+    Returns
+    -------
+    MonthSummary
+        Savings assume net metering: every solar kWh is worth ``price_per_kwh``, used at home or exported.
+    """
+    parse_month(month)
+    rows = _rows_of_month(daily, month)
+    production = _sum(rows, "production_kwh")
+    consumption = _sum(rows, "consumption_kwh")
+    exported = _sum(rows, "export_kwh")
+    expected = _sum([r for r in rows if _num(r.get("production_kwh")) is not None], "expected_kwh")
+    self_use = None
+    if production and exported is not None:
+        self_use = min(1.0, max(0.0, (production - exported) / production))
+    ratio = production / expected if production is not None and expected and expected > 0.1 else None
+    energies = [(serial, label, _sum(rows, panel_key(serial))) for serial, label in panels]
+    known = [kwh for _, _, kwh in energies if kwh is not None]
+    median = statistics.median(known) if known else 0.0
+    panel_energy = tuple(
+        PanelEnergy(serial, label, kwh, weak=bool(median > 0 and (kwh or 0.0) < weak_ratio * median))
+        for serial, label, kwh in energies
+    )
+    by_day = {r["date"]: r for r in rows}
+    days = tuple((d, _num(by_day.get(d, {}).get("production_kwh")), _num(by_day.get(d, {}).get("expected_kwh")))
+                 for d in month_days(month))
+    completeness = sum(_num(r.get("completeness_pct")) or 0.0 for r in rows) / len(days)
+    return MonthSummary(
+        month=month,
+        site_name=site.display_name,
+        production_kwh=production,
+        consumption_kwh=consumption,
+        import_kwh=_sum(rows, "import_kwh"),
+        export_kwh=exported,
+        expected_kwh=expected,
+        self_consumption=self_use,
+        performance_ratio=ratio,
+        last_month_kwh=_month_production(previous_month(month), daily, monthly),
+        last_year_kwh=_month_production(same_month_last_year(month), daily, monthly),
+        savings=None if production is None else production * site.price_per_kwh,
+        currency=site.currency,
+        price_per_kwh=site.price_per_kwh,
+        days=days,
+        panels=panel_energy,
+        alerts=tuple(_alerts_of_month(alerts, month, site.tz)),
+        completeness=completeness,
+        days_with_data=sum(1 for r in rows if (_num(r.get("completeness_pct")) or 0.0) > 0),
+        health=health or MonitorHealth(),
+        sheet_url=site.sheet_url,
+    )
+
+
+def run_monthly_summary(
+    sink: Sink,
+    site: SiteConfig,
+    config: CloudConfig,
+    now: datetime,
+    month: str | None = None,
+    *,
+    mailer: Callable[[], Any] | None = None,
+    force: bool = False,
+    http: Any = None,
+) -> SummaryResult:
+    """Summarize a month (default: the previous one), write its Monthly row and send the email once.
+
+    Parameters
+    ----------
+    sink : Sink
+        The site's spreadsheet.
+    site : SiteConfig
+        The site.
+    config : CloudConfig
+        Weather (for rolling up missing days) and detection (``weak_ratio``) settings.
+    now : datetime
+        Current time [aware].
+    month : str, optional
+        ``"YYYY-MM"``; default the month before ``now`` in the site's zone.
+    mailer : callable, optional
+        Returns the mail transport; None leaves the mail queued for the next job or ingest to deliver.
+    force : bool, default False
+        Queue the email again even if this month was already sent (the Monthly row is always refreshed).
+    http : requests.Session-like, optional
+        HTTP session for the weather service.
+
+    Raises
+    ------
+    SinkUnavailable
+        The sheet could not be read or written (nothing was queued; the next run retries).
+    """
+    from ..notify.queue import deliver_pending, pending_count, queue_mail
+    from .compose import compose_summary_mail
+
+    today = now.astimezone(site.tz).date()
+    month = month or previous_month(month_of(today))
+    parse_month(month)
+    state = sink.load_state()
+    panels = panel_columns(state, site.array.places)
+    daily = sink.read_records("Daily", panels)
+    have = {r["date"] for r in daily if isinstance(r.get("date"), date)}
+    missing = [d for d in month_days(month) if d < today and d not in have]
+    if missing:
+        log.info("site %s: rolling up %d day(s) of %s first", site.site_id, len(missing), month)
+        run_daily_rollup(sink, site, now, days=missing, weather=config.weather, http=http)
+        state = sink.load_state()
+        daily = sink.read_records("Daily", panels)
+    summary = summarize_month(month, daily, sink.read_records("Monthly"), sink.read_records("Alerts"), site, panels,
+                              health=monitor_health(state, month), weak_ratio=config.detection.weak_ratio)
+    result = SummaryResult(site.site_id, month, summary=summary)
+    sent: dict[str, str] = state.section(SECTION).setdefault("summaries", {})
+    if month in sent and not force:
+        result.already_sent = True
+        log.info("site %s: the %s summary went out on %s; not sending it again", site.site_id, month, sent[month])
+    else:
+        mail = compose_summary_mail(summary, site, now, resend=month in sent)
+        queue_mail(state, mail)
+        sent[month] = now.isoformat()
+        result.queued = True
+    sink.commit(SheetWrite(state=state, panels=panels, upsert={"Monthly": ("month", [summary.monthly_record()])}))
+    if mailer is not None and pending_count(state):
+        result.mail_sent = deliver_pending(state, mailer(), now)
+        if result.mail_sent:
+            sink.commit(SheetWrite(state=state, panels=panels))
+    return result

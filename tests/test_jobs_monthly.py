@@ -1,0 +1,156 @@
+"""Monthly summary: numbers from the Daily tab, comparisons, the Monthly row, the email (both parts, two PNGs),
+once per month, and never lost when mail is down."""
+
+from __future__ import annotations
+
+import shutil
+
+from datetime import date, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from test_jobs_daily import PANELS, TZ, WEAK, SyntheticSite, make_site, store
+
+from pvs6_cloud.config import CloudConfig, WeatherConfig
+from pvs6_cloud.errors import TransientError
+from pvs6_cloud.jobs.compose import summary_lines
+from pvs6_cloud.jobs.daily import run_daily_rollup
+from pvs6_cloud.jobs.monthly import run_monthly_summary, summarize_month
+from pvs6_cloud.notify.transport import OutboxTransport
+from pvs6_cloud.sink import SheetWrite
+from pvs6_cloud.sink.csv_sink import CsvSink
+
+NOW = datetime(2025, 7, 1, 8, 0, tzinfo=TZ)
+
+
+class DownTransport:
+    """An SMTP server that is down: every send fails the way the real transport reports it."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    def send(self, mail) -> None:
+        self.tries += 1
+        raise TransientError("SMTP smtp.example.com:587: connection refused")
+
+
+def _site(root: Path):
+    return make_site(root, sheet_url="https://docs.google.com/spreadsheets/d/abc", price_per_kwh=0.25)
+
+
+@pytest.fixture(scope="module")
+def month_of_readings(tmp_path_factory: pytest.TempPathFactory):
+    """May and June 2025 of Readings, rolled up nightly as the scheduler would (built once, copied per test)."""
+    root = tmp_path_factory.mktemp("months")
+    site = _site(root)
+    sink = CsvSink(site.local_dir, TZ)
+    peaks = {date(2025, 5, d): 3.0 for d in range(1, 32)} | {date(2025, 6, d): 3.5 for d in range(1, 31)}
+    gen = SyntheticSite(peaks, date(2025, 5, 1))
+    store(sink, gen.generate(61))
+    run_daily_rollup(sink, site, datetime(2025, 6, 29, 1, 0, tzinfo=TZ))
+    return root, gen
+
+
+@pytest.fixture
+def world(month_of_readings, tmp_path: Path):
+    root, gen = month_of_readings
+    shutil.copytree(root / "sheet", tmp_path / "sheet")
+    site = _site(tmp_path)
+    sink = CsvSink(site.local_dir, TZ)
+    state = sink.load_state()
+    state.section("watchdog")["months"] = {"2025-06": {"active_min": 27000.0, "down_min": 540.0}}
+    alert = {"opened": datetime(2025, 6, 10, 9, 30, tzinfo=TZ), "resolved": datetime(2025, 6, 10, 13, 0, tzinfo=TZ),
+             "kind": "edge_silent", "device": "", "message": "The Raspberry Pi has gone silent", "alert_id": "a1"}
+    typed_in = {"month": "2024-06", "production_kwh": 400.0}  # last June, typed in by the owner from an old app
+    sink.commit(SheetWrite(state=state, panels=PANELS, replace={"Alerts": [alert]},
+                           upsert={"Monthly": ("month", [typed_in])}))
+    config = CloudConfig(sites={site.site_id: site}, weather=WeatherConfig(enabled=False))
+    return site, sink, gen, config
+
+
+def parts_of(path: Path) -> dict[str, list]:
+    msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+    out: dict[str, list] = {"subject": [msg["Subject"]]}
+    for part in msg.walk():
+        out.setdefault(part.get_content_type(), []).append(part)
+    return out
+
+
+def test_summary_numbers_row_and_email(world, tmp_path: Path) -> None:
+    site, sink, gen, config = world
+    outbox = OutboxTransport(tmp_path / "outbox")
+    result = run_monthly_summary(sink, site, config, NOW, mailer=lambda: outbox)
+    assert result.month == "2025-06" and result.queued and result.mail_sent == 1
+
+    june = sum(v["prod"] for d, v in gen.truth.items() if d.month == 6)
+    may = sum(v["prod"] for d, v in gen.truth.items() if d.month == 5)
+    s = result.summary
+    assert s.production_kwh == pytest.approx(june, rel=1e-4)
+    assert s.last_year_kwh == 400.0
+    assert s.vs_last_year == pytest.approx(june / 400.0 - 1, rel=1e-3)
+    assert s.last_month_kwh == pytest.approx(may, rel=0.01)
+    assert s.savings == pytest.approx(june * 0.25, rel=1e-4)
+    assert [p.serial for p in s.weak_panels] == [WEAK]
+    assert s.completeness == pytest.approx(1.0)
+    assert len(s.alerts) == 1
+
+    monthly = {r["month"]: r for r in sink.read_records("Monthly")}
+    row = monthly["2025-06"]
+    assert row["production_kwh"] == pytest.approx(june, abs=0.01)
+    assert row["vs_last_year_pct"] == pytest.approx(june / 400.0 - 1, abs=1e-3)
+    assert row["monitor_uptime_pct"] == pytest.approx(0.98)
+    assert row["alerts"] == 1
+    assert row["self_consumption_pct"] == pytest.approx(1 - s.export_kwh / june, abs=1e-3)
+
+    mails = list(outbox.folder.glob("*.eml"))
+    assert len(mails) == 1
+    parts = parts_of(mails[0])
+    assert "June 2025" in parts["subject"][0]
+    text = parts["text/plain"][0].get_content()
+    html = parts["text/html"][0].get_content()
+    assert f"{june:,.0f} kWh" in text and f"{june:,.0f} kWh" in html
+    assert "cid:daily" in html and "cid:panels" in html
+    assert "https://docs.google.com/spreadsheets/d/abc" in text
+    assert "Monitor up 98%" in text
+    pngs = parts["image/png"]
+    assert len(pngs) == 2 and all(p.get_content()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert WEAK in text
+
+
+def test_each_month_goes_out_once(world, tmp_path: Path) -> None:
+    site, sink, _gen, config = world
+    outbox = OutboxTransport(tmp_path / "outbox")
+    run_monthly_summary(sink, site, config, NOW, mailer=lambda: outbox)
+    again = run_monthly_summary(sink, site, config, NOW, mailer=lambda: outbox)
+    assert again.already_sent and not again.queued
+    assert len(list(outbox.folder.glob("*.eml"))) == 1
+    assert [r["month"] for r in sink.read_records("Monthly")].count("2025-06") == 1
+    forced = run_monthly_summary(sink, site, config, NOW, mailer=lambda: outbox, force=True)
+    assert forced.queued and len(list(outbox.folder.glob("*.eml"))) == 2
+
+
+def test_mail_down_delays_the_summary_but_never_loses_it(world, tmp_path: Path) -> None:
+    site, sink, _gen, config = world
+    down = DownTransport()
+    first = run_monthly_summary(sink, site, config, NOW, mailer=lambda: down)
+    assert first.queued and first.mail_sent == 0 and down.tries == 1
+    outbox = OutboxTransport(tmp_path / "outbox")
+    later = run_monthly_summary(sink, site, config, NOW.replace(hour=9), mailer=lambda: outbox)
+    assert later.already_sent and later.mail_sent == 1
+    assert "June 2025" in parts_of(next(outbox.folder.glob("*.eml")))["subject"][0]
+
+
+def test_words_without_history(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    gen = SyntheticSite({}, date(2025, 6, 1))
+    from pvs6_cloud.jobs.daily import rollup_days
+
+    daily = rollup_days(gen.generate(3), [date(2025, 6, d) for d in (1, 2, 3)], site, PANELS)
+    summary = summarize_month("2025-06", daily, [], [], site, PANELS)
+    lines = summary_lines(summary, site)
+    assert "no figure for May to compare with" in lines["head"][1]
+    assert lines["alerts"] == ["No alerts this month."]
+    assert summary.days_with_data == 3
+    assert summary.completeness == pytest.approx(3 / 30)
+    assert summary.monthly_record()["vs_last_month_pct"] is None
