@@ -4,7 +4,6 @@ once per month, and never lost when mail is down."""
 from __future__ import annotations
 
 import shutil
-
 from datetime import date, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
