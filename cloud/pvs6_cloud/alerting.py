@@ -1,4 +1,9 @@
-"""Alerting entry point used by the pipeline (placeholder until the detection issue lands)."""
+"""Alerting entry points used by the pipeline: evaluate a batch before the commit, deliver mail after it.
+
+`evaluate_batch` runs the pure detector (`detect`) and the lifecycle (`lifecycle.apply_findings`), which queues
+at most one email in the state; the pipeline commits that state with the rows, then calls `deliver_pending`,
+so a mail is handed to SMTP only once the alert it announces is safely stored.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +39,29 @@ def evaluate_batch(
     config: CloudConfig,
     now: datetime,
 ) -> AlertOutcome:
-    """Run every rule over the batch, update alert lifecycles in ``state`` and queue mail there."""
-    return AlertOutcome()
+    """Run every rule over the batch, update alert lifecycles in ``state`` and queue mail there.
+
+    Parameters
+    ----------
+    pairs : sequence of (Snapshot, Enrichment)
+        The batch's fresh readings with what the sun and weather allowed.
+    edge_status : mapping
+        The edge's heartbeat (optional keys ``pvs_unreachable_since``, ``last_pvs_contact``, ``last_pvs_error``).
+    state : SiteState
+        Memory: sections ``"detect"`` (rules), ``"alerts"`` (lifecycle), ``"mail"`` (queue).
+    site, config : the site and the whole cloud config (``config.detection`` holds the thresholds).
+    now : datetime
+        Current time [aware UTC].
+    """
+    from .detect import detect
+    from .lifecycle import apply_findings
+
+    detection = detect(pairs, edge_status, state.section("detect"), site, config.detection, now)
+    change = apply_findings(state, detection.findings, evaluated_kinds=detection.evaluated_kinds, site=site,
+                            now=now, reminder_hours=config.detection.reminder_hours)
+    return AlertOutcome(alerts_rows=change.alerts_rows, opened=len(change.opened), resolved=len(change.resolved),
+                        queued_mail=1 if change.mail_id else 0,
+                        notes=tuple(f.key for f in detection.findings))
 
 
 def deliver_pending(

@@ -54,7 +54,8 @@ class Finding:
         What to do ("call your installer; microinverters are under warranty").
     evidence : mapping
         Machine-readable evidence (JSON-ready); ``evidence["chart"]`` holds the day's per-panel series for the
-        email's chart when the rule has it.
+        email's chart when the rule has it; ``evidence["quiet_resolve"]`` = True: its resolution is recorded in
+        the tab but mailed to nobody, and it never reminds (informative events such as a new device).
     """
 
     kind: str
@@ -136,7 +137,8 @@ def apply_findings(
     findings : sequence of Finding
         Everything the rules see wrong now. Duplicate keys: the first wins.
     evaluated_kinds : collection of str
-        Kinds the caller actually judged this time; only those may resolve.
+        Kinds the caller actually judged this time; only those may resolve, and only those remind (so a
+        reminder never goes out at night for a rule that sleeps at night).
     site : SiteConfig
         Recipients, name, time zone, sheet link for the email.
     now : datetime
@@ -167,7 +169,7 @@ def apply_findings(
             open_alerts[key] = {
                 "id": alert_id, "kind": finding.kind, "device": finding.device, "opened": now.isoformat(),
                 "notified": now.isoformat(), "summary": finding.summary, "details": finding.details,
-                "advice": finding.advice,
+                "advice": finding.advice, "quiet": bool(finding.evidence.get("quiet_resolve")),
             }
             mem["rows"].append({"opened": now.isoformat(), "resolved": "", "kind": finding.kind,
                                 "device": finding.device, "message": _message(finding), "alert_id": alert_id})
@@ -176,32 +178,40 @@ def apply_findings(
             continue
         record["summary"], record["details"] = finding.summary, finding.details
         notified = datetime.fromisoformat(record["notified"])
-        if now - notified >= timedelta(hours=reminder_hours):
+        due = now - notified >= timedelta(hours=reminder_hours)
+        if due and finding.kind in evaluated_kinds and not record.get("quiet"):
             record["notified"] = now.isoformat()
             reminded.append(finding)
 
     resolved: list[ResolvedAlert] = []
+    quiet: list[str] = []
     for key in sorted(open_alerts):
         record = open_alerts[key]
         if key in current or record["kind"] not in evaluated_kinds:
             continue
         del open_alerts[key]
-        resolved.append(ResolvedAlert(key, record["kind"], record["device"], record["summary"],
-                                      datetime.fromisoformat(record["opened"]), record["id"]))
         for row in reversed(mem["rows"]):
             if row["alert_id"] == record["id"]:
                 row["resolved"] = now.isoformat()
                 break
         log.info("alert resolved: %s", key)
+        if record.get("quiet"):
+            quiet.append(key)
+            continue
+        resolved.append(ResolvedAlert(key, record["kind"], record["device"], record["summary"],
+                                      datetime.fromisoformat(record["opened"]), record["id"]))
 
-    if not (opened or reminded or resolved):
+    if not (opened or reminded or resolved or quiet):
         return LifecycleChange()
     if len(mem["rows"]) > ROWS_KEPT:
         mem["rows"] = mem["rows"][-ROWS_KEPT:]
-    mail = compose_alert_mail(site, opened, reminded, resolved, now)
-    queue_mail(state, mail)
-    return LifecycleChange(tuple(opened), tuple(reminded), tuple(r.key for r in resolved),
-                           alerts_rows(state, site), mail.id)
+    mail_id = ""
+    if opened or reminded or resolved:
+        mail = compose_alert_mail(site, opened, reminded, resolved, now)
+        queue_mail(state, mail)
+        mail_id = mail.id
+    return LifecycleChange(tuple(opened), tuple(reminded), (*(r.key for r in resolved), *quiet),
+                           alerts_rows(state, site), mail_id)
 
 
 def alerts_rows(state: SiteState, site: SiteConfig) -> list[dict[str, Any]]:

@@ -1,0 +1,109 @@
+"""Detection: pure rules over readings, the sun and stored memory -> findings and new memory.
+
+`detect` runs every rule family over a batch of (snapshot, enrichment) pairs in time order, then reports what is
+wrong *now* and which kinds could be judged (only those may resolve an open alert). No clock, network or disk:
+``now`` and the memory dict (``state.section("detect")``, plain JSON) are passed in, and the memory is updated in
+place. One module per rule family:
+
+- `inverters`: ``inverter_down`` (error, 0 W, stale or missing while peers produce), ``circuit_down``;
+- `weak`: ``inverter_weak`` (under 80 % of peers over sunny days);
+- `array`: ``array_down`` (whole array dark in sunshine), ``below_expected`` (far below the weather);
+- `counters`: ``counter_stuck``;
+- `devices`: ``device_new``, plus the known-panel list and the day series for charts;
+- `pvs`: ``pvs_comm_errors``, ``pvs_reboots``, ``pvs_flash_low``, ``pvs_unreachable`` (edge heartbeat);
+- `meters`: ``meter_reversed``, ``meter_impossible``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..config import DetectionConfig, SiteConfig
+from ..enrich import Enrichment
+from ..lifecycle import Finding
+from ..models import Snapshot
+from . import array, counters, devices, inverters, meters, pvs, weak
+from .common import Context, build_frame
+
+__all__ = ["ALL_KINDS", "Detection", "detect"]
+
+ALL_KINDS = (*inverters.KINDS, *weak.KINDS, *array.KINDS, *counters.KINDS, *devices.KINDS, *pvs.KINDS,
+             *meters.KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What the rules see now, and which kinds they could judge this time."""
+
+    findings: tuple[Finding, ...]
+    evaluated_kinds: frozenset[str]
+
+
+def _section(memory: dict[str, Any], name: str) -> dict[str, Any]:
+    return memory.setdefault(name, {})
+
+
+def detect(
+    pairs: Sequence[tuple[Snapshot, Enrichment]],
+    edge_status: Mapping[str, Any],
+    memory: dict[str, Any],
+    site: SiteConfig,
+    config: DetectionConfig,
+    now: datetime,
+) -> Detection:
+    """Run every rule over a batch.
+
+    Parameters
+    ----------
+    pairs : sequence of (Snapshot, Enrichment)
+        The batch's readings with the sun and weather at each (any order; sorted by capture time here).
+    edge_status : mapping
+        The edge's heartbeat (keys optional, see `pvs`).
+    memory : dict
+        The detector's memory (JSON data), updated in place.
+    site : SiteConfig
+        Place, array (circuits, places) and time zone.
+    config : DetectionConfig
+        Thresholds.
+    now : datetime
+        Current time [aware UTC]: used only for the heartbeat rule.
+
+    Returns
+    -------
+    Detection
+        Findings active after the last reading, and the kinds judged during the batch.
+    """
+    ctx = Context(site, config)
+    judged: set[str] = set()
+    last_capture = None
+    for snapshot, enrichment in sorted(pairs, key=lambda p: p[0].captured_at):
+        dev_mem = _section(memory, "devices")
+        known = devices.known_serials(dev_mem, ctx)
+        frame = build_frame(snapshot, enrichment, known, ctx)
+        judged |= devices.step(frame, dev_mem, ctx)
+        judged |= inverters.step(frame, _section(memory, "inverters"), ctx)
+        judged |= weak.step(frame, _section(memory, "weak"), ctx)
+        judged |= array.step(frame, _section(memory, "array"), ctx)
+        judged |= counters.step(frame, _section(memory, "counters"), ctx)
+        judged |= pvs.step(frame, _section(memory, "pvs"), ctx)
+        judged |= meters.step(frame, _section(memory, "meters"), ctx)
+        last_capture = snapshot.captured_at
+    judged |= pvs.edge_step(edge_status, _section(memory, "pvs"), ctx, now, last_capture)
+
+    dev_mem = _section(memory, "devices")
+
+    def chart(focus: list[str]) -> dict[str, Any] | None:
+        return devices.chart_for(dev_mem, ctx, focus)
+
+    found: list[Finding] = []
+    found += inverters.findings(_section(memory, "inverters"), ctx, chart)
+    found += weak.findings(_section(memory, "weak"), ctx, chart)
+    found += array.findings(_section(memory, "array"), ctx, chart)
+    found += counters.findings(_section(memory, "counters"), ctx)
+    found += devices.findings(dev_mem, ctx)
+    found += pvs.findings(_section(memory, "pvs"), ctx)
+    found += meters.findings(_section(memory, "meters"), ctx)
+    return Detection(tuple(found), frozenset(judged))

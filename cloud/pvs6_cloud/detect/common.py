@@ -1,0 +1,234 @@
+"""What every rule shares: the per-reading view of the array (`Frame`), persistence, and words for devices.
+
+A `Frame` is computed once per snapshot: which inverters reported fresh measurements, their effective power (a
+stale measurement counts as zero: the PVS6 repeats a dead inverter's last numbers with an old ``measured_at``), and
+the *reference* power: the median of the panels that are producing. Rules compare a panel to that reference, so
+clouds and season cancel out; when too few panels produce (night, overcast, snow) there is no reference and no
+per-panel rule judges.
+
+`persist` is the one persistence mechanism: a condition must be seen over ``open_min`` minutes of *judged* time
+before its finding appears, and be gone over ``clear_min`` minutes before it disappears. Each judged reading
+stands for the interval since the previous judged reading, capped at `GAP_CAP_MIN`, so nights and outages never
+count as evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from statistics import median
+from typing import Any
+
+from ..config import DetectionConfig, SiteConfig
+from ..enrich import Enrichment
+from ..models import Inverter, Snapshot
+
+__all__ = ["GAP_CAP_MIN", "Context", "Frame", "build_frame", "judged_step", "persist", "setting",
+           "weather_expected_kw"]
+
+GAP_CAP_MIN = 20.0  # the most one reading can stand for [min]; polls are 1-15 min apart
+# Settings not (yet) in DetectionConfig: name -> default. Read through `setting`, so adding them there later
+# changes nothing here.
+EXTRA_DEFAULTS: dict[str, float] = {
+    "clear_persist_min": 30.0,  # a condition must be gone this long before its alert resolves [min]
+    "missing_after_daylight_min": 60.0,  # absent inverters are not judged before this much daylight [min]
+    "min_peer_share": 0.34,  # share of known panels that must produce for a peer comparison [unitless]
+    "sunny_ratio": 0.6,  # a reading is "sunny" when peers make this share of clear-sky output [unitless]
+    "sunny_minutes_per_day": 180.0,  # sunny time a day needs to count for the weak-panel rule [min]
+    "learning_hours": 48.0,  # devices first seen within this time after monitoring starts are not "new" [h]
+    "reboots_per_day": 2.0,  # daytime reboots in 24 h that open an alert [count]
+    "reversed_min_kw": 0.1,  # production meter below minus this while panels produce = reversed CT [kW]
+}
+
+
+def weather_expected_kw(enrichment: Enrichment) -> float | None:
+    """``expected_kw`` when it reflects real weather; None when unknown or only the clear-sky fallback."""
+    if enrichment.expected_kw is None or getattr(enrichment, "expected_source", "") == "clearsky":
+        return None
+    return enrichment.expected_kw
+
+
+def setting(config: DetectionConfig, name: str) -> float:
+    """A threshold from the config, or its documented default when the config does not have it yet."""
+    value = getattr(config, name, None)
+    return float(EXTRA_DEFAULTS[name] if value is None else value)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What rules need besides the readings: the site, the thresholds, and words for devices."""
+
+    site: SiteConfig
+    config: DetectionConfig
+
+    def circuit_of(self, serial: str) -> str:
+        """The configured circuit name of an inverter, or ""."""
+        for name, serials in self.site.array.circuits.items():
+            if serial in serials:
+                return name
+        return ""
+
+    def circuit_words(self, name: str) -> str:
+        """"circuit 2" for a bare number, else the configured name as it is."""
+        return f"circuit {name}" if name.isdigit() else name
+
+    def panel_words(self, serial: str) -> str:
+        """How an email names a panel: serial plus where it is, e.g. "Panel E001 (circuit 1, top row left)"."""
+        place = self.site.array.places.get(serial, "")
+        circuit = self.circuit_of(serial)
+        where = []
+        if circuit and "circuit" not in place.lower():
+            where.append(self.circuit_words(circuit))
+        if place:
+            where.append(place)
+        return f"Panel {serial}" + (f" ({', '.join(where)})" if where else "")
+
+    def local(self, at: datetime, *, with_day: bool = False) -> str:
+        """A time in the site's zone, as people read it."""
+        local = at.astimezone(self.site.tz)
+        return f"{local:%a} {local.day} {local:%b %H:%M}" if with_day else f"{local:%H:%M}"
+
+    def local_date(self, at: datetime) -> str:
+        """The site-local calendar date of an instant, ISO."""
+        return at.astimezone(self.site.tz).date().isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One snapshot seen by the rules.
+
+    Attributes
+    ----------
+    at : captured time [aware UTC]. elevation_deg : sun elevation [°] or None when unknown.
+    present : inverters in the snapshot by serial. power_kw : effective power [kW] of present inverters (0 when the
+    measurement is stale or missing). fresh : whether each present inverter's measurement is recent.
+    reference_kw : median power of producing panels [kW], None when too few produce to compare.
+    producing : serials producing at least ``peer_min_kw``. daylight : sun above the alerting threshold.
+    """
+
+    snapshot: Snapshot
+    enrichment: Enrichment
+    at: datetime
+    elevation_deg: float | None
+    present: Mapping[str, Inverter]
+    power_kw: Mapping[str, float]
+    fresh: Mapping[str, bool]
+    producing: frozenset[str]
+    reference_kw: float | None
+    daylight: bool
+    known: frozenset[str] = field(default_factory=frozenset)
+
+    def age_min(self, serial: str) -> float | None:
+        """Minutes since the inverter's own last measurement, at capture time (None if unknown)."""
+        inv = self.present.get(serial)
+        if inv is None or inv.measured_at is None:
+            return None
+        return (self.at - inv.measured_at).total_seconds() / 60.0
+
+    def clearsky_panel_kw(self, ctx: Context) -> float:
+        """What one panel could make under a clear sky now [kW]: from enrichment, else a rough sun-angle guess."""
+        n = max(1, len(self.known) or ctx.site.array.panels)
+        if self.enrichment.clearsky_kw is not None:
+            return max(0.0, self.enrichment.clearsky_kw) / n
+        if self.elevation_deg is None or self.elevation_deg <= 0:
+            return 0.0
+        from math import radians, sin
+
+        array = ctx.site.array
+        dc_kw = array.panel_w / 1000.0 * (1.0 - array.losses_pct / 100.0) * sin(radians(self.elevation_deg))
+        return min(dc_kw, array.inverter_ac_w / 1000.0)
+
+
+def build_frame(snapshot: Snapshot, enrichment: Enrichment, known: frozenset[str], ctx: Context) -> Frame:
+    """Derive the per-reading view rules share.
+
+    Parameters
+    ----------
+    snapshot, enrichment : the reading and what the sun allowed.
+    known : frozenset of str
+        Inverters the site is known to have (seen before or configured): the denominator of "most peers".
+    ctx : Context
+        Site and thresholds.
+    """
+    cfg = ctx.config
+    stale_min = cfg.stale_measurement_min
+    present = {inv.serial: inv for inv in snapshot.inverters if inv.serial}
+    power: dict[str, float] = {}
+    fresh: dict[str, bool] = {}
+    for serial, inv in present.items():
+        age = None if inv.measured_at is None else (snapshot.captured_at - inv.measured_at).total_seconds() / 60.0
+        is_fresh = age is None or age <= stale_min
+        fresh[serial] = is_fresh
+        power[serial] = max(0.0, inv.power_kw or 0.0) if is_fresh else 0.0
+    producing = frozenset(s for s, p in power.items() if p >= cfg.peer_min_kw)
+    universe = max(len(known | set(present)), 1)
+    reference = None
+    if len(producing) >= 2 and len(producing) >= setting(cfg, "min_peer_share") * universe:
+        reference = median(power[s] for s in producing)
+    elevation = enrichment.sun_elevation_deg
+    daylight = elevation is not None and elevation >= cfg.min_sun_elevation_deg
+    return Frame(snapshot, enrichment, snapshot.captured_at, elevation, present, power, fresh, producing,
+                 reference, daylight, frozenset(known | set(present)))
+
+
+def judged_step(mem: dict[str, Any], at: datetime) -> float:
+    """How many minutes this judged reading stands for (since the rule's previous judged reading, capped).
+
+    Updates ``mem["_last"]``; the first judged reading ever stands for nothing (0).
+    """
+    last = mem.get("_last")
+    mem["_last"] = at.isoformat()
+    if not last:
+        return 0.0
+    return min(GAP_CAP_MIN, max(0.0, (at - datetime.fromisoformat(last)).total_seconds() / 60.0))
+
+
+def persist(mem: dict[str, Any], key: str, bad: bool | None, at: datetime, step_min: float, open_min: float,
+            clear_min: float) -> bool:
+    """Advance one condition's persistence and say whether its finding is active.
+
+    Parameters
+    ----------
+    mem : dict
+        The rule's memory; the record lives at ``mem[key]`` (``bad``/``good`` minutes, ``since`` first bad time,
+        ``active``).
+    key : str
+        The condition (usually a serial).
+    bad : bool or None
+        This reading shows the condition (True), shows it cleared (False), or cannot judge (None: no change).
+    at : datetime
+        Time of the reading [aware UTC].
+    step_min : float
+        Judged time this reading stands for (`judged_step`) [min].
+    open_min, clear_min : float
+        Judged time the condition must hold to open, and be absent to clear [min].
+
+    Returns
+    -------
+    bool
+        Whether the condition is active after this reading.
+    """
+    rec = mem.get(key)
+    if bad is None:
+        return bool(rec and rec["active"])
+    if rec is None:
+        if not bad:
+            return False
+        rec = mem[key] = {"bad": 0.0, "good": 0.0, "since": "", "active": False}
+    if bad:
+        if not rec["bad"]:
+            rec["since"] = (at - timedelta(minutes=step_min)).isoformat()
+        rec["bad"] += step_min
+        rec["good"] = 0.0
+        if rec["bad"] >= open_min:
+            rec["active"] = True
+    else:
+        rec["good"] += step_min
+        rec["bad"] = 0.0
+        if rec["active"] and rec["good"] >= clear_min:
+            rec["active"] = False
+        if not rec["active"]:
+            del mem[key]
+            return False
+    return bool(rec["active"])

@@ -1,0 +1,79 @@
+"""A panel's lifetime energy counter that stops while its peers' counters grow.
+
+The monthly and daily numbers come from these counters, so a stuck one silently loses a panel's energy from the
+books even while the panel reports power. The rule keeps an hourly sample of every counter (about a day) and
+flags a panel whose counter has not moved for ``stuck_counter_hours`` while the median peer counter grew by at
+least `MIN_PEER_GROWTH_KWH` and the panel itself reported power (a dead panel is the liveness rule's business).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from statistics import median
+from typing import Any
+
+from ..lifecycle import Finding
+from .common import Context, Frame
+
+__all__ = ["KINDS", "findings", "step"]
+
+KINDS = ("counter_stuck",)
+SAMPLE_EVERY = timedelta(minutes=55)
+SAMPLES_KEPT = 30
+MIN_PEER_GROWTH_KWH = 0.2
+EPSILON_KWH = 0.0005
+ADVICE = ("Nothing is lost on the roof, but this panel's energy is missing from your records. Tell your installer "
+          "if it lasts more than a day; restarting the PVS6 (it restarts itself every night) often clears it.")
+
+
+def _memory(mem: dict[str, Any]) -> dict[str, Any]:
+    mem.setdefault("hist", [])
+    mem.setdefault("active", {})
+    return mem
+
+
+def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
+    """Sample the counters hourly and decide which ones are stuck."""
+    mem = _memory(mem)
+    counters = {s: inv.lifetime_kwh for s, inv in frame.present.items() if inv.lifetime_kwh is not None}
+    hist: list[list[Any]] = mem["hist"]
+    if counters and (not hist or frame.at - datetime.fromisoformat(hist[-1][0]) >= SAMPLE_EVERY):
+        hist.append([frame.at.isoformat(), {s: round(v, 4) for s, v in counters.items()}])
+        del hist[:-SAMPLES_KEPT]
+    if not counters or len(hist) < 2:
+        return set()
+    window = timedelta(hours=ctx.config.stuck_counter_hours)
+    base = next((h for h in reversed(hist) if frame.at - datetime.fromisoformat(h[0]) >= window), None)
+    if base is None:
+        return set()
+    base_at, base_values = datetime.fromisoformat(base[0]), base[1]
+    growth = {s: counters[s] - base_values[s] for s in counters if s in base_values}
+    judged = False
+    for serial, grew in growth.items():
+        peers = [g for s, g in growth.items() if s != serial]
+        if len(peers) < 2:
+            continue
+        peer_growth = median(peers)
+        producing = serial in frame.producing
+        if grew <= EPSILON_KWH and peer_growth >= MIN_PEER_GROWTH_KWH and producing:
+            judged = True
+            rec = mem["active"].setdefault(serial, {"since": base_at.isoformat()})
+            rec.update(value=counters[serial], peer_growth=round(peer_growth, 3), at=frame.at.isoformat())
+        elif grew > EPSILON_KWH:
+            judged = True
+            mem["active"].pop(serial, None)
+    return set(KINDS) if judged else set()
+
+
+def findings(mem: dict[str, Any], ctx: Context) -> list[Finding]:
+    """Active stuck counters."""
+    out = []
+    for serial, rec in sorted(_memory(mem)["active"].items()):
+        since = datetime.fromisoformat(rec["since"])
+        at = datetime.fromisoformat(rec["at"])
+        details = (f"Its lifetime counter has read {rec['value']:.2f} kWh since {ctx.local(since, with_day=True)} "
+                   f"or earlier, while the other panels' counters grew by about {rec['peer_growth']:.2f} kWh each "
+                   f"(checked {ctx.local(at, with_day=True)}), and the panel itself reports power.")
+        out.append(Finding("counter_stuck", serial, f"{ctx.panel_words(serial)}: energy counter stopped counting",
+                           details, ADVICE, dict(rec)))
+    return out

@@ -1,0 +1,155 @@
+"""Per-panel liveness: a panel down (error, 0 kW, stale or missing) while its peers produce, and whole circuits.
+
+Never trusts ``STATE``: the PVS6 says ``error`` at night and in heavy shade, and the varserver API has no state
+at all. A panel is judged only in daylight, against the median of the panels that are producing (`Frame`), so a
+dark sky or snow that dims every panel never makes one look dead. An absent panel is judged only after an hour of
+daylight (varserver inverters report in one by one after sunrise) and only while most panels are present.
+
+When every panel of a configured circuit is down at once, that is one finding, ``circuit_down`` (a tripped
+breaker), instead of six ``inverter_down`` ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..lifecycle import Finding
+from .common import Context, Frame, judged_step, persist, setting
+
+__all__ = ["KINDS", "findings", "step"]
+
+KINDS = ("inverter_down", "circuit_down")
+ADVICE_DOWN = ("Check that the solar breaker in your electrical panel is on. If it is, call your installer: "
+               "microinverters are usually under a 25-year warranty, and a dead one only costs you money while "
+               "nobody knows. If snow or a leaf covers just this panel, the alert clears by itself.")
+ADVICE_CIRCUIT = ("Look at your electrical panel: a solar breaker has probably tripped. Switch it fully off and "
+                  "on again once. If it trips again, do not keep resetting it: call your installer.")
+
+
+def _memory(mem: dict[str, Any]) -> dict[str, Any]:
+    for key in ("inv", "circ", "ev", "last_prod"):
+        mem.setdefault(key, {})
+    mem.setdefault("dawn", {})
+    return mem
+
+
+def _daylight_min(mem: dict[str, Any], frame: Frame, ctx: Context) -> float:
+    """Minutes since the first reading today with the sun up (site-local day)."""
+    today = ctx.local_date(frame.at)
+    dawn = mem["dawn"]
+    if frame.elevation_deg is not None and frame.elevation_deg > 0 and dawn.get("date") != today:
+        dawn.update(date=today, first=frame.at.isoformat())
+    if dawn.get("date") != today:
+        return 0.0
+    return (frame.at - datetime.fromisoformat(dawn["first"])).total_seconds() / 60.0
+
+
+def _panel_bad(frame: Frame, serial: str, ctx: Context, missing_ok: bool) -> bool | None:
+    ref = frame.reference_kw
+    cfg = ctx.config
+    if serial not in frame.present:
+        return True if missing_ok else None
+    power = frame.power_kw[serial]
+    if power < cfg.dead_ratio * ref:
+        return True
+    if power >= 2.0 * cfg.dead_ratio * ref:
+        return False
+    return None
+
+
+def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
+    """Advance the liveness memory with one reading; return the kinds it could judge."""
+    mem = _memory(mem)
+    cfg = ctx.config
+    for serial in frame.producing:
+        mem["last_prod"][serial] = frame.at.isoformat()
+    daylight_min = _daylight_min(mem, frame, ctx)
+    if not frame.daylight or frame.reference_kw is None:
+        return set()
+    step_min = judged_step(mem, frame.at)
+    missing_ok = (daylight_min >= setting(cfg, "missing_after_daylight_min")
+                  and len(frame.present) >= 0.5 * len(frame.known))
+    clear_min = setting(cfg, "clear_persist_min")
+    verdicts: dict[str, bool | None] = {}
+    for serial in sorted(frame.known):
+        bad = verdicts[serial] = _panel_bad(frame, serial, ctx, missing_ok)
+        persist(mem["inv"], serial, bad, frame.at, step_min, cfg.dead_persist_min, clear_min)
+        if bad:
+            inv = frame.present.get(serial)
+            mem["ev"][serial] = {
+                "at": frame.at.isoformat(), "kw": frame.power_kw.get(serial), "ref": round(frame.reference_kw, 4),
+                "peers": len(frame.producing), "absent": inv is None, "state": str(inv.state) if inv else "",
+                "age_min": None if inv is None else frame.age_min(serial),
+            }
+    for name, serials in ctx.site.array.circuits.items():
+        members = [s for s in serials if s in frame.known]
+        others = frame.producing - set(members)
+        states = [verdicts.get(s) for s in members]
+        if not members or not others:
+            bad = None
+        elif all(v is True for v in states):
+            bad = True
+        elif any(v is False for v in states):
+            bad = False
+        else:
+            bad = None
+        persist(mem["circ"], name, bad, frame.at, step_min, cfg.array_zero_persist_min, clear_min)
+    for serial in list(mem["ev"]):
+        if serial not in mem["inv"]:
+            del mem["ev"][serial]
+    return set(KINDS)
+
+
+def _details(serial: str, mem: dict[str, Any], ctx: Context) -> str:
+    rec, ev = mem["inv"][serial], mem["ev"].get(serial, {})
+    since = datetime.fromisoformat(rec["since"])
+    parts = []
+    if ev:
+        at = datetime.fromisoformat(ev["at"])
+        if ev.get("absent"):
+            parts.append(f"At {ctx.local(at)} the monitor did not list it at all, while {ev['peers']} other "
+                         f"panels made about {ev['ref'] * 1000:.0f} W each.")
+        else:
+            state = f" and its status reads '{ev['state']}'" if ev.get("state") else ""
+            parts.append(f"At {ctx.local(at)} it made {(ev.get('kw') or 0) * 1000:.0f} W{state}, while "
+                         f"{ev['peers']} other panels made about {ev['ref'] * 1000:.0f} W each.")
+            age = ev.get("age_min")
+            if age is not None and age > ctx.config.stale_measurement_min:
+                parts.append(f"Its own last measurement is {age:.0f} minutes old.")
+    parts.append(f"Not producing since about {ctx.local(since, with_day=True)} "
+                 f"({rec['bad']:.0f} minutes of daylight so far).")
+    last = mem["last_prod"].get(serial)
+    if last:
+        parts.append(f"Last seen producing: {ctx.local(datetime.fromisoformat(last), with_day=True)}.")
+    return " ".join(parts)
+
+
+def findings(mem: dict[str, Any], ctx: Context, chart: Any) -> list[Finding]:
+    """The active liveness findings. ``chart(focus)`` returns the day's chart data for the given serials."""
+    mem = _memory(mem)
+    out: list[Finding] = []
+    covered: set[str] = set()
+    for name, rec in sorted(mem["circ"].items()):
+        serials = [s for s in ctx.site.array.circuits.get(name, ()) if s in mem["inv"] or s in mem["last_prod"]]
+        if rec["bad"] or rec["active"]:
+            # Panels that went down with the circuit are explained by it; one already down before is not.
+            covered |= {s for s in serials if s in mem["inv"] and mem["inv"][s]["since"] >= rec["since"]}
+        if not rec["active"]:
+            continue
+        words = ctx.circuit_words(name)
+        since = datetime.fromisoformat(rec["since"])
+        details = (f"All {len(serials)} panels on {words} stopped producing at about "
+                   f"{ctx.local(since, with_day=True)}, while the panels on the other circuit(s) kept producing "
+                   f"({rec['bad']:.0f} minutes of daylight so far).")
+        out.append(Finding("circuit_down", name, f"All panels on {words} stopped producing", details,
+                           ADVICE_CIRCUIT, {"since": rec["since"], "serials": serials, "chart": chart(serials)}))
+    for serial, rec in sorted(mem["inv"].items()):
+        if not rec["active"] or serial in covered:
+            continue
+        ev = mem["ev"].get(serial, {})
+        summary = f"{ctx.panel_words(serial)} " + ("is no longer reported" if ev.get("absent")
+                                                    else "stopped producing")
+        out.append(Finding("inverter_down", serial, summary, _details(serial, mem, ctx), ADVICE_DOWN,
+                           {"since": rec["since"], **ev, "chart": chart([serial])}))
+    return out

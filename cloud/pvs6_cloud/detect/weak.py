@@ -1,0 +1,95 @@
+"""A panel that keeps producing less than its peers, day after sunny day (the user's own test: under 80 %).
+
+Only *sunny* readings count (the producing panels make at least ``sunny_ratio`` of what a clear sky allows), and
+only panels that are up (a dead panel is the liveness rule's business). Per site-local day and panel the rule
+sums the panel's power and the reference (median of producing panels) over those readings; a day counts once it
+has ``sunny_minutes_per_day`` of sunny readings. A panel is weak when its ratio was below ``weak_ratio`` on each
+of the last ``weak_days`` counted days (today included as soon as it counts), and recovers when the latest
+counted day is back above ``weak_ratio`` + 5 points. One cloudy week therefore delays the verdict, never fakes it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ..lifecycle import Finding
+from .common import Context, Frame, judged_step, setting
+
+__all__ = ["KINDS", "findings", "step"]
+
+KINDS = ("inverter_weak",)
+DAYS_KEPT = 14
+RECOVER_MARGIN = 0.05
+ADVICE = ("Look at the panel from the ground: dirt, bird droppings, a leaf or new shade (a growing tree) are the "
+          "usual causes. If it is clean and unshaded, tell your installer: a failing microinverter or panel is "
+          "a warranty claim, and the numbers below are your evidence.")
+
+
+def _memory(mem: dict[str, Any]) -> dict[str, Any]:
+    mem.setdefault("days", {})
+    mem.setdefault("active", {})
+    return mem
+
+
+def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
+    """Add a sunny reading to today's sums and re-decide which panels are weak."""
+    mem = _memory(mem)
+    cfg = ctx.config
+    today = ctx.local_date(frame.at)
+    days: dict[str, Any] = mem["days"]
+    if frame.daylight:
+        step_min = judged_step(mem, frame.at)
+        clear_kw = frame.clearsky_panel_kw(ctx)
+        ref = frame.reference_kw
+        if ref is not None and clear_kw > 0 and ref >= setting(cfg, "sunny_ratio") * clear_kw and step_min > 0:
+            day = days.setdefault(today, {"sunny_min": 0.0, "ref": {}, "kw": {}})
+            day["sunny_min"] += step_min
+            for serial in frame.known:
+                power = frame.power_kw.get(serial)
+                if power is None or power < cfg.dead_ratio * ref:
+                    continue
+                day["ref"][serial] = day["ref"].get(serial, 0.0) + ref * step_min
+                day["kw"][serial] = day["kw"].get(serial, 0.0) + power * step_min
+    for old in sorted(days)[:-DAYS_KEPT]:
+        del days[old]
+    counted = [d for d in sorted(days) if days[d]["sunny_min"] >= setting(cfg, "sunny_minutes_per_day")
+               and (date.fromisoformat(today) - date.fromisoformat(d)).days < DAYS_KEPT]
+    if not counted:
+        return set()
+    serials = {s for d in counted for s in days[d]["ref"]}
+    for serial in serials:
+        ratios = [_ratio(days[d], serial) for d in counted]
+        ratios = [r for r in ratios if r is not None]
+        if not ratios:
+            continue
+        recent = ratios[-cfg.weak_days:]
+        if len(recent) >= cfg.weak_days and all(r < cfg.weak_ratio for r in recent):
+            mem["active"].setdefault(serial, {"since_day": counted[-len(recent)]})
+            mem["active"][serial]["ratios"] = [round(r, 3) for r in recent]
+            mem["active"][serial]["days"] = counted[-len(recent):]
+        elif serial in mem["active"] and ratios[-1] >= cfg.weak_ratio + RECOVER_MARGIN:
+            del mem["active"][serial]
+    return set(KINDS)
+
+
+def _ratio(day: dict[str, Any], serial: str) -> float | None:
+    ref = day["ref"].get(serial, 0.0)
+    if ref <= 0 or day["ref"][serial] < 0.25 * max(day["ref"].values()):
+        return None
+    return day["kw"].get(serial, 0.0) / ref
+
+
+def findings(mem: dict[str, Any], ctx: Context, chart: Any) -> list[Finding]:
+    """Weak panels (a dead panel's readings are left out of the sums, so it never turns weak by dying)."""
+    out = []
+    for serial, rec in sorted(_memory(mem)["active"].items()):
+        pct = ", ".join(f"{d[5:]}: {r:.0%}" for d, r in zip(rec["days"], rec["ratios"], strict=True))
+        mean = sum(rec["ratios"]) / len(rec["ratios"])
+        details = (f"On each of the last {len(rec['ratios'])} sunny days it made less than "
+                   f"{ctx.config.weak_ratio:.0%} of what the other panels made (per day: {pct}; the other "
+                   f"panels = 100 %). Average: {mean:.0%}.")
+        out.append(Finding("inverter_weak", serial,
+                           f"{ctx.panel_words(serial)} makes only about {mean:.0%} of its neighbours' output",
+                           details, ADVICE, {"ratios": rec["ratios"], "days": rec["days"], "chart": chart([serial])}))
+    return out
