@@ -5,5 +5,6 @@ Deploy this folder as it is: each name below is a function target (``--entry-poi
 """
 
 from pvs6_cloud.entry import ingest
+from pvs6_cloud.entry_jobs import daily_rollup, monthly_summary, watchdog
 
-__all__ = ["ingest"]
+__all__ = ["daily_rollup", "ingest", "monthly_summary", "watchdog"]
