@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["ApiError", "FakeSheet", "FakeSpreadsheet", "SheetsFake", "col_letters", "parse_a1"]
+__all__ = ["ApiError", "FakeClock", "FakeSheet", "FakeSpreadsheet", "SheetsFake", "col_letters", "parse_a1"]
 
 MAX_CELLS = 10_000_000
 MAX_COLUMNS = 18_278
@@ -53,6 +53,21 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "status": _STATUS.get(self.code, "UNKNOWN")}}
+
+
+class FakeClock:
+    """A clock tests advance by "sleeping": pass ``clock`` to the fake and ``clock.sleep`` to the client."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 # -- A1 notation ---------------------------------------------------------------------------------------------------
@@ -334,6 +349,20 @@ class SheetsFake:
         with self._lock:
             self._failures.append(_Failure(status, times, methods, spreadsheet_id, after_apply, retry_after,
                                            message))
+
+    def reset(self, *, clock: Callable[[], float] | None = None, write_quota_per_min: int | None = None) -> None:
+        """Forget every spreadsheet, call, failure and limit change (one server can serve a whole test module)."""
+        with self._lock:
+            self.spreadsheets.clear()
+            self.calls.clear()
+            self.batch_requests.clear()
+            self._writes.clear()
+            self._failures.clear()
+            self.max_cells = MAX_CELLS
+            self.max_columns = MAX_COLUMNS
+            self.write_quota_per_min = write_quota_per_min
+            if clock is not None:
+                self.clock = clock
 
     def clear_failures(self) -> None:
         """Stop every injected failure."""
@@ -818,6 +847,9 @@ def _chart_sources(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
 class _Handler(BaseHTTPRequestHandler):
     owner: SheetsFake
     protocol_version = "HTTP/1.1"
+    # One buffered write per reply and no Nagle: otherwise each call waits ~40 ms for a delayed ACK.
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -115,7 +115,7 @@ class ArchiveMover:
         body = {"properties": {"title": title}, "sheets": [{"properties": {
             "title": READINGS, "gridProperties": {"rowCount": rows + 1, "columnCount": len(header),
                                                   "frozenRowCount": 1}}}]}
-        reply = sink.api.run(lambda s: s.spreadsheets().create(body=body, fields="spreadsheetId"),
+        reply = sink.api.run(lambda s: s.sheets.create(body=body, fields="spreadsheetId"),
                              f"create the {year} archive", sink.spreadsheet_id)
         archive_id = str(reply["spreadsheetId"])
         entry = {"id": archive_id, "title": title, "rows": 0}

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, SinkUnavailable
@@ -54,8 +56,14 @@ def _credentials(credentials_file: str, api_endpoint: str) -> Any:
                           f"account (Cloud Functions does): {type(err).__name__}") from err
 
 
+_per_thread = threading.local()
+
+
 def build_service(api_endpoint: str = "", credentials_file: str = "", timeout_s: float = 60.0) -> tuple[Any, str]:
     """A Sheets v4 service object from the bundled discovery document, and the account's email (or "").
+
+    One per thread and setting, shared by every site's sink: building the API's methods costs CPU at cold start,
+    and an httplib2 connection must never be used by two threads at once.
 
     Parameters
     ----------
@@ -71,6 +79,14 @@ def build_service(api_endpoint: str = "", credentials_file: str = "", timeout_s:
     The HTTP object is built with ``proxy_info=None``: httplib2 otherwise takes proxies from the environment
     and refuses even a loopback address behind them.
     """
+    cache: dict[tuple[str, str, float], tuple[Any, str]] = _per_thread.__dict__.setdefault("services", {})
+    key = (api_endpoint, credentials_file, timeout_s)
+    if key not in cache:
+        cache[key] = _build(api_endpoint, credentials_file, timeout_s)
+    return cache[key]
+
+
+def _build(api_endpoint: str, credentials_file: str, timeout_s: float) -> tuple[Any, str]:
     import google_auth_httplib2
     import httplib2
     from googleapiclient.discovery import build
@@ -81,6 +97,27 @@ def build_service(api_endpoint: str = "", credentials_file: str = "", timeout_s:
     service = build("sheets", "v4", http=http, static_discovery=True, cache_discovery=False,
                     client_options=options)
     return service, str(getattr(credentials, "service_account_email", "") or "")
+
+
+class _Resources:
+    """``spreadsheets()`` and ``spreadsheets().values()`` made once per service: each call of those builds every
+    method and its docstring afresh (about half a second of CPU)."""
+
+    _made: ClassVar[weakref.WeakKeyDictionary[Any, _Resources]] = weakref.WeakKeyDictionary()
+
+    def __init__(self, service: Any) -> None:
+        self.sheets = service.spreadsheets()
+        self.values = self.sheets.values()
+
+    @classmethod
+    def of(cls, service: Any) -> _Resources:
+        try:
+            made = cls._made.get(service)
+            if made is None:
+                made = cls._made[service] = cls(service)
+            return made
+        except TypeError:  # not weak-referenceable (a test double): build every time
+            return cls(service)
 
 
 class SheetsApi:
@@ -103,7 +140,7 @@ class SheetsApi:
     def __init__(self, service_factory: Callable[[], Any], *, sleep: Callable[[float], None] = time.sleep,
                  max_retries: int = 5, account: str = "", rng: random.Random | None = None) -> None:
         self._factory = service_factory
-        self._service: Any = None
+        self._local = threading.local()
         self.sleep = sleep
         self.max_retries = max_retries
         self.account = account
@@ -111,10 +148,12 @@ class SheetsApi:
         self._rng = rng or random.Random()
 
     @property
-    def service(self) -> Any:
-        if self._service is None:
-            self._service = self._factory()
-        return self._service
+    def service(self) -> _Resources:
+        """The API's resources for this thread (httplib2 connections must not be shared between threads)."""
+        resources = getattr(self._local, "resources", None)
+        if resources is None:
+            resources = self._local.resources = _Resources.of(self._factory())
+        return resources
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
@@ -140,7 +179,7 @@ class SheetsApi:
         Parameters
         ----------
         build : callable
-            Service -> an ``HttpRequest`` (rebuilt for each attempt).
+            Resources (``.sheets``, ``.values``) -> an ``HttpRequest`` (rebuilt for each attempt).
         what : str
             Words for logs and errors ("commit", "load state").
         landed : callable, optional

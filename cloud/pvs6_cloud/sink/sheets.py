@@ -140,14 +140,14 @@ class SheetsSink:
         """One atomic ``spreadsheets.batchUpdate`` (retried; ``landed`` guards against writing twice)."""
         sid = spreadsheet_id or self.spreadsheet_id
         body = {"requests": requests}
-        return self._call(lambda s: s.spreadsheets().batchUpdate(spreadsheetId=sid, body=body), what,
+        return self._call(lambda s: s.sheets.batchUpdate(spreadsheetId=sid, body=body), what,
                           spreadsheet_id=sid, landed=landed)
 
     def values(self, ranges: Sequence[str], what: str, *, spreadsheet_id: str | None = None,
                retries: int | None = None) -> list[list[list[Any]]]:
         """Unformatted values (times as serial numbers) of each A1 range, one ``values.batchGet``."""
         sid = spreadsheet_id or self.spreadsheet_id
-        reply = self._call(lambda s: s.spreadsheets().values().batchGet(spreadsheetId=sid, ranges=list(ranges),
+        reply = self._call(lambda s: s.values.batchGet(spreadsheetId=sid, ranges=list(ranges),
                                                                          **_VALUE_OPTS),
                            what, spreadsheet_id=sid, retries=retries)
         return [vr.get("values", []) for vr in (reply or {}).get("valueRanges", [])]
@@ -156,11 +156,11 @@ class SheetsSink:
         """Tabs of the spreadsheet (cached per sink; ``refresh`` re-reads them)."""
         sid = spreadsheet_id or self.spreadsheet_id
         if sid != self.spreadsheet_id:
-            reply = self._call(lambda s: s.spreadsheets().get(spreadsheetId=sid, fields=_META_FIELDS),
+            reply = self._call(lambda s: s.sheets.get(spreadsheetId=sid, fields=_META_FIELDS),
                                "read archive tabs", spreadsheet_id=sid)
             return parse_meta(reply)[1]
         if self._meta is None or refresh:
-            reply = self._call(lambda s: s.spreadsheets().get(spreadsheetId=sid, fields=_META_FIELDS),
+            reply = self._call(lambda s: s.sheets.get(spreadsheetId=sid, fields=_META_FIELDS),
                                "read the sheet's tabs")
             self._title, self._meta = parse_meta(reply)
         return self._meta
