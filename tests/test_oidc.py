@@ -1,0 +1,148 @@
+"""OIDC verification of Cloud Scheduler's ID token, against certificates served from a loopback server.
+
+Tokens are signed with a locally generated RSA key; the server answers like Google's v1 certs endpoint
+(JSON mapping key id -> PEM X.509 certificate).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from google.auth import crypt, jwt
+
+from pvs6_cloud.config import SchedulerConfig
+from pvs6_cloud.errors import ConfigError, TransientError, Unauthorized
+from pvs6_cloud.oidc import Forbidden, verify_scheduler_request, verify_scheduler_token
+
+AUDIENCE = "https://example-ingest.a.run.app/watchdog"
+ACCOUNT = "scheduler@sentinel-project.iam.gserviceaccount.com"
+
+
+def _key_and_cert() -> tuple[bytes, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-google-signer")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return pem_key, cert.public_bytes(serialization.Encoding.PEM)
+
+
+class Keys:
+    """Google's side: a signing key with a published certificate, and an impostor's key that is not published."""
+
+    def __init__(self) -> None:
+        self.key, cert = _key_and_cert()
+        self.impostor_key, _ = _key_and_cert()
+        self.certs = {"kid-1": cert.decode()}
+
+    def token(self, *, key: bytes | None = None, **overrides: object) -> str:
+        now = int(time.time())
+        claims = {"iss": "https://accounts.google.com", "aud": AUDIENCE, "email": ACCOUNT, "email_verified": True,
+                  "sub": "1234567890", "iat": now, "exp": now + 3600, **overrides}
+        signer = crypt.RSASigner.from_string(key or self.key, key_id="kid-1")
+        return jwt.encode(signer, claims).decode()
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys()
+
+
+@pytest.fixture(scope="module")
+def certs_url(keys: Keys) -> Iterator[str]:
+    """A loopback server answering like https://www.googleapis.com/oauth2/v1/certs."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(keys.certs).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/oauth2/v1/certs"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def scheduler(certs_url: str) -> SchedulerConfig:
+    return SchedulerConfig(audience=AUDIENCE, service_account=ACCOUNT, certs_url=certs_url)
+
+
+def test_accepts_cloud_schedulers_token(keys: Keys, scheduler: SchedulerConfig) -> None:
+    claims = verify_scheduler_token(keys.token(), scheduler)
+    assert claims["email"] == ACCOUNT
+    assert verify_scheduler_request({"Authorization": f"Bearer {keys.token()}"}, scheduler)["aud"] == AUDIENCE
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"aud": "https://example-ingest.a.run.app/other"}, Unauthorized),
+        ({"exp": int(time.time()) - 600, "iat": int(time.time()) - 4200}, Unauthorized),
+        ({"iss": "https://evil.example.com"}, Unauthorized),
+        ({"email": "someone@gmail.com"}, Forbidden),
+        ({"email_verified": False}, Forbidden),
+    ],
+    ids=["wrong-audience", "expired", "wrong-issuer", "wrong-account", "unverified-email"],
+)
+def test_refuses_bad_claims(keys: Keys, scheduler: SchedulerConfig, overrides: dict, error: type) -> None:
+    with pytest.raises(error) as caught:
+        verify_scheduler_token(keys.token(**overrides), scheduler)
+    if error is Unauthorized:
+        assert not isinstance(caught.value, Forbidden)
+
+
+def test_refuses_tokens_not_signed_by_google(keys: Keys, scheduler: SchedulerConfig) -> None:
+    with pytest.raises(Unauthorized):
+        verify_scheduler_token(keys.token(key=keys.impostor_key), scheduler)
+    good = keys.token()
+    header, payload, _sig = good.split(".")
+    for bad in (f"{header}.{payload}.", f"{header}.{payload}", "garbage", f"{header}.{payload}.AAAA"):
+        with pytest.raises(Unauthorized):
+            verify_scheduler_token(bad, scheduler)
+
+
+@pytest.mark.parametrize("header", ["", "Basic dXNlcjpwYXNz", "Bearer ", "Bearer"])
+def test_refuses_missing_or_other_authorization(scheduler: SchedulerConfig, header: str) -> None:
+    with pytest.raises(Unauthorized):
+        verify_scheduler_request({"Authorization": header} if header else {}, scheduler)
+
+
+def test_no_audience_means_local_and_no_check() -> None:
+    assert verify_scheduler_request({}, SchedulerConfig()) is None
+
+
+def test_audience_without_account_is_a_config_error(keys: Keys, certs_url: str) -> None:
+    with pytest.raises(ConfigError):
+        verify_scheduler_token(keys.token(), SchedulerConfig(audience=AUDIENCE, certs_url=certs_url))
+
+
+def test_certs_unreachable_is_transient(keys: Keys) -> None:
+    closed = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    url = f"http://127.0.0.1:{closed.server_port}/certs"
+    closed.server_close()
+    with pytest.raises(TransientError):
+        verify_scheduler_token(keys.token(), SchedulerConfig(audience=AUDIENCE, service_account=ACCOUNT,
+                                                             certs_url=url))
