@@ -46,7 +46,7 @@ def evaluate_batch(
     pairs : sequence of (Snapshot, Enrichment)
         The batch's fresh readings with what the sun and weather allowed.
     edge_status : mapping
-        The edge's heartbeat (optional keys ``pvs_unreachable_since``, ``last_pvs_contact``, ``last_pvs_error``).
+        The edge's heartbeat (stored in the state by the pipeline; the watchdog judges reachability from it).
     state : SiteState
         Memory: sections ``"detect"`` (rules), ``"alerts"`` (lifecycle), ``"mail"`` (queue).
     site, config : the site and the whole cloud config (``config.detection`` holds the thresholds).

@@ -10,7 +10,8 @@ place. One module per rule family:
 - `array`: ``array_down`` (whole array dark in sunshine), ``below_expected`` (far below the weather);
 - `counters`: ``counter_stuck``;
 - `devices`: ``device_new``, plus the known-panel list and the day series for charts;
-- `pvs`: ``pvs_comm_errors``, ``pvs_reboots``, ``pvs_flash_low``, ``pvs_unreachable`` (edge heartbeat);
+- `pvs`: ``pvs_comm_errors``, ``pvs_reboots``, ``pvs_flash_low`` (``pvs_unreachable`` and ``edge_silent``
+  belong to the scheduled watchdog, `pvs6_cloud.jobs.watchdog`);
 - `meters`: ``meter_reversed``, ``meter_impossible``.
 """
 
@@ -61,7 +62,7 @@ def detect(
     pairs : sequence of (Snapshot, Enrichment)
         The batch's readings with the sun and weather at each (any order; sorted by capture time here).
     edge_status : mapping
-        The edge's heartbeat (keys optional, see `pvs`).
+        The edge's heartbeat; not used by the current rules (the watchdog judges it), kept for rules to come.
     memory : dict
         The detector's memory (JSON data), updated in place.
     site : SiteConfig
@@ -69,7 +70,7 @@ def detect(
     config : DetectionConfig
         Thresholds.
     now : datetime
-        Current time [aware UTC]: used only for the heartbeat rule.
+        Current time [aware UTC] (rules judge readings by their own capture times).
 
     Returns
     -------
@@ -78,7 +79,6 @@ def detect(
     """
     ctx = Context(site, config)
     judged: set[str] = set()
-    last_capture = None
     for snapshot, enrichment in sorted(pairs, key=lambda p: p[0].captured_at):
         dev_mem = _section(memory, "devices")
         known = devices.known_serials(dev_mem, ctx)
@@ -90,8 +90,6 @@ def detect(
         judged |= counters.step(frame, _section(memory, "counters"), ctx)
         judged |= pvs.step(frame, _section(memory, "pvs"), ctx)
         judged |= meters.step(frame, _section(memory, "meters"), ctx)
-        last_capture = snapshot.captured_at
-    judged |= pvs.edge_step(edge_status, _section(memory, "pvs"), ctx, now, last_capture)
 
     dev_mem = _section(memory, "devices")
 

@@ -1,12 +1,11 @@
-"""The PVS6's own health: error counters rising fast, repeated daytime reboots, flash filling, and the PVS6 not
-answering the Raspberry Pi (from the edge's heartbeat).
+"""The PVS6's own health as it reports it: error counters rising fast, repeated daytime reboots, flash filling.
 
 The PVS6 restarts itself every night and is silent for 8-10 minutes, so one reboot in the dark is normal. A reboot
 counts as *daytime* when the readings on both sides of it had the sun up; ``reboots_per_day`` such reboots within
 24 h open an alert. Counters reset at every boot, so rates are measured only within one uptime.
 
-Edge heartbeat keys read (all optional): ``pvs_unreachable_since`` (ISO UTC), ``last_pvs_contact`` (ISO UTC),
-``last_pvs_error`` (text).
+"PVS6 unreachable from the Pi" is judged by the scheduled watchdog (`pvs6_cloud.jobs.watchdog`), which runs even
+when no reading arrives; ingest leaves that kind alone so the two never resolve each other's alert.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ from typing import Any
 from ..lifecycle import Finding
 from .common import Context, Frame, setting
 
-__all__ = ["KINDS", "edge_step", "findings", "step"]
+__all__ = ["KINDS", "findings", "step"]
 
-KINDS = ("pvs_comm_errors", "pvs_reboots", "pvs_flash_low", "pvs_unreachable")
+KINDS = ("pvs_comm_errors", "pvs_reboots", "pvs_flash_low")
 COUNTERS = {"comm_error_count": "communication errors", "error_count": "errors", "skipped_scans": "skipped scans"}
 RATE_WINDOW = timedelta(hours=1)
 SAMPLES_KEPT = 16
@@ -29,8 +28,6 @@ ADVICE_COUNTERS = ("Usually a loose or noisy connection between the panels and t
 ADVICE_REBOOTS = ("The PVS6 may be losing power or failing. Check that its power supply and cables are seated; if "
                   "it goes on, call your installer. Your panels keep producing meanwhile.")
 ADVICE_FLASH = "The PVS6's storage is nearly full; a restart often frees it. If not, ask your installer."
-ADVICE_UNREACHABLE = ("The Raspberry Pi cannot reach the PVS6. Check the network cable between them and that the "
-                      "PVS6 has power (its lights). Your panels keep producing, but nothing is being watched.")
 
 
 def _memory(mem: dict[str, Any]) -> dict[str, Any]:
@@ -113,40 +110,6 @@ def _counters(frame: Frame, mem: dict[str, Any], per_hour: float) -> bool:
     return judged
 
 
-def edge_step(edge_status: Mapping[str, Any], mem: dict[str, Any], ctx: Context, now: datetime,
-              last_capture: datetime | None) -> set[str]:
-    """Judge "PVS6 unreachable from the Pi" from the heartbeat; return the kinds judged."""
-    mem = _memory(mem)
-    if not edge_status and last_capture is None:
-        return set()
-    since = _time(edge_status.get("pvs_unreachable_since"))
-    contact = _time(edge_status.get("last_pvs_contact"))
-    if last_capture is not None and (contact is None or last_capture > contact):
-        contact = last_capture
-    if since is None and contact is not None and edge_status:
-        silent_for = now - contact
-        if silent_for >= timedelta(minutes=ctx.config.pvs_unreachable_min):
-            since = contact
-    if since is not None and contact is not None and contact > since:
-        since = None
-    if since is not None and now - since >= timedelta(minutes=ctx.config.pvs_unreachable_min):
-        mem["active"]["pvs_unreachable"] = {"since": since.isoformat(),
-                                            "error": str(edge_status.get("last_pvs_error") or "")[:200]}
-    elif since is None:
-        mem["active"].pop("pvs_unreachable", None)
-    return {"pvs_unreachable"}
-
-
-def _time(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
-
-
 def findings(mem: dict[str, Any], ctx: Context) -> list[Finding]:
     """Active PVS6 health findings."""
     mem = _memory(mem)
@@ -168,10 +131,4 @@ def findings(mem: dict[str, Any], ctx: Context) -> list[Finding]:
             out.append(Finding("pvs_flash_low", "", "The PVS6 monitor's storage is nearly full",
                                f"It reported {have} at {ctx.local(datetime.fromisoformat(rec['at']), with_day=True)}.",
                                ADVICE_FLASH, dict(rec)))
-        elif key == "pvs_unreachable":
-            since = datetime.fromisoformat(rec["since"])
-            error = f" The Pi's last error: {rec['error']}." if rec["error"] else ""
-            out.append(Finding("pvs_unreachable", "", "The Raspberry Pi cannot reach the PVS6 monitor",
-                               f"No answer from the PVS6 since {ctx.local(since, with_day=True)}.{error}",
-                               ADVICE_UNREACHABLE, dict(rec)))
     return out

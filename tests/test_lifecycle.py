@@ -1,0 +1,132 @@
+"""Alert lifecycle: open once, remind at most daily, resolve, one email for alerts that open together."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pvs6_cloud.config import SiteConfig
+from pvs6_cloud.lifecycle import Finding, apply_findings, open_alerts
+from pvs6_cloud.notify.queue import deliver_pending, pending_count
+from pvs6_cloud.notify.transport import OutboxTransport
+from pvs6_cloud.state import SiteState
+
+SITE = SiteConfig("home", "secret", 41.76, -72.68, "America/New_York", name="Maple St", mail_to=("o@example.com",),
+                  sheet_url="https://docs.google.com/spreadsheets/d/x")
+T0 = datetime(2025, 6, 3, 15, 0, tzinfo=UTC)
+KINDS = {"inverter_down", "circuit_down"}
+
+
+def _down(serial: str) -> Finding:
+    return Finding("inverter_down", serial, f"Panel {serial} stopped producing", "0 W at 11:00 while peers 250 W",
+                   "call your installer")
+
+
+def _apply(state: SiteState, findings: list[Finding], at: datetime, kinds: set[str] = KINDS):
+    return apply_findings(state, findings, evaluated_kinds=kinds, site=SITE, now=at, reminder_hours=24.0)
+
+
+def _pending(state: SiteState) -> list[dict]:
+    return state.section("mail")["pending"]
+
+
+def test_opens_once_and_several_new_alerts_share_one_email() -> None:
+    state = SiteState()
+    change = _apply(state, [_down("E1"), _down("E2")], T0)
+    assert [f.key for f in change.opened] == ["inverter_down:E1", "inverter_down:E2"]
+    assert len(_pending(state)) == 1
+    mail = _pending(state)[0]
+    assert "2 problems" in mail["subject"] and "Maple St" in mail["subject"]
+    assert "Panel E1 stopped producing" in mail["text"] and "Panel E2 stopped producing" in mail["text"]
+    assert [r["device"] for r in change.alerts_rows] == ["E1", "E2"]
+    assert change.alerts_rows[0]["opened"].utcoffset() == timedelta(hours=-4)  # site-local (EDT)
+    assert change.alerts_rows[0]["resolved"] is None
+
+    again = _apply(state, [_down("E1"), _down("E2")], T0 + timedelta(minutes=15))
+    assert not again.changed
+    assert again.alerts_rows is None
+    assert len(_pending(state)) == 1
+
+
+def test_reminds_once_a_day_while_open() -> None:
+    state = SiteState()
+    _apply(state, [_down("E1")], T0)
+    assert not _apply(state, [_down("E1")], T0 + timedelta(hours=23)).reminded
+    change = _apply(state, [_down("E1")], T0 + timedelta(hours=24))
+    assert [f.key for f in change.reminded] == ["inverter_down:E1"]
+    assert not _apply(state, [_down("E1")], T0 + timedelta(hours=30)).reminded
+    assert len(_pending(state)) == 2
+    assert _pending(state)[1]["subject"].startswith("[Maple St] Still not fixed")
+    assert _pending(state)[1]["kind"] == "reminder"
+
+
+def test_no_reminder_when_the_kind_was_not_judged() -> None:
+    state = SiteState()
+    _apply(state, [_down("E1")], T0)
+    night = _apply(state, [_down("E1")], T0 + timedelta(hours=25), kinds=set())
+    assert not night.reminded and not night.resolved
+
+
+def test_resolves_only_when_its_kind_was_evaluated() -> None:
+    state = SiteState()
+    _apply(state, [_down("E1")], T0)
+    assert not _apply(state, [], T0 + timedelta(hours=8), kinds={"pvs_reboots"}).resolved
+    change = _apply(state, [], T0 + timedelta(hours=20))
+    assert change.resolved == ("inverter_down:E1",)
+    assert change.alerts_rows[0]["resolved"] is not None
+    assert open_alerts(state) == {}
+    mail = _pending(state)[-1]
+    assert mail["subject"].startswith("[Maple St] Resolved")
+    assert "open since" in mail["text"]
+
+
+def test_reopening_after_resolution_is_a_new_alert() -> None:
+    state = SiteState()
+    _apply(state, [_down("E1")], T0)
+    _apply(state, [], T0 + timedelta(hours=1))
+    change = _apply(state, [_down("E1")], T0 + timedelta(hours=2))
+    assert change.opened
+    assert len(change.alerts_rows) == 2
+    assert change.alerts_rows[0]["alert_id"] != change.alerts_rows[1]["alert_id"]
+
+
+def test_open_resolve_and_new_go_in_one_mail() -> None:
+    state = SiteState()
+    _apply(state, [_down("E1")], T0)
+    change = _apply(state, [_down("E2")], T0 + timedelta(hours=1))
+    assert change.opened and change.resolved
+    assert len(_pending(state)) == 2
+    assert "RESOLVED" in _pending(state)[1]["text"] and "NEW" in _pending(state)[1]["text"]
+
+
+def test_quiet_findings_resolve_without_mail() -> None:
+    state = SiteState()
+    new = Finding("device_new", "E9", "A new panel inverter appeared: E9", "first seen", "nothing",
+                  {"quiet_resolve": True})
+    _apply(state, [new], T0, kinds={"device_new"})
+    assert len(_pending(state)) == 1
+    change = _apply(state, [], T0 + timedelta(days=8), kinds={"device_new"})
+    assert change.resolved == ("device_new:E9",)
+    assert change.alerts_rows[0]["resolved"] is not None
+    assert len(_pending(state)) == 1
+
+
+def test_alert_email_in_outbox_reads_well(tmp_path: Path) -> None:
+    state = SiteState()
+    chart = {"times": [(T0 + timedelta(minutes=15 * i)).isoformat() for i in range(8)],
+             "panels": {"E1": [0.0] * 8, "E2": [0.25] * 8, "E3": [0.24] * 8}, "focus": ["E1"], "labels": {}}
+    finding = Finding("inverter_down", "E1", "Panel E1 stopped producing", "0 W at 11:00 while peers 250 W",
+                      "call your installer", {"chart": chart})
+    _apply(state, [finding], T0)
+    assert deliver_pending(state, OutboxTransport(tmp_path), T0) == 1
+    assert pending_count(state) == 0
+    [path] = tmp_path.glob("*.eml")
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert "What to do:" in html and "call your installer" in html
+    assert "docs.google.com" in html
+    pngs = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(pngs) == 1 and pngs[0].get_content().startswith(b"\x89PNG")
+    assert f"cid:{pngs[0]['Content-ID'].strip('<>')}" in html
