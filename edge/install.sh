@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Install the PVS6 Sentinel edge on a Raspberry Pi (Raspberry Pi OS Bookworm, Python 3.11). Idempotent:
+# running it again upgrades the program and keeps your configuration and secret.
+#
+#   sudo edge/install.sh [--prefix DIR] [--dry-run] [--no-systemctl]
+#
+# Environment overrides (used by the tests to install into a temporary folder without root):
+#   PREFIX (/opt/pvs6-sentinel)   CONFIG_DIR (/etc/pvs6-sentinel)   SYSTEMD_DIR (/etc/systemd/system)
+#   STATE_DIR (/var/lib/pvs6-sentinel)   PYTHON (python3)   SOURCE (this project)   PIP_ARGS (extra pip options)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PREFIX="${PREFIX:-/opt/pvs6-sentinel}"
+CONFIG_DIR="${CONFIG_DIR:-/etc/pvs6-sentinel}"
+SYSTEMD_DIR="${SYSTEMD_DIR:-/etc/systemd/system}"
+STATE_DIR="${STATE_DIR:-/var/lib/pvs6-sentinel}"
+PYTHON="${PYTHON:-python3}"
+SOURCE="${SOURCE:-$(dirname "$HERE")}"
+PIP_ARGS="${PIP_ARGS:-}"
+DRY_RUN=0
+SYSTEMCTL=1
+
+usage() {
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --prefix) PREFIX="${2:?--prefix needs a folder}"; shift 2 ;;
+        --prefix=*) PREFIX="${1#--prefix=}"; shift ;;
+        --dry-run) DRY_RUN=1; shift ;;
+        --no-systemctl) SYSTEMCTL=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+VENV="$PREFIX/venv"
+CONFIG="$CONFIG_DIR/edge.toml"
+SECRET="$CONFIG_DIR/secret"
+
+say() { printf '%s\n' "$*"; }
+run() {
+    if [ "$DRY_RUN" -eq 1 ]; then
+        say "would run: $*"
+    else
+        "$@"
+    fi
+}
+
+if [ "$DRY_RUN" -eq 0 ] && [ "$(id -u)" -ne 0 ] && [ "$CONFIG_DIR" = /etc/pvs6-sentinel ]; then
+    say "install.sh: run it with sudo (or set PREFIX, CONFIG_DIR, SYSTEMD_DIR, STATE_DIR to folders you own)" >&2
+    exit 1
+fi
+
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+    say "install.sh: $PYTHON is older than Python 3.11 (Raspberry Pi OS Bookworm has 3.11)" >&2
+    exit 1
+fi
+
+# 1. The program, in its own virtual environment (requests is its only dependency).
+if [ -x "$VENV/bin/python" ]; then
+    say "venv: $VENV exists, upgrading the program in it"
+else
+    say "venv: creating $VENV"
+    run mkdir -p "$PREFIX"
+    run "$PYTHON" -m venv "$VENV"
+fi
+# shellcheck disable=SC2086  # PIP_ARGS is a list of options on purpose
+run "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PIP_ARGS "$SOURCE"
+
+# 2. Storage and configuration. The config and the secret are never overwritten.
+run mkdir -p "$STATE_DIR" "$CONFIG_DIR"
+run chmod 700 "$STATE_DIR"
+if [ -e "$SECRET" ]; then
+    say "secret: keeping $SECRET"
+else
+    say "secret: writing a new random upload secret to $SECRET (mode 600)"
+    if [ "$DRY_RUN" -eq 0 ]; then
+        (umask 077 && "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))' > "$SECRET")
+    fi
+fi
+if [ -e "$CONFIG" ]; then
+    say "config: keeping $CONFIG"
+else
+    say "config: writing the template $CONFIG (mode 600); edit [pvs] and [cloud] before the first run"
+    if [ "$DRY_RUN" -eq 0 ]; then
+        (umask 077 && sed -e "s#/var/lib/pvs6-sentinel#$STATE_DIR#" -e "s#/etc/pvs6-sentinel/secret#$SECRET#" \
+            "$HERE/config.example.toml" > "$CONFIG")
+    fi
+fi
+run chmod 600 "$CONFIG" "$SECRET"
+
+# 3. The systemd service and timer (every 15 minutes, 06:00 to 21:45 local time).
+run mkdir -p "$SYSTEMD_DIR"
+for unit in pvs6-edge.service pvs6-edge.timer; do
+    say "systemd: writing $SYSTEMD_DIR/$unit"
+    if [ "$DRY_RUN" -eq 0 ]; then
+        sed -e "s#@BIN@#$VENV/bin/pvs6-edge#g" -e "s#@CONFIG@#$CONFIG#g" -e "s#@STATE_DIR@#$STATE_DIR#g" \
+            "$HERE/systemd/$unit" > "$SYSTEMD_DIR/$unit.tmp"
+        mv "$SYSTEMD_DIR/$unit.tmp" "$SYSTEMD_DIR/$unit"
+    fi
+done
+if [ "$SYSTEMCTL" -eq 1 ] && command -v systemctl > /dev/null 2>&1; then
+    run systemctl daemon-reload
+    run systemctl enable --now pvs6-edge.timer
+else
+    say "systemd: not calling systemctl; enable later with: sudo systemctl enable --now pvs6-edge.timer"
+fi
+
+cat <<TEXT
+
+Installed. Next steps:
+  1. Edit $CONFIG: [pvs] url (and serial_last5 on 2025 firmware), [cloud] url and site.
+     Give the cloud the same secret: $SECRET
+  2. Try it by hand:   sudo $VENV/bin/pvs6-edge run --config $CONFIG
+     Check it any time: sudo $VENV/bin/pvs6-edge status --config $CONFIG
+     Logs:              journalctl -u pvs6-edge.service
+
+Without systemd, use cron instead (sudo crontab -e), the same schedule as the timer:
+  */15 6-21 * * * $VENV/bin/pvs6-edge run --config $CONFIG 2>&1 | logger -t pvs6-edge
+
+Keep the PVS6's port from becoming the Pi's internet route. The PVS6's LAN1 port runs its own DHCP server
+and offers itself as the default gateway; the Pi must keep using Wi-Fi (wlan0) for the internet:
+  - NetworkManager (Bookworm default):
+      sudo nmcli connection modify "Wired connection 1" ipv4.never-default yes ipv6.never-default yes \\
+          ipv4.ignore-auto-dns yes
+      sudo nmcli connection up "Wired connection 1"
+  - dhcpcd (older images): add to /etc/dhcpcd.conf
+      interface eth0
+      nogateway
+  Check with:  ip route   (the "default via" line must name wlan0, and 172.27.153.0/24 must be on eth0)
+TEXT

@@ -1,0 +1,93 @@
+"""edge/install.sh into a temporary folder: no root, no systemctl, no network (a wheel built here)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTALL = ROOT / "edge" / "install.sh"
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "CONFIG_DIR": str(tmp_path / "etc"), "SYSTEMD_DIR": str(tmp_path / "systemd"),
+            "STATE_DIR": str(tmp_path / "state"), "PYTHON": sys.executable, **extra}
+
+
+def _wheel(folder: Path) -> Path:
+    """An edge-only wheel made by hand, so the test needs neither a build backend nor the network."""
+    path = folder / "pvs6_sentinel-0.1.0-py3-none-any.whl"
+    info = "pvs6_sentinel-0.1.0.dist-info"
+    files = {f"pvs6_edge/{p.name}": p.read_bytes() for p in (ROOT / "edge" / "pvs6_edge").glob("*.py")}
+    files[f"{info}/METADATA"] = b"Metadata-Version: 2.1\nName: pvs6-sentinel\nVersion: 0.1.0\n"
+    files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{info}/entry_points.txt"] = b"[console_scripts]\npvs6-edge = pvs6_edge.cli:main\n"
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _install(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(INSTALL), "--prefix", str(tmp_path / "opt"), "--no-systemctl", *args],
+                          env=_env(tmp_path, **env), capture_output=True, text=True, timeout=300)
+
+
+def test_dry_run_changes_nothing(tmp_path):
+    proc = _install(tmp_path, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "would run:" in proc.stdout and "never-default" in proc.stdout and "*/15 6-21 * * *" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_option_is_refused(tmp_path):
+    proc = _install(tmp_path, "--frobnicate")
+    assert proc.returncode == 2 and "unknown option" in proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_shellcheck_clean():
+    proc = subprocess.run(["shellcheck", str(INSTALL)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.slow
+def test_install_twice_into_a_temp_prefix(tmp_path):
+    wheel = _wheel(tmp_path)
+    pip = {"SOURCE": str(wheel), "PIP_ARGS": "--no-index --no-deps --force-reinstall"}
+    proc = _install(tmp_path, **pip)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config, secret = tmp_path / "etc" / "edge.toml", tmp_path / "etc" / "secret"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600 and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert f'dir = "{tmp_path / "state"}"' in config.read_text()
+    assert f'secret_file = "{secret}"' in config.read_text()
+    service = (tmp_path / "systemd" / "pvs6-edge.service").read_text()
+    assert f"ExecStart={tmp_path}/opt/venv/bin/pvs6-edge run --config {config}" in service
+    assert f"ReadWritePaths={tmp_path / 'state'}" in service and "@" not in service.split("[Service]")[1]
+    assert "OnCalendar=*-*-* 06..21:00/15:00" in (tmp_path / "systemd" / "pvs6-edge.timer").read_text()
+    first_secret = secret.read_text()
+    config.write_text(config.read_text().replace('site = "home"', 'site = "cabin"'))
+
+    again = _install(tmp_path, **pip)
+    assert again.returncode == 0, again.stderr
+    assert "keeping" in again.stdout and secret.read_text() == first_secret
+    assert 'site = "cabin"' in config.read_text()
+    status = subprocess.run([str(tmp_path / "opt" / "venv" / "bin" / "pvs6-edge"), "status", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert "spool:              0 item(s)" in status.stdout
