@@ -37,7 +37,7 @@ def server() -> Iterator[OpenMeteoServer]:
 
 def config_for(server: OpenMeteoServer, *, enabled: bool = True) -> WeatherConfig:
     return WeatherConfig(enabled=enabled, forecast_url=server.forecast_url, archive_url=server.archive_url,
-                         timeout_s=2.0)
+                         timeout_s=10.0)
 
 
 def snapshots(times: list[datetime]) -> list[Snapshot]:
@@ -158,3 +158,41 @@ def test_importing_enrich_does_not_import_pvlib_or_pandas() -> None:
            "print(sorted(m for m in ('pvlib', 'pandas', 'numpy', 'requests') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cloud)
     assert out.stdout.strip() == "[]"
+
+
+def _ingest(tmp_path: Path, server: OpenMeteoServer, at: datetime) -> list[dict[str, str]]:
+    """One real upload through the pipeline into the CSV sink; returns the Readings rows written so far."""
+    import csv
+    import json
+
+    from pvs6_cloud.contract import UploadBatch, UploadItem
+    from pvs6_cloud.pipeline import Services, ingest_batch
+    from pvs6_cloud.sink.csv_sink import CsvSink
+    from tests.support.cloud import local_config
+
+    config = local_config(tmp_path, extra={"weather": {"enabled": True, "forecast_url": server.forecast_url,
+                                                       "archive_url": server.archive_url, "timeout_s": 10.0}})
+    site = config.site("home")
+    payload = json.loads((Path(__file__).parent / "data" / "seed_devicelist.json").read_text())
+    item = UploadItem(captured_at=at, source="dl_cgi", sha256=f"{int(at.timestamp()):064x}", payload=payload)
+    sink = CsvSink(site.local_dir, site.tz)
+    ingest_batch(UploadBatch("home", "test", {}, (item,)), config, Services(sink_for=lambda _s: sink, clock=lambda: at))
+    from pvs6_cloud.layout import load_layout
+
+    with (site.local_dir / "Readings.csv").open(newline="", encoding="utf-8") as f:
+        cells = list(csv.reader(f))[1:]
+    readings = load_layout().tab("Readings")
+    return [{k: "" if v is None else str(v) for k, v in readings.to_record(row).items()} for row in cells]
+
+
+def test_pipeline_rows_carry_weather_and_survive_an_outage(tmp_path: Path, server: OpenMeteoServer) -> None:
+    server.behaviour.cloud_cover_pct = 40.0
+    (row,) = _ingest(tmp_path, server, NOON)
+    assert float(row["cloud_cover_pct"]) == pytest.approx(40.0)
+    assert float(row["irradiance_w_m2"]) > 100 and row["air_temp_c"] and float(row["expected_kw"]) > 0.5
+    server.behaviour.mode = "http500"
+    weather.clear_cache()
+    rows_now = _ingest(tmp_path, server, NOON + timedelta(days=40))
+    assert len(rows_now) == 2
+    assert rows_now[1]["cloud_cover_pct"] == "" and rows_now[1]["irradiance_w_m2"] == ""
+    assert float(rows_now[1]["expected_kw"]) > 0.5  # clear-sky fallback

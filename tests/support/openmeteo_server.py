@@ -203,6 +203,8 @@ def _handler(server: OpenMeteoServer) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve_openmeteo() -> Iterator[OpenMeteoServer]:
     """Run an `OpenMeteoServer` on 127.0.0.1, a free port, for the duration of the ``with`` block."""
+    import pvlib  # noqa: F401  (loaded up front so the first answer is not slowed by the import)
+
     state = OpenMeteoServer()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True
