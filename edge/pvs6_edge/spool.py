@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import calendar
 import gzip
-import hashlib
-import json
 import logging
 import os
 import re
@@ -25,8 +23,9 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pvs6_edge.clock import iso_utc, stamp_utc
+from pvs6_edge.clock import stamp_utc
 from pvs6_edge.config import StorageConfig
+from pvs6_edge.envelope import decode_item, encode_item
 from pvs6_edge.errors import SpoolCorrupt, StorageError
 from pvs6_edge.fsio import TEMP_PREFIX, atomic_write, fsync_dir
 
@@ -56,40 +55,6 @@ class SpoolItem:
 
 def _key(item: SpoolItem) -> tuple[str, int]:
     return item.stamp, item.seq
-
-
-def encode_item(raw: bytes, source: str, captured_ts: float) -> bytes:
-    """Wrap raw PVS6 bytes in the snapshot envelope (the bytes are kept exactly; captured_ts in [unix s])."""
-    return _prefix(iso_utc(captured_ts), source, hashlib.sha256(raw).hexdigest()) + raw + b"}\n"
-
-
-def decode_item(data: bytes) -> tuple[dict[str, str], bytes]:
-    """Check an envelope and return its metadata and the exact snapshot object bytes.
-
-    Raises
-    ------
-    SpoolCorrupt
-        The envelope is torn, altered, or its payload does not match its sha256.
-    """
-    cut = data.find(b',"payload":')
-    if cut < 0 or not data.endswith(b"}\n"):
-        raise SpoolCorrupt("envelope incomplete (torn write?)")
-    try:
-        meta = json.loads(data[:cut] + b"}")
-        prefix = _prefix(meta["captured_at"], meta["source"], meta["sha256"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise SpoolCorrupt(f"envelope header unreadable: {err}") from err
-    if not data.startswith(prefix):
-        raise SpoolCorrupt("envelope header not in canonical form")
-    raw = data[len(prefix):-2]
-    if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
-        raise SpoolCorrupt("payload does not match its sha256 (torn or altered)")
-    return meta, data[:-1]
-
-
-def _prefix(captured_at: str, source: str, sha256: str) -> bytes:
-    head = json.dumps({"captured_at": captured_at, "source": source, "sha256": sha256}, separators=(",", ":"))
-    return head[:-1].encode("utf-8") + b',"payload":'
 
 
 class Spool:
@@ -197,9 +162,14 @@ class Spool:
                 raise SpoolCorrupt(f"bad gzip stream: {err}") from err
         return decode_item(data)
 
-    def delete(self, item: SpoolItem) -> None:
-        """Remove an acknowledged item."""
-        self._unlink(Path(item.path))
+    def delete(self, items: list[SpoolItem]) -> None:
+        """Remove acknowledged items, with one folder fsync for all of them.
+
+        An unlink lost to a power cut only brings an item back; the cloud then reports it as a duplicate.
+        """
+        for item in items:
+            self._unlink(Path(item.path), durable=False)
+        fsync_dir(self.dir)
 
     def quarantine(self, path: Path | str, reason: str) -> dict[str, str]:
         """Move a file out of the spool so it is never uploaded; returns a record for the heartbeat."""
@@ -244,7 +214,7 @@ class Spool:
             with open(item.path, "rb") as fh:
                 packed = gzip.compress(fh.read(), mtime=0)
             atomic_write(Path(item.path + ".gz"), packed)
-            self._unlink(Path(item.path))
+            self._unlink(Path(item.path), durable=False)  # if lost, items() drops the plain twin
             listing[n] = SpoolItem(item.stamp, item.seq, item.path + ".gz", len(packed))
         self._listing = listing
         return len(plain)
@@ -269,9 +239,11 @@ class Spool:
         dropped = 0
         while items and (total > lim.spool_max_bytes or now - items[0].captured_ts > max_age_s):
             victim = items.pop(0)
-            self._unlink(Path(victim.path))
+            self._unlink(Path(victim.path), durable=False)
             total -= victim.size_bytes
             dropped += 1
+        if dropped:
+            fsync_dir(self.dir)
         self._listing = items
         warnings = []
         if dropped:
@@ -298,7 +270,7 @@ class Spool:
             self._unlink(Path(entry.path))
             self._unlink(Path(entry.path + ".reason"))
 
-    def _unlink(self, path: Path | str) -> None:
+    def _unlink(self, path: Path | str, durable: bool = True) -> None:
         path = Path(path)
         self._listing = None
         try:
@@ -307,4 +279,5 @@ class Spool:
             return
         except OSError as err:
             raise StorageError(f"cannot remove {path}: {err.strerror or err}") from err
-        fsync_dir(path.parent)
+        if durable:
+            fsync_dir(path.parent)

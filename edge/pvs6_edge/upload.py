@@ -122,13 +122,10 @@ class Uploader:
 
     def _settle(self, taken: list[tuple[SpoolItem, str]], acked: set[str], out: UploadOutcome) -> bool:
         """Delete acknowledged items; False when the cloud left some unacknowledged (stop this round)."""
-        missing = 0
-        for item, sha in taken:
-            if sha in acked:
-                self._spool.delete(item)
-                out.acked += 1
-            else:
-                missing += 1
+        done = [item for item, sha in taken if sha in acked]
+        self._spool.delete(done)
+        out.acked += len(done)
+        missing = len(taken) - len(done)
         if missing:
             log.warning("cloud acknowledged %d of %d items; the rest stay for the next run",
                         len(taken) - missing, len(taken))

@@ -1,0 +1,105 @@
+"""Edge benchmark (prints figures; not a test).
+
+1. Peak RSS and wall time of ``pvs6-edge run`` (one collect + upload against loopback PVS6 and ingest servers),
+   next to a bare ``python -c "import requests"`` measured in the same run, as ratios. Target <= 1.3x.
+2. HTTP requests and bytes to drain a 7-day backlog (672 snapshots of a 12-inverter DeviceList) with
+   ``pvs6-edge upload``, as a ratio to one request per snapshot. Target <= 2 % of the requests.
+
+Run: ``.venv/bin/python bench/edge.py [--repeat N]``. The servers are the edge tests' own loopback servers
+(tests/support/edge_servers.py), so the figures do not depend on the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.edge_servers import SECRET, FakeIngest, FakePvs, device_list, write_config  # noqa: E402
+
+from pvs6_edge.config import load_config  # noqa: E402
+from pvs6_edge.spool import Spool  # noqa: E402
+
+BACKLOG = 672
+
+
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd`` once; returns (peak RSS [MiB], wall time [s]) of that child alone."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall_s = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd} failed with {status}")
+    return usage.ru_maxrss / 1024, wall_s
+
+
+def edge_cmd() -> list[str]:
+    script = Path(sys.executable).with_name("pvs6-edge")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pvs6_edge.cli"]
+
+
+def bench_run(repeat: int) -> None:
+    baseline, startup, edge = [], [], []
+    imports = "import pvs6_edge.cli, pvs6_edge.runner, pvs6_edge.pvs, pvs6_edge.upload"
+    with FakePvs() as pvs, FakeIngest("home", SECRET) as ingest, tempfile.TemporaryDirectory() as tmp:
+        for n in range(repeat):
+            folder = Path(tmp) / f"r{n}"
+            folder.mkdir()
+            config = write_config(folder, pvs.url, ingest.url)
+            baseline.append(measure([sys.executable, "-c", "import requests"]))
+            startup.append(measure([sys.executable, "-c", imports]))
+            edge.append(measure([*edge_cmd(), "run", "--config", str(config)]))
+        assert len(ingest.snapshots) == repeat, "every run should deliver its snapshot"
+    # Peak RSS: median. Wall times: minimum, the least disturbed by other load on the machine.
+    b_rss, e_rss = statistics.median(r for r, _ in baseline), statistics.median(r for r, _ in edge)
+    b_wall, s_wall, e_wall = (min(w for _, w in runs) for runs in (baseline, startup, edge))
+    print(f"pvs6-edge run (one collect + upload over loopback), {repeat} runs each:")
+    print(f"  baseline python -c 'import requests': peak RSS {b_rss:5.1f} MiB, wall {b_wall * 1000:5.0f} ms")
+    print(f"  pvs6-edge start-up (all run imports): wall {s_wall * 1000:5.0f} ms")
+    print(f"  pvs6-edge run, whole                : peak RSS {e_rss:5.1f} MiB, wall {e_wall * 1000:5.0f} ms")
+    print(f"  ratios: peak RSS {e_rss / b_rss:.2f}x, start-up {s_wall / b_wall:.2f}x (targets <= 1.30x); "
+          f"whole run incl. HTTP and fsyncs {e_wall / b_wall:.2f}x")
+
+
+def bench_drain() -> None:
+    with FakeIngest("home", SECRET) as ingest, tempfile.TemporaryDirectory() as tmp:
+        config = write_config(Path(tmp), "http://127.0.0.1:9", ingest.url)
+        cfg = load_config(config, {})
+        spool = Spool(cfg.storage)
+        spool.ensure_dirs()
+        raw_bytes = 0
+        start = time.time() - BACKLOG * 900  # a week ago, so the spool's age limit keeps it all
+        for n in range(BACKLOG):
+            raw = device_list(12, seq=n)
+            raw_bytes += len(raw)
+            spool.put(raw, "dl_cgi", start + 900 * n)
+        spool.compress_older()
+        rss, wall = measure([*edge_cmd(), "upload", "--config", str(config)])
+        assert len(ingest.snapshots) == BACKLOG and len(ingest.arrivals) == BACKLOG, "drain incomplete"
+        print(f"drain a 7-day backlog ({BACKLOG} snapshots, {raw_bytes / 1e6:.1f} MB raw JSON):")
+        print(f"  requests: {ingest.requests} vs {BACKLOG} one-per-snapshot = "
+              f"{100 * ingest.requests / BACKLOG:.2f} %   (target <= 2 %)")
+        print(f"  bytes on the wire: {ingest.bytes / 1e6:.2f} MB vs {raw_bytes / 1e6:.1f} MB raw = "
+              f"{100 * ingest.bytes / raw_bytes:.1f} %")
+        print(f"  pvs6-edge upload: peak RSS {rss:.1f} MiB, wall {wall:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="runs per measurement")
+    args = parser.parse_args()
+    bench_run(args.repeat)
+    bench_drain()
+
+
+if __name__ == "__main__":
+    main()
