@@ -46,9 +46,9 @@ class ArrayConfig:
     panel_w: float = 360.0
     tilt_deg: float = 30.0
     azimuth_deg: float = 180.0
-    losses_pct: float = 14.0
+    losses_pct: float = 10.0
     inverter_ac_w: float = 320.0
-    temp_coeff_pct_per_c: float = -0.35
+    temp_coeff_pct_per_c: float = -0.29
     circuits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     places: Mapping[str, str] = field(default_factory=dict)
 
@@ -258,9 +258,9 @@ def _read_array(r: _Reader) -> ArrayConfig:
         panel_w=r.number("panel_w", 360.0, low=1, high=2000),
         tilt_deg=r.number("tilt", 30.0, low=0, high=90),
         azimuth_deg=r.number("azimuth", 180.0, low=0, high=360),
-        losses_pct=r.number("losses_pct", 14.0, low=0, high=90),
+        losses_pct=r.number("losses_pct", 10.0, low=0, high=90),
         inverter_ac_w=r.number("inverter_ac_w", 320.0, low=1, high=100_000),
-        temp_coeff_pct_per_c=r.number("temp_coeff_pct_per_c", -0.35, low=-2, high=0),
+        temp_coeff_pct_per_c=r.number("temp_coeff_pct_per_c", -0.29, low=-2, high=0),
         circuits=circuits,
         places=dict(places),
     )

@@ -98,7 +98,7 @@ def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) ->
             log.info("site %s snapshot %s: %s", site.site_id, snapshot.sha256[:12], warning)
 
     enrichments = enrich.enrich_batch(
-        snapshots, site, config.weather, state.section("weather"), http=services.weather_http
+        snapshots, site, config.weather, state.section("weather"), http=services.weather_http, now=now
     )
     grew = False
     for snapshot in snapshots:

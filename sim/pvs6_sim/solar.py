@@ -7,7 +7,7 @@ the instant asked for, not on how often or in which order the simulator was quer
 
 Model chain: pvlib "ephemeris" solar position -> Ineichen clear sky (fixed Linke turbidity, no lookup
 table) -> isotropic plane-of-array transposition -> weather factor of the day -> Faiman cell
-temperature -> PVWatts DC (per-panel spread) -> PVWatts inverter clipped at the microinverter AC limit.
+temperature -> PVWatts DC (per-panel spread, system losses) -> PVWatts inverter clipped at the microinverter AC limit.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .config import SimConfig
 LINKE_TURBIDITY = 3.0  # a typical clear, moderately hazy sky [unitless]
 GAMMA_PDC_PER_C = -0.0029  # SunPower Maxeon temperature coefficient [1/°C]
 INVERTER_EFFICIENCY = 0.96  # nominal microinverter efficiency [unitless]
+SYSTEM_LOSSES = 0.10  # soiling, wiring, mismatch and ageing of a real roof [unitless]
 WAKE_ELEVATION_DEG = 1.0  # below this sun elevation every microinverter sleeps [°]
 WAKE_DC_W = 3.0  # below this DC power a microinverter does not produce [W]
 SNOW_FACTOR = 0.004  # fraction of irradiance reaching snow-covered cells [unitless]
@@ -156,7 +157,7 @@ def array_power(times: pd.DatetimeIndex, config: SimConfig, factors: np.ndarray 
     temp_air = air_temperature_c(times, config)
     temp_cell = np.asarray(pvlib.temperature.faiman(poa, temp_air, wind_speed=1.5), dtype=float)
     dc_one = np.asarray(pvlib.pvsystem.pvwatts_dc(poa, temp_cell, array.panel_w, GAMMA_PDC_PER_C), dtype=float)
-    dc = np.clip(dc_one, 0.0, None)[:, None] * factors[None, :]
+    dc = np.clip(dc_one, 0.0, None)[:, None] * factors[None, :] * (1.0 - SYSTEM_LOSSES)
     ac_limit_w = array.inverter_ac_limit_kw * 1000.0
     ac = np.asarray(pvlib.inverter.pvwatts(dc, ac_limit_w / INVERTER_EFFICIENCY, INVERTER_EFFICIENCY))
     awake = (elevation[:, None] > WAKE_ELEVATION_DEG) & (dc > WAKE_DC_W)
