@@ -29,7 +29,7 @@ def _figure(height_in: float) -> tuple[Any, Any]:
     ax = fig.add_subplot(1, 1, 1)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.tick_params(labelsize=9)
+    ax.tick_params(labelsize=10)
     return fig, ax
 
 
@@ -89,7 +89,7 @@ def panel_energy_png(panels: Sequence[tuple[str, float | None, bool]]) -> bytes:
         ax.axvline(median, color="#333333", linestyle="--", linewidth=1)
         ax.text(median, len(values) - 0.4, " typical", fontsize=8, va="bottom")
     for y, value in enumerate(values):
-        ax.text(value, y, f" {value:.0f}", va="center", fontsize=8)
+        ax.text(value, y, f" {value:.0f}", va="center", fontsize=9)
     ax.set_xlabel("kWh this month", fontsize=9)
     ax.margins(x=0.12)
     return _png(fig)
