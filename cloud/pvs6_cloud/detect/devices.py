@@ -82,7 +82,7 @@ def chart_for(mem: dict[str, Any], ctx: Context, focus: list[str]) -> dict[str, 
     day = _memory(mem)["day"]
     if len(day["times"]) < 2:
         return None
-    labels = {s: ctx.panel_words(s).removeprefix("Panel ") for s in focus}
+    labels = {s: ctx.site.array.places.get(s) or f"panel …{s[-6:]}" for s in focus}
     return {"times": list(day["times"]), "panels": {s: list(v) for s, v in day["panels"].items()},
             "focus": list(focus), "labels": labels}
 

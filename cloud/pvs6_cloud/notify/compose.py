@@ -89,7 +89,8 @@ def _charts(findings: Sequence[Finding], site: SiteConfig) -> dict[str, bytes]:
         from .charts import render_day_chart
 
         try:
-            images[_cid(finding)] = render_day_chart(chart, site.tz, title=finding.summary)
+            title = "Today: the panel in question (colour) against the others (grey)"
+            images[_cid(finding)] = render_day_chart(chart, site.tz, title=title)
         except (ValueError, TypeError, KeyError, RuntimeError, OSError) as err:
             log.warning("chart for %s not drawn: %s", finding.key, err)
     return images

@@ -1,0 +1,245 @@
+"""Scenario harness for the alert rules: simulated months through the real ingest pipeline, per fault a verdict.
+
+Each scenario builds a PVS6 simulator (`pvs6_sim`), injects one fault, and plays the Pi: every 15 minutes
+between 06:00 and 21:00 local (the seed's cron) it asks the simulator for a DeviceList and uploads it through
+`pvs6_cloud.pipeline.ingest_batch` into a CSV sink in a temporary folder, with the weather service off (no
+internet: the detector must work on the sun and the peers alone). The scheduled watchdog runs after each upload.
+While the PVS6 hangs, uploads carry only the heartbeat, as the edge's would. Alerts are then read back from the
+site state and scored:
+
+- detected: the expected alert opened after the fault began;
+- delay: daylight hours (sun above the horizon) from the fault to the alert, or sunny days for the weak panel;
+- false: any other alert opened (``device_new`` on day one would count too).
+
+Targets (issue 6): dead inverter within 1 daylight hour; tripped breaker within 1 hour; 25 % weak panel within 3
+sunny days; no false alerts, including over clean months with clear, cloudy and snow-covered days.
+
+Run: ``.venv/bin/python bench/detection.py [--quick] [--jobs 2]``. The simulator costs about 0.1 s per reading,
+so the full run (about 4,000 readings) takes a few minutes; ``--quick`` shortens the clean months.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pvs6_cloud.config import ArrayConfig, CloudConfig, DetectionConfig, MailConfig, SiteConfig, WeatherConfig
+from pvs6_cloud.contract import UploadBatch, UploadItem
+from pvs6_cloud.jobs.watchdog import run_watchdog
+from pvs6_cloud.notify.transport import OutboxTransport
+from pvs6_cloud.pipeline import Services, ingest_batch
+from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.solar import sun_position
+from pvs6_sim.config import PvsConfig, SimConfig
+from pvs6_sim.faults import Fault
+from pvs6_sim.model import Simulator
+
+TZ = ZoneInfo("America/New_York")
+LAT, LON = 41.76, -72.68
+CADENCE = timedelta(minutes=15)
+ACTIVE_HOURS = (6, 21)
+WEATHER_LETTER = {"clear": "S", "cloudy": "c", "snow": "*"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One simulated stretch of time with (at most) one fault and the alert it should raise."""
+
+    name: str
+    start: date
+    days: int
+    fault: dict[str, Any] | None = None  # Fault kwargs; "start"/"end" are offsets from the first midnight (h)
+    expect: tuple[str, str] | None = None  # (kind, device); device "{serial:N}", "{circuit}", "{meter}", "{pvs}"
+    target: str = ""
+    weather: dict[int, str] = field(default_factory=dict)  # day offset -> clear | cloudy | snow
+    default_weather: str = "mixed"
+    hang: tuple[float, float] | None = None  # PVS6 answers nothing between these offsets (h)
+    sunny_days_metric: bool = False
+    seed: int = 1
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    """The fault scenarios and the clean months."""
+    month = 14 if quick else 30
+    return [
+        Scenario("dead inverter", date(2025, 6, 2), 3, {"kind": "dead", "target": 3, "start": 24 + 15.1},
+                 ("inverter_down", "{serial:3}"), "<= 1 daylight h", weather={0: "clear", 1: "cloudy", 2: "clear"}),
+        Scenario("dead inverter, cloudy day", date(2025, 6, 9), 3, {"kind": "dead", "target": 10, "start": 24 + 13.6},
+                 ("inverter_down", "{serial:10}"), "<= 1 daylight h", default_weather="cloudy", seed=2),
+        Scenario("tripped breaker", date(2025, 6, 16), 3,
+                 {"kind": "breaker", "target": 2, "start": 24 + 17.3, "end": 48 + 3},
+                 ("circuit_down", "2"), "<= 1 h", weather={0: "clear", 1: "clear", 2: "cloudy"}),
+        Scenario("weak panel (75 %)", date(2025, 6, 23), 6, {"kind": "weak", "target": 8, "value": 0.75, "start": 0},
+                 ("inverter_weak", "{serial:8}"), "<= 3 sunny days", sunny_days_metric=True),
+        Scenario("stuck counter", date(2025, 7, 7), 2, {"kind": "stuck", "target": 5, "start": 24 + 12.0},
+                 ("counter_stuck", "{serial:5}"), "same day"),
+        Scenario("reversed CT", date(2025, 7, 14), 2, {"kind": "reversed_ct", "start": 24 + 14.0},
+                 ("meter_reversed", "{meter}"), "<= 1 daylight h"),
+        Scenario("PVS6 hang", date(2025, 7, 21), 2, None, ("pvs_unreachable", "{pvs}"), "<= 1.5 h",
+                 hang=(24 + 14.0, 24 + 19.0)),
+        Scenario("daytime reboots", date(2025, 7, 28), 2, {"kind": "reboot", "start": 24 + 14.0},
+                 ("pvs_reboots", ""), "second reboot"),
+        Scenario("clean winter (snow)", date(2025, 1, 10), month, None, None, "0 false",
+                 weather={1: "snow", 2: "snow", 3: "clear", 8: "snow", 9: "cloudy", 12: "snow", 13: "snow"}),
+        Scenario("clean summer", date(2025, 5, 1), month, None, None, "0 false", seed=3),
+    ]
+
+
+def _site(sim: Simulator, folder: Path) -> SiteConfig:
+    serials = sim.identity.inverter_serials
+    half = len(serials) // 2
+    places = {s: f"circuit {1 + i // half}, panel {1 + i % half}" for i, s in enumerate(serials)}
+    array = ArrayConfig(circuits={"1": serials[:half], "2": serials[half:]}, places=places)
+    return SiteConfig("home", "secret", LAT, LON, str(TZ), name="Bench house", local_dir=folder / "sheet",
+                      mail_to=("owner@example.com",), array=array)
+
+
+def _device(template: str, sim: Simulator) -> str:
+    if template.startswith("{serial:"):
+        return sim.identity.inverter_serials[int(template[8:-1])]
+    return {"{meter}": sim.identity.production_meter_serial, "{pvs}": sim.identity.pvs_serial}.get(template,
+                                                                                                  template)
+
+
+def _poll_times(start: date, days: int) -> list[datetime]:
+    out = []
+    for d in range(days):
+        day = start + timedelta(days=d)
+        at = datetime(day.year, day.month, day.day, ACTIVE_HOURS[0], tzinfo=TZ)
+        end = datetime(day.year, day.month, day.day, ACTIVE_HOURS[1], tzinfo=TZ)
+        while at <= end:
+            out.append(at.astimezone(UTC))
+            at += CADENCE
+    return out
+
+
+def _daylight_hours(a: datetime, b: datetime) -> float:
+    if b <= a:
+        return 0.0
+    steps = int((b - a).total_seconds() // 300) + 1
+    grid = [a + timedelta(minutes=5 * i) for i in range(steps)]
+    elevation, _ = sun_position(grid, LAT, LON)
+    return float((elevation > 0).sum()) * 5.0 / 60.0
+
+
+def run_scenario(sc: Scenario) -> dict[str, Any]:
+    """Play one scenario through the pipeline and score it."""
+    t_start = time.monotonic()
+    midnight = datetime(sc.start.year, sc.start.month, sc.start.day, tzinfo=TZ).astimezone(UTC)
+    weather = {sc.start + timedelta(days=k): v for k, v in sc.weather.items()}
+    sim_start = midnight - timedelta(hours=1)
+    sim = Simulator(SimConfig(start=sim_start, default_weather=sc.default_weather, weather=weather, seed=sc.seed,
+                              pvs=PvsConfig(nightly_reboot_hour_utc=7)))
+    fault_at = None
+    if sc.fault:
+        spec = dict(sc.fault)
+        fault_at = midnight + timedelta(hours=spec.pop("start"))
+        end = spec.pop("end", None)
+        sim.inject(Fault(start=fault_at, end=midnight + timedelta(hours=end) if end is not None else None, **spec))
+        if spec["kind"] == "reboot":  # a second one, three hours later: "repeated daytime reboots"
+            sim.inject(Fault("reboot", start=fault_at + timedelta(hours=3)))
+    if sc.hang:
+        fault_at = midnight + timedelta(hours=sc.hang[0])
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        site = _site(sim, folder)
+        config = CloudConfig(sites={"home": site}, mail=MailConfig(outbox_dir=folder / "outbox"),
+                             weather=WeatherConfig(enabled=False), detection=DetectionConfig())
+        sink = CsvSink(site.local_dir, site.tz)
+        mailer = OutboxTransport(folder / "outbox")
+        clock: list[datetime] = [midnight]
+        services = Services(sink_for=lambda _site: sink, clock=lambda: clock[0], mailer=lambda: mailer)
+        last_contact: datetime | None = None
+        unreachable_since: datetime | None = None
+        for at in _poll_times(sc.start, sc.days):
+            hung = sc.hang is not None and midnight + timedelta(hours=sc.hang[0]) <= at < midnight + timedelta(
+                hours=sc.hang[1])
+            items: tuple[UploadItem, ...] = ()
+            if not hung and sim.answering(at):
+                payload = sim.device_list(at)
+                raw = json.dumps(payload, sort_keys=True).encode()
+                items = (UploadItem(at, "dl_cgi", hashlib.sha256(raw).hexdigest(), payload),)
+                last_contact, unreachable_since = at, None
+            elif unreachable_since is None:
+                unreachable_since = at
+            status: dict[str, Any] = {"spool_depth": 0}
+            if last_contact is not None:
+                status["last_pvs_contact"] = last_contact.isoformat()
+            if unreachable_since is not None:
+                status["pvs_unreachable_since"] = unreachable_since.isoformat()
+                status["last_pvs_error"] = "timed out after 60 s"
+            clock[0] = at + timedelta(seconds=20)
+            ingest_batch(UploadBatch("home", "bench", status, items), config, services)
+            clock[0] = at + timedelta(minutes=2)
+            run_watchdog(sink, site, config.detection, clock[0], lambda: mailer)
+        rows = sink.load_state().section("alerts").get("rows", [])
+        mails = len(list((folder / "outbox").glob("*.eml")))
+    return _score(sc, sim, rows, fault_at, mails, time.monotonic() - t_start, len(_poll_times(sc.start, sc.days)))
+
+
+def _score(sc: Scenario, sim: Simulator, rows: list[dict[str, Any]], fault_at: datetime | None, mails: int,
+           took_s: float, readings: int) -> dict[str, Any]:
+    expected = (sc.expect[0], _device(sc.expect[1], sim)) if sc.expect else None
+    hit = None
+    false = []
+    for row in rows:
+        opened = datetime.fromisoformat(row["opened"])
+        if expected and (row["kind"], row["device"]) == expected and fault_at and opened >= fault_at and hit is None:
+            hit = opened
+        else:
+            false.append(f"{row['kind']}:{row['device'][-6:]}@{opened.astimezone(TZ):%m-%d %H:%M}")
+    delay = ""
+    if hit is not None and fault_at is not None:
+        if sc.sunny_days_metric:
+            days = [fault_at.astimezone(TZ).date() + timedelta(days=k)
+                    for k in range((hit.astimezone(TZ).date() - fault_at.astimezone(TZ).date()).days + 1)]
+            sunny = sum(1 for d in days if sim.config.weather_on(d) == "clear")
+            delay = f"{sunny} sunny day(s) ({len(days)} days)"
+        else:
+            delay = f"{_daylight_hours(fault_at, hit):.2f} daylight h ({(hit - fault_at).total_seconds() / 3600:.2f} h)"
+    return {"name": sc.name, "expected": f"{expected[0]}" if expected else "-", "detected": hit is not None,
+            "delay": delay, "target": sc.target, "false": false, "mails": mails, "readings": readings,
+            "took_s": round(took_s, 1),
+            "weather": "".join(WEATHER_LETTER[sim.config.weather_on(sc.start + timedelta(days=d))]
+                               for d in range(sc.days))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every scenario (in parallel processes) and print the table; exit 1 if a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two weeks per clean season instead of a month")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    chosen = [s for s in scenarios(args.quick) if args.only in s.name]
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(run_scenario, chosen))
+    print(f"{'scenario':28} {'expected':16} {'detected':9} {'delay':34} {'target':17} {'false':5} {'mails':5} "
+          f"weather")
+    ok = True
+    for r in results:
+        print(f"{r['name']:28} {r['expected']:16} {'yes' if r['detected'] else 'NO':9} {r['delay']:34} "
+              f"{r['target']:17} {len(r['false']):<5} {r['mails']:<5} {r['weather']}")
+        for f in r["false"]:
+            print(f"{'':28}   false alert: {f}")
+        ok &= (r["detected"] or r["expected"] == "-") and not r["false"]
+    total = sum(r["readings"] for r in results)
+    print(f"\n{total} readings through the pipeline, {sum(r['took_s'] for r in results):.0f} s of work. "
+          "Weather per day: S = clear, c = cloudy, * = snow-covered.")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
