@@ -273,7 +273,8 @@ preflight() {
 }
 
 function_name() { printf 'pvs6-%s' "${1//_/-}"; }
-secret_id() { python3 "$HELPER" secret-id "$1"; }
+# Secret Manager id of an environment variable name: PVS6_SECRET_HOME -> pvs6-secret-home.
+secret_id() { printf '%s' "$1" | tr 'A-Z_' 'a-z-'; }
 
 # --- step 1 ---------------------------------------------------------------------------------------------------
 enable_apis() {

@@ -1,0 +1,459 @@
+"""deploy.sh against a fake gcloud: the full command list, idempotent re-runs, the dry run, and no leaked secret.
+
+The fake (tests/support/fake_gcloud) keeps what each run "created" in a temp folder, so a second run sees the
+first run's resources exactly as it would in a real project.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Each deploy.sh run makes ~60 fake gcloud calls (one Python start each): seconds per run.
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy.sh"
+FAKE = REPO / "tests" / "support" / "fake_gcloud"
+PROJECT = "pvs6-test-123"
+REGION = "us-east1"
+OWNER = "owner@example.com"
+SMTP_PASSWORD = "abcd efgh ijkl mnop"
+FUNCTION_SA = f"pvs6-function@{PROJECT}.iam.gserviceaccount.com"
+SCHEDULER_SA = f"pvs6-scheduler@{PROJECT}.iam.gserviceaccount.com"
+AUDIENCE = f"pvs6-sentinel-scheduler-{PROJECT}"
+FUNCTIONS = {"pvs6-ingest": "ingest", "pvs6-monthly-summary": "monthly_summary", "pvs6-watchdog": "watchdog",
+             "pvs6-daily-rollup": "daily_rollup"}
+SCHEDULED = ["pvs6-monthly-summary", "pvs6-watchdog", "pvs6-daily-rollup"]
+APIS = {f"{name}.googleapis.com" for name in ("cloudfunctions", "run", "cloudbuild", "artifactregistry",
+                                               "cloudscheduler", "secretmanager", "sheets", "logging",
+                                               "monitoring", "iam")}
+READ_ONLY = {"describe", "list", "access"}
+
+CLOUD_TOML = """\
+[sites.home]
+name = "Test house"
+secret_env = "PVS6_SECRET_HOME"
+latitude = 41.76
+longitude = -72.68
+timezone = "America/New_York"
+spreadsheet_id = "1SpreadsheetIdForTests"
+mail_to = ["family@example.com"]
+
+[mail]
+smtp_host = "smtp.gmail.com"
+smtp_port = 587
+username = "family@example.com"
+from = "family@example.com"
+password_env = "PVS6_SMTP_PASSWORD"
+"""
+
+
+@dataclass
+class Call:
+    """One recorded gcloud call: argv without the global flags, split into positionals and flags."""
+
+    argv: list[str]
+    record: dict[str, Any]
+
+    @property
+    def words(self) -> list[str]:
+        return [a for a in self.argv if not a.startswith("--")]
+
+    @property
+    def flags(self) -> dict[str, str]:
+        return dict(a[2:].partition("=")[::2] for a in self.argv if a.startswith("--"))
+
+    @property
+    def mutating(self) -> bool:
+        return not (READ_ONLY & set(self.words[:4]) or self.words[:2] == ["auth", "list"])
+
+    @property
+    def key(self) -> str:
+        """The command and its resource name, e.g. ``scheduler jobs create http pvs6-watchdog``."""
+        words = self.words
+        for prefix, depth in _KEY_DEPTH.items():
+            if " ".join(words).startswith(prefix):
+                return " ".join(words[:depth])
+        return " ".join(words)
+
+
+# How many words name a command plus its resource (policy and channel ids are the fake's, so left out).
+_KEY_DEPTH = {"services enable": 2, "iam service-accounts create": 4, "secrets versions add": 4,
+              "secrets": 3, "functions": 3, "run services update": 4, "scheduler jobs": 5,
+              "beta monitoring channels create": 4, "alpha monitoring policies": 4}
+
+
+class Deployer:
+    """Runs deploy.sh with the fake gcloud first on PATH and a state folder that survives between runs."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.bin = tmp / "bin"
+        self.state_dir = tmp / "gcloud-state"
+        self.bin.mkdir()
+        self.state_dir.mkdir()
+        (self.bin / "gcloud").symlink_to(FAKE)
+        self.config = tmp / "cloud.toml"
+        self.config.write_text(CLOUD_TOML)
+        self.outputs: list[str] = []
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PVS6_", "CLOUDSDK_"))}
+        env.update(PATH=f"{self.bin}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+                   FAKE_GCLOUD_STATE=str(self.state_dir), TMPDIR=str(self.tmp), PVS6_RETRY_SLEEP_S="0")
+        env.update(extra)
+        return env
+
+    def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        """One deploy.sh run; returns the process and remembers its output for the leak checks."""
+        env.setdefault("PVS6_SMTP_PASSWORD", SMTP_PASSWORD)
+        before = len(self.calls())
+        proc = subprocess.run(
+            ["bash", str(DEPLOY), "--project", PROJECT, "--region", REGION, "--config", str(self.config),
+             "--owner-email", OWNER, *args],
+            env=self.env(**env), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+            cwd=self.tmp,
+        )
+        self.outputs += [proc.stdout, proc.stderr]
+        self.last_calls = self.calls()[before:]
+        if check:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    def calls(self) -> list[Call]:
+        path = self.state_dir / "calls.jsonl"
+        if not path.exists():
+            return []
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        return [Call([a for a in r["argv"] if not a.startswith(("--project=", "--quiet"))], r) for r in records]
+
+    def mutating(self) -> list[Call]:
+        return [c for c in self.last_calls if c.mutating]
+
+    def state(self) -> dict[str, Any]:
+        return json.loads((self.state_dir / "state.json").read_text())
+
+    def secret(self, name: str) -> bytes:
+        return base64.b64decode(self.state()["secrets"][name]["versions"][-1])
+
+
+@pytest.fixture
+def deployer(tmp_path: Path) -> Deployer:
+    return Deployer(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Deployer, subprocess.CompletedProcess[str]]:
+    """One deploy to a fresh project, shared by the tests that only read what it did."""
+    deployer = Deployer(tmp_path_factory.mktemp("fresh"))
+    return deployer, deployer.run()
+
+
+FRESH_KEYS = [
+    "services enable",
+    "iam service-accounts create pvs6-function",
+    "iam service-accounts create pvs6-scheduler",
+    "secrets create pvs6-config",
+    "secrets versions add pvs6-config",
+    "secrets add-iam-policy-binding pvs6-config",
+    "secrets create pvs6-secret-home",
+    "secrets versions add pvs6-secret-home",
+    "secrets add-iam-policy-binding pvs6-secret-home",
+    "secrets create pvs6-smtp-password",
+    "secrets versions add pvs6-smtp-password",
+    "secrets add-iam-policy-binding pvs6-smtp-password",
+    "functions deploy pvs6-ingest",
+    "functions deploy pvs6-monthly-summary",
+    "functions deploy pvs6-watchdog",
+    "functions deploy pvs6-daily-rollup",
+    "functions add-invoker-policy-binding pvs6-monthly-summary",
+    "run services update pvs6-monthly-summary",
+    "functions add-invoker-policy-binding pvs6-watchdog",
+    "run services update pvs6-watchdog",
+    "functions add-invoker-policy-binding pvs6-daily-rollup",
+    "run services update pvs6-daily-rollup",
+    "scheduler jobs create http pvs6-monthly-summary",
+    "scheduler jobs create http pvs6-watchdog",
+    "scheduler jobs create http pvs6-daily-rollup",
+    "beta monitoring channels create",
+    "alpha monitoring policies create",
+    "alpha monitoring policies create",
+]
+
+
+def test_fresh_project_runs_the_whole_command_list_in_order(fresh: tuple[Deployer, Any]) -> None:
+    deployer = fresh[0]
+    calls = deployer.mutating()
+    assert [c.key for c in calls] == FRESH_KEYS
+
+    assert set(calls[0].words[2:]) == APIS
+    for call in calls:
+        if call.words[:2] == ["secrets", "add-iam-policy-binding"]:
+            assert call.flags == {"member": f"serviceAccount:{FUNCTION_SA}",
+                                  "role": "roles/secretmanager.secretAccessor"}
+        if call.words[:3] == ["secrets", "versions", "add"]:
+            assert call.flags["data-file"] == "-"  # the value came on stdin, never on the command line
+
+
+def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tuple[Deployer, Any]) -> None:
+    deployer = fresh[0]
+    deploys = {c.words[2]: c for c in deployer.mutating() if c.words[:2] == ["functions", "deploy"]}
+    assert set(deploys) == set(FUNCTIONS)
+    for name, call in deploys.items():
+        flags = call.flags
+        assert flags["entry-point"] == FUNCTIONS[name]
+        assert {"gen2", "trigger-http"} <= set(flags)
+        assert flags["runtime"] == "python312"
+        assert flags["region"] == REGION
+        assert flags["service-account"] == FUNCTION_SA
+        assert flags["set-env-vars"] == "PVS6_CLOUD_CONFIG=/etc/pvs6-sentinel/config.toml"
+        assert flags["set-secrets"].split(",") == [
+            "/etc/pvs6-sentinel/config.toml=pvs6-config:latest",
+            "PVS6_SECRET_HOME=pvs6-secret-home:latest",
+            "PVS6_SMTP_PASSWORD=pvs6-smtp-password:latest",
+        ]
+        files = call.record["source_files"]
+        assert {"main.py", "requirements.txt", "pvs6_cloud/__init__.py", "pvs6_cloud/config.py",
+                "sheets_template/__init__.py", "sheets_template/layout.toml", ".gcloudignore"} <= set(files)
+        assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or f.startswith("tests/")]
+    ingest = deploys["pvs6-ingest"].flags
+    assert ingest["max-instances"] == "1"
+    assert ingest["concurrency"] == "1"
+    assert ingest["memory"] == "512Mi"
+    assert "allow-unauthenticated" in ingest and "no-allow-unauthenticated" not in ingest
+    assert deploys["pvs6-monthly-summary"].flags["memory"] == "1Gi"
+    for name in SCHEDULED:
+        assert "no-allow-unauthenticated" in deploys[name].flags
+        assert "allow-unauthenticated" not in deploys[name].flags
+    invokers = [c for c in deployer.mutating() if c.words[:2] == ["functions", "add-invoker-policy-binding"]]
+    assert sorted(c.words[2] for c in invokers) == sorted(SCHEDULED)
+    assert {c.flags["member"] for c in invokers} == {f"serviceAccount:{SCHEDULER_SA}"}
+
+
+def test_scheduler_jobs_call_their_function_with_an_oidc_token_in_local_time(fresh: tuple[Deployer, Any]) -> None:
+    deployer = fresh[0]
+    state = deployer.state()
+    expected = {"pvs6-monthly-summary": "0 8 1 * *", "pvs6-watchdog": "*/30 * * * *",
+                "pvs6-daily-rollup": "30 23 * * *"}
+    assert set(state["jobs"]) == set(expected)
+    for job, flags in state["jobs"].items():
+        assert flags["schedule"] == expected[job]
+        assert flags["time-zone"] == "America/New_York"
+        assert flags["uri"] == state["functions"][job]["uri"]
+        assert flags["oidc-service-account-email"] == SCHEDULER_SA
+        assert flags["oidc-token-audience"] == AUDIENCE
+        assert flags["location"] == REGION
+        assert state["functions"][job]["audiences"] == [AUDIENCE]
+    # the deployed config tells the function whom to trust: the same audience and account
+    config = deployer.secret("pvs6-config").decode()
+    assert f'audience = "{AUDIENCE}"' in config
+    assert f'service_account = "{SCHEDULER_SA}"' in config
+
+
+def test_monitoring_channel_and_log_based_policies_reach_the_owner(fresh: tuple[Deployer, Any]) -> None:
+    deployer = fresh[0]
+    state = deployer.state()
+    assert [(c["email"], c["type"]) for c in state["channels"]] == [(OWNER, "email")]
+    channel = state["channels"][0]["name"]
+    policies = {p["displayName"]: p["policy"] for p in state["policies"]}
+    assert len(policies) == 2
+    errors = policies["PVS6 Sentinel: the cloud functions logged an error"]
+    scheduler = policies["PVS6 Sentinel: a scheduled job failed"]
+    for policy in (errors, scheduler):
+        assert policy["notificationChannels"] == [channel]
+        assert policy["alertStrategy"]["notificationRateLimit"]["period"]
+    errors_filter = errors["conditions"][0]["conditionMatchedLog"]["filter"]
+    assert "severity>=ERROR" in errors_filter
+    assert 'resource.type="cloud_run_revision"' in errors_filter
+    for name in FUNCTIONS:
+        assert f'"{name}"' in errors_filter
+    scheduler_filter = scheduler["conditions"][0]["conditionMatchedLog"]["filter"]
+    assert 'resource.type="cloud_scheduler_job"' in scheduler_filter
+    assert all(f'"{job}"' in scheduler_filter for job in SCHEDULED)
+
+
+def test_second_run_updates_and_never_creates_twice(deployer: Deployer) -> None:
+    deployer.run()
+    first_state = deployer.state()
+    deployer.run()
+    keys = [c.key for c in deployer.mutating()]
+    assert not [k for k in keys if " create" in k], keys
+    assert not [k for k in keys if k.startswith("secrets versions add")], "unchanged values add no version"
+    assert not [k for k in keys if k.startswith("run services update")], "the audience is already there"
+    assert keys.count("functions deploy pvs6-ingest") == 1
+    assert [k for k in keys if k.startswith("scheduler")] == [
+        f"scheduler jobs update http {job}" for job in SCHEDULED]
+    assert [k for k in keys if "policies" in k] == ["alpha monitoring policies update"] * 2
+    state = deployer.state()
+    assert len(state["channels"]) == 1
+    assert len(state["policies"]) == 2
+    assert set(state["jobs"]) == set(SCHEDULED)
+    assert {name: len(s["versions"]) for name, s in state["secrets"].items()} == {
+        "pvs6-config": 1, "pvs6-secret-home": 1, "pvs6-smtp-password": 1}
+    assert state["secrets"] == first_state["secrets"]  # the Pi's secret was not rotated
+
+
+def test_a_changed_value_adds_exactly_one_new_version(deployer: Deployer) -> None:
+    deployer.run()
+    deployer.config.write_text(CLOUD_TOML.replace("Test house", "Our house"))
+    deployer.run(PVS6_SMTP_PASSWORD="wxyz wxyz wxyz wxyz")
+    added = [c.words[3] for c in deployer.mutating() if c.words[:3] == ["secrets", "versions", "add"]]
+    assert added == ["pvs6-config", "pvs6-smtp-password"]
+    assert deployer.secret("pvs6-smtp-password") == b"wxyzwxyzwxyzwxyz"  # Gmail shows it with spaces
+    assert b"Our house" in deployer.secret("pvs6-config")
+
+
+def test_an_exported_site_secret_is_kept_for_the_pi_that_already_has_it(deployer: Deployer) -> None:
+    deployer.run(PVS6_SECRET_HOME="the-secret-the-pi-already-uses")
+    assert deployer.secret("pvs6-secret-home") == b"the-secret-the-pi-already-uses"
+    deployer.run()
+    assert len(deployer.state()["secrets"]["pvs6-secret-home"]["versions"]) == 1
+
+
+def _printed_commands(output: str) -> list[list[str]]:
+    commands = []
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith("would run:"):
+            text = line.removeprefix("would run:").split(" < <secret", 1)[0]
+            commands.append(shlex.split(text))
+    return commands
+
+
+def _shape(argv: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A command's words and flag names: what must match between the dry run and the real run."""
+    argv = [a for a in argv if not a.startswith(("--project=", "--quiet"))]
+    words = tuple(a for a in argv if not a.startswith("--") and a != "gcloud")
+    if words[:4] == ("alpha", "monitoring", "policies", "update"):
+        words = words[:4]
+    return words, tuple(sorted(a.partition("=")[0] for a in argv if a.startswith("--")))
+
+
+def test_dry_run_changes_nothing_and_prints_what_the_real_run_does(deployer: Deployer) -> None:
+    proc = deployer.run("--dry-run")
+    assert deployer.mutating() == []
+    assert not (deployer.state_dir / "state.json").exists() or deployer.state()["functions"] == {}
+    printed = [_shape(c) for c in _printed_commands(proc.stdout)]
+
+    deployer.run()
+    executed = [_shape(c.argv) for c in deployer.mutating()]
+    assert printed == executed
+    assert "<secret: a new random secret>" in proc.stdout
+    assert "Dry run: nothing was changed." in proc.stdout
+
+
+def test_dry_run_after_a_deploy_shows_the_updates(deployer: Deployer) -> None:
+    deployer.run()
+    proc = deployer.run("--dry-run", "--selftest")
+    assert deployer.mutating() == []
+    printed = [" ".join(_shape(c)[0]) for c in _printed_commands(proc.stdout)]
+    assert "scheduler jobs update http pvs6-watchdog" in printed
+    assert "alpha monitoring policies update" in printed
+    assert not [p for p in printed if "create" in p]
+    assert [p for p in printed if p.startswith("pvs6-cloud selftest")]
+
+
+def test_no_secret_value_appears_in_any_output_or_command_line(deployer: Deployer) -> None:
+    deployer.run("--dry-run")
+    deployer.run()
+    deployer.run(PVS6_SMTP_PASSWORD="wxyz wxyz wxyz wxyz")
+    deployer.run("--dry-run")
+    secrets = {deployer.secret("pvs6-secret-home").decode(), "abcdefghijklmnop", "wxyzwxyzwxyzwxyz",
+               SMTP_PASSWORD, "wxyz wxyz wxyz wxyz"}
+    assert len(deployer.secret("pvs6-secret-home")) == 64
+    argv_text = "\n".join(json.dumps(c.argv) for c in deployer.calls())
+    for secret in secrets:
+        assert secret not in argv_text
+        for output in deployer.outputs:
+            assert secret not in output
+    leftovers = [p for p in deployer.tmp.iterdir() if p.name.startswith("pvs6-deploy.")]
+    assert leftovers == [], "the temp folder with secret files is removed"
+
+
+def test_prints_the_ingest_url_and_the_pi_lines_but_not_the_secret(fresh: tuple[Deployer, Any]) -> None:
+    deployer, proc = fresh
+    uri = deployer.state()["functions"]["pvs6-ingest"]["uri"]
+    assert f'url = "{uri}"' in proc.stdout
+    assert 'site = "home"' in proc.stdout
+    assert 'secret_file = "/etc/pvs6-sentinel/secret"' in proc.stdout
+    assert f"gcloud secrets versions access latest --secret=pvs6-secret-home --project={PROJECT}" in proc.stdout
+    assert FUNCTION_SA in proc.stdout
+
+
+def test_a_config_with_an_inline_secret_is_refused_before_any_change(deployer: Deployer) -> None:
+    deployer.config.write_text(CLOUD_TOML.replace('secret_env = "PVS6_SECRET_HOME"', 'secret = "inline"'))
+    proc = deployer.run(check=False)
+    assert proc.returncode != 0
+    assert "secret_env" in proc.stderr
+    assert deployer.mutating() == []
+
+
+def test_a_config_with_a_csv_folder_only_is_refused(deployer: Deployer) -> None:
+    deployer.config.write_text(CLOUD_TOML.replace('spreadsheet_id = "1SpreadsheetIdForTests"', 'local_dir = "x"'))
+    proc = deployer.run(check=False)
+    assert proc.returncode != 0
+    assert "spreadsheet_id" in proc.stderr
+    assert deployer.mutating() == []
+
+
+def test_without_a_mail_password_and_no_terminal_it_stops_before_changing_anything(deployer: Deployer) -> None:
+    proc = deployer.run(check=False, PVS6_SMTP_PASSWORD="")
+    assert proc.returncode == 1
+    assert "PVS6_SMTP_PASSWORD" in proc.stderr
+    assert deployer.mutating() == []
+
+
+def test_selftest_runs_pvs6_cloud_with_the_deployed_config_and_secrets_in_its_environment(
+        deployer: Deployer) -> None:
+    report = deployer.tmp / "selftest-report.json"
+    fake = deployer.bin / "pvs6-cloud"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "config = open(sys.argv[sys.argv.index('--config') + 1]).read()\n"
+        f"json.dump({{'argv': sys.argv[1:], 'config': config,\n"
+        "           'env': {k: os.environ.get(k, '') for k in ('PVS6_SECRET_HOME', 'PVS6_SMTP_PASSWORD')}},\n"
+        f"          open({str(report)!r}, 'w'))\n"
+        "print('all checks passed')\n"
+    )
+    fake.chmod(0o755)
+    deployer.run("--selftest")
+    seen = json.loads(report.read_text())
+    assert seen["argv"][0] == "selftest"
+    assert "[scheduler]" in seen["config"]
+    assert seen["env"]["PVS6_SECRET_HOME"].encode() == deployer.secret("pvs6-secret-home")
+    assert seen["env"]["PVS6_SMTP_PASSWORD"] == "abcdefghijklmnop"
+
+
+def test_deploy_config_file_supplies_the_inputs(deployer: Deployer) -> None:
+    settings = deployer.tmp / "deploy.env"
+    settings.write_text(f"# comment\nPVS6_PROJECT_ID={PROJECT}\nPVS6_REGION=europe-west1\n"
+                        "PVS6_CLOUD_CONFIG=cloud.toml\nPVS6_TIME_ZONE=Europe/Paris\n")
+    proc = subprocess.run(["bash", str(DEPLOY), "--deploy-config", str(settings)],
+                          env=deployer.env(PVS6_SMTP_PASSWORD=SMTP_PASSWORD), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120, cwd=deployer.tmp)
+    assert proc.returncode == 0, proc.stderr
+    state = deployer.state()
+    assert {flags["location"] for flags in state["jobs"].values()} == {"europe-west1"}
+    assert {flags["time-zone"] for flags in state["jobs"].values()} == {"Europe/Paris"}
+    # no --owner-email: Google's alerts go to the first site's mail_to
+    assert [c["email"] for c in state["channels"]] == ["family@example.com"]
+
+
+def test_shellcheck_is_clean() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    proc = subprocess.run([shellcheck, "--severity=style", str(DEPLOY)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
