@@ -97,7 +97,8 @@ def test_outage_still_gives_rows_with_clear_sky_expectation(
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
     record = rows.readings_record(batch[0], result[0])
     assert record["cloud_cover_pct"] is None and record["irradiance_w_m2"] is None and record["air_temp_c"] is None
-    assert record["expected_kw"] == result[0].expected_kw
+    assert record["expected_kw"] is None  # a clear-sky bound is not "what the weather allowed"
+    assert record["performance_ratio"] is None
 
 
 def test_refill_after_recovery_completes_the_day_and_empties_the_queue(
@@ -195,4 +196,4 @@ def test_pipeline_rows_carry_weather_and_survive_an_outage(tmp_path: Path, serve
     rows_now = _ingest(tmp_path, server, NOON + timedelta(days=40))
     assert len(rows_now) == 2
     assert rows_now[1]["cloud_cover_pct"] == "" and rows_now[1]["irradiance_w_m2"] == ""
-    assert float(rows_now[1]["expected_kw"]) > 0.5  # clear-sky fallback
+    assert rows_now[1]["expected_kw"] == ""  # clear-sky fallback stays out of the sheet

@@ -22,6 +22,9 @@ def readings_record(snapshot: Snapshot, enrichment: Enrichment) -> dict[str, Cel
     prod = snapshot.production_meter
     cons = snapshot.consumption_meter
     conditions = enrichment.conditions
+    # With no weather the model falls back to a clear sky: an upper bound, not "what the weather allowed", so the
+    # sheet leaves the cell empty rather than show a cloudy day as a failing system (the rollup refills it).
+    expected_kw = None if enrichment.expected_source == "clearsky" else enrichment.expected_kw
     record: dict[str, Cell] = {
         "time": snapshot.captured_at,
         "production_kw": snapshot.production_kw,
@@ -37,8 +40,8 @@ def readings_record(snapshot: Snapshot, enrichment: Enrichment) -> dict[str, Cel
         if conditions
         else None,
         "air_temp_c": conditions.air_temp_c if conditions else None,
-        "expected_kw": enrichment.expected_kw,
-        "performance_ratio": enrichment.performance_ratio(snapshot.production_kw),
+        "expected_kw": expected_kw,
+        "performance_ratio": enrichment.performance_ratio(snapshot.production_kw) if expected_kw is not None else None,
         "snapshot_id": snapshot.sha256[:16],
     }
     for inv in snapshot.inverters:
