@@ -54,7 +54,8 @@ def handle_errors(action: str, func: Any) -> Response:
         log.warning("%s refused: %s", action, err)
         return _error(400, str(err))
     except TransientError as err:
-        log.error("%s failed for now, the caller will retry: %s", action, err)
+        # Logged at ERROR once per outage where it is noticed (sheet, mail, weather), not on every retry.
+        log.warning("%s failed for now, the caller will retry: %s", action, err)
         return _error(503, str(err), {"Retry-After": "120"})
     except ConfigError as err:
         log.error("%s cannot run, configuration error: %s", action, err)

@@ -17,7 +17,8 @@ from typing import Any
 from . import alerting, enrich, rows
 from .config import CloudConfig, SiteConfig
 from .contract import UploadBatch
-from .errors import BadRequest
+from .errors import BadRequest, SinkUnavailable
+from .health import sink_health
 from .models import Snapshot
 from .sink import SheetWrite, Sink
 
@@ -83,7 +84,12 @@ def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) ->
     site: SiteConfig = config.site(batch.site)
     now = services.clock()
     sink = services.sink_for(site)
-    state = sink.load_state()
+    health = sink_health()
+    try:
+        state = sink.load_state()
+    except SinkUnavailable as err:
+        health.failed(site, err, now, services.mailer)
+        raise
 
     fresh, duplicates, batch_ids = [], [], set()
     for item in sorted(batch.items, key=lambda i: i.captured_at):
@@ -119,9 +125,18 @@ def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) ->
         replace["Alerts"] = outcome.alerts_rows
     write = SheetWrite(state=state, panels=panels, append={"Readings": readings} if readings else {},
                        replace=replace)
-    if grew:
-        sink.ensure_layout(panels)
-    sink.commit(write)
+    failures = health.pending_failures(site)
+    if failures:
+        month = state.section("health").setdefault("months", {}).setdefault(now.strftime("%Y-%m"), {})
+        month["write_failures"] = month.get("write_failures", 0) + failures
+    try:
+        if grew:
+            sink.ensure_layout(panels)
+        sink.commit(write)
+    except SinkUnavailable as err:
+        health.failed(site, err, now, services.mailer)
+        raise
+    health.recovered(site, now, services.mailer)
     log.info("site %s: stored %d reading(s), %d duplicate(s), %d alert(s) opened",
              site.site_id, len(snapshots), len(duplicates), outcome.opened)
 

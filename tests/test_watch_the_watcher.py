@@ -1,0 +1,55 @@
+"""When the sheet refuses writes for hours: one ERROR line and one email at the start, one of each at recovery,
+and every reading lands exactly once after (the Pi resends what was refused)."""
+
+from __future__ import annotations
+
+import email
+import logging
+from datetime import timedelta
+
+import pytest
+
+from pvs6_cloud.errors import TransientError
+from pvs6_cloud.health import sink_health
+from tests.support.sheets_fake import FakeClock, SheetsFake
+from tests.test_sheets_pipeline import T0, batch, ingest, make_runtime, reading_ids
+
+
+@pytest.fixture
+def fake():
+    with SheetsFake() as server:
+        yield server
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_sheet_outage_is_reported_once_and_nothing_is_lost(fake, tmp_path, seed_payload, caplog, status):
+    clock = FakeClock()
+    sid = fake.add_spreadsheet("Home")
+    runtime = make_runtime(fake, clock, tmp_path, {"home": sid})
+    now = [T0 + timedelta(hours=1)]
+    runtime.services.clock = lambda: now[0]
+    sink_health()._outages.clear()
+    caplog.set_level(logging.INFO)
+
+    ingest(runtime, batch(seed_payload, range(0, 1)))
+    fake.fail(status, times=None, methods=("batchUpdate",))
+    for hour in range(1, 6):  # five hours of refused uploads, each retried by the Pi
+        now[0] += timedelta(hours=1)
+        with pytest.raises(TransientError):
+            ingest(runtime, batch(seed_payload, range(0, hour + 1)))
+    fake.clear_failures()
+    now[0] += timedelta(hours=1)
+    result = ingest(runtime, batch(seed_payload, range(0, 7)))
+
+    assert len(result.accepted) == 6 and len(result.duplicates) == 1
+    ids = reading_ids(fake, sid)
+    assert len(ids) == len(set(ids)) == 7
+    health = [r for r in caplog.records if r.name == "pvs6_cloud.health"]
+    assert [r.levelname for r in health if r.levelno >= logging.ERROR] == ["ERROR"]
+    assert sum(1 for r in health if r.levelno == logging.INFO and "recovered after 5" in r.getMessage()) == 1
+    mails = sorted((tmp_path / "outbox").glob("*.eml"))
+    subjects = [email.message_from_bytes(m.read_bytes())["Subject"] for m in mails]
+    assert sum("cannot write to your spreadsheet" in s for s in subjects) == 1
+    assert sum("works again" in s for s in subjects) == 1
+    state = runtime.sink_for(runtime.config.site("home")).load_state()
+    assert state.section("health")["months"][now[0].strftime("%Y-%m")]["write_failures"] == 5
