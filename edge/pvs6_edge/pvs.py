@@ -22,8 +22,7 @@ import re
 import socket
 import threading
 import warnings
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -43,8 +42,7 @@ _REDACTED_VARS = ("/sys/info/wpa_key",)
 _CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
+class Fetched(NamedTuple):
     """One raw PVS6 answer and the API style (``dl_cgi`` | ``varserver``) it came from."""
 
     source: str

@@ -20,8 +20,8 @@ import os
 import re
 import time
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pvs6_edge.clock import stamp_utc
 from pvs6_edge.config import StorageConfig
@@ -38,8 +38,7 @@ _DAY_S = 86400.0
 _MIB = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class SpoolItem:
+class SpoolItem(NamedTuple):
     """One spooled snapshot file; ``stamp`` and ``seq`` (collision counter) order it, oldest first."""
 
     stamp: str

@@ -17,7 +17,6 @@ import json
 import logging
 import zlib
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -240,6 +239,8 @@ class Uploader:
         value = value.strip()
         if value.isdigit():
             return float(value)
+        from email.utils import parsedate_to_datetime  # rarely needed: keep start-up light
+
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
