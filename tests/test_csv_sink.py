@@ -112,3 +112,18 @@ def test_unwritable_folder_is_sink_unavailable(tmp_path):
     sink = CsvSink(blocker / "sheet", NY)
     with pytest.raises(SinkUnavailable, match="cannot"):
         sink.commit(SheetWrite(state=SiteState(), append={"Readings": [_reading(0)]}))
+
+
+def test_state_chunks_never_look_like_formulas(tmp_path):
+    from pvs6_cloud import state as state_module
+
+    sink = CsvSink(tmp_path, NY)
+    state = SiteState()
+    state.section("detect")["notes"] = ["-=+@'" * 3000, "x" * 5000, "=SUM(A1)" * 2000, "'quoted", "'=x"]
+    chunk = state_module._CHUNK_CHARS
+    try:
+        state_module._CHUNK_CHARS = 7  # many boundaries, many of them on risky characters
+        sink.commit(SheetWrite(state=state))
+        assert sink.load_state().section("detect") == state.section("detect")
+    finally:
+        state_module._CHUNK_CHARS = chunk

@@ -22,6 +22,7 @@ STATE_TAB = "_state"
 STATE_HEADER = ("key", "part", "value")
 # Google Sheets refuses cells over 50,000 characters; stay well below.
 _CHUNK_CHARS = 40_000
+_RISKY_STARTS = frozenset("=+-@'\t\r")
 # How many snapshot ids to remember for duplicate detection. The edge sends oldest first, so anything older than
 # the high-water mark and not remembered here is a genuine backfill, not a retry.
 RECENT_IDS_KEPT = 3000
@@ -89,8 +90,15 @@ class SiteState:
 def state_to_rows(state: SiteState) -> list[list[str]]:
     """The state as ``_state`` tab rows (header first), the JSON split into cells a spreadsheet accepts."""
     text = state.to_json()
-    chunks = [text[i : i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
-    return [list(STATE_HEADER)] + [["state", str(i), chunk] for i, chunk in enumerate(chunks)]
+    chunks, start = [], 0
+    while start < len(text):
+        end = min(start + _CHUNK_CHARS, len(text))
+        # A cell that starts like a formula (or a quote) would be neutralised by a sink: cut a little earlier.
+        while end < len(text) and text[end] in _RISKY_STARTS and end > start + 1:
+            end -= 1
+        chunks.append(text[start:end])
+        start = end
+    return [list(STATE_HEADER)] + [["state", str(i), chunk] for i, chunk in enumerate(chunks or [""])]
 
 
 def state_from_rows(rows: Iterable[Sequence[Any]]) -> SiteState:

@@ -32,12 +32,16 @@ _SECTION = "csv_sink"
 
 
 def neutralise(text: str) -> str:
-    """Make device-supplied text inert in a spreadsheet (``=IMPORTXML(...)`` stays text)."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    """Make device-supplied text inert in a spreadsheet (``=IMPORTXML(...)`` stays text).
+
+    A text that already starts with an apostrophe gets one more, so `_restore` can always take exactly one off:
+    the mapping is reversible for every string, which the ``_state`` tab relies on.
+    """
+    return "'" + text if text.startswith((*_FORMULA_STARTS, "'")) else text
 
 
 def _restore(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS) else text
+    return text[1:] if text.startswith("'") else text
 
 
 class CsvSink:
@@ -152,7 +156,7 @@ class CsvSink:
     def load_state(self) -> SiteState:
         """Read ``_state.csv`` and cut back any file a crashed commit left longer than the state says."""
         try:
-            state = state_from_rows(self._read_rows(STATE_TAB))
+            state = state_from_rows([[_restore(c) for c in row] for row in self._read_rows(STATE_TAB)])
             sizes: dict[str, int] = state.section(_SECTION).get("sizes", {})
             for tab, size in sizes.items():
                 path = self._path(tab)
