@@ -7,6 +7,7 @@ request needs them, so importing the function needs no credentials and no networ
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any
 
 from .config import CloudConfig, SiteConfig, load_config
 from .contract import now_utc
+from .logsetup import configure_logging
 from .pipeline import Services
 from .sink import Sink, open_sink
 
@@ -61,10 +63,15 @@ _runtime: Runtime | None = None
 
 
 def get_runtime() -> Runtime:
-    """The process-wide runtime, loading the config named by ``$PVS6_CLOUD_CONFIG`` on first call."""
+    """The process-wide runtime, loading the config named by ``$PVS6_CLOUD_CONFIG`` on first call.
+
+    This is the deployed function's start-up, so it is also where logging gets its handler and where the
+    environment is read (the config file's name, and whether this is Cloud Run).
+    """
     global _runtime
     with _lock:
         if _runtime is None:
+            configure_logging(os.environ)
             _runtime = Runtime(load_config())
         return _runtime
 
