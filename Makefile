@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean shellcheck
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py --out demo-output
 
-test: $(STAMP)
+# shellcheck lints deploy.sh and edge/install.sh; where it cannot be installed those checks skip.
+shellcheck:
+	@command -v shellcheck >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -qq shellcheck >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq shellcheck >/dev/null 2>&1; }; }; } || \
+	  echo "shellcheck is not installed: the shell-script lint tests will be skipped"
+
+test: $(STAMP) shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
