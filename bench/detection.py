@@ -82,7 +82,8 @@ def scenarios(quick: bool) -> list[Scenario]:
                  {"kind": "breaker", "target": 2, "start": 24 + 17.3, "end": 48 + 3},
                  ("circuit_down", "2"), "<= 1 h", weather={0: "clear", 1: "clear", 2: "cloudy"}),
         Scenario("weak panel (75 %)", date(2025, 6, 23), 6, {"kind": "weak", "target": 8, "value": 0.75, "start": 0},
-                 ("inverter_weak", "{serial:8}"), "<= 3 sunny days", sunny_days_metric=True),
+                 ("inverter_weak", "{serial:8}"), "<= 3 sunny days", sunny_days_metric=True,
+                 weather={0: "clear", 1: "cloudy", 2: "clear", 3: "cloudy", 4: "clear", 5: "clear"}),
         Scenario("stuck counter", date(2025, 7, 7), 2, {"kind": "stuck", "target": 5, "start": 24 + 12.0},
                  ("counter_stuck", "{serial:5}"), "same day"),
         Scenario("reversed CT", date(2025, 7, 14), 2, {"kind": "reversed_ct", "start": 24 + 14.0},
@@ -246,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
           f"weather")
     ok = True
     for r in results:
-        print(f"{r['name']:28} {r['expected']:16} {'yes' if r['detected'] else 'NO':9} {r['delay']:34} "
+        verdict = "-" if r["expected"] == "-" else ("yes" if r["detected"] else "NO")
+        print(f"{r['name']:28} {r['expected']:16} {verdict:9} {r['delay']:34} "
               f"{r['target']:17} {len(r['false']):<5} {r['mails']:<5} {r['weather']}")
         for f in r["false"]:
             print(f"{'':28}   false alert: {f}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.detection import Scenario, run_scenario  # noqa: E402
+from bench.detection import Scenario, run_scenario
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """A panel's lifetime energy counter that stops while its peers' counters grow.
 
 The monthly and daily numbers come from these counters, so a stuck one silently loses a panel's energy from the
-books even while the panel reports power. The rule keeps an hourly sample of every counter (about a day) and
+books even while the panel reports power. The rule keeps an hourly sample of every counter (the last eight hours) and
 flags a panel whose counter has not moved for ``stuck_counter_hours`` while the median peer counter grew by at
 least `MIN_PEER_GROWTH_KWH` and the panel itself reported power (a dead panel is the liveness rule's business).
 """
@@ -19,7 +19,7 @@ __all__ = ["KINDS", "findings", "step"]
 
 KINDS = ("counter_stuck",)
 SAMPLE_EVERY = timedelta(minutes=55)
-SAMPLES_KEPT = 30
+SAMPLES_KEPT = 8  # hourly samples: enough for a window of up to ~7 h, small in the sheet
 MIN_PEER_GROWTH_KWH = 0.2
 EPSILON_KWH = 0.0005
 ADVICE = ("Nothing is lost on the roof, but this panel's energy is missing from your records. Tell your installer "
