@@ -39,9 +39,8 @@ from pvs6_cloud.contract import UploadBatch, UploadItem
 from pvs6_cloud.jobs.watchdog import run_watchdog
 from pvs6_cloud.notify.transport import OutboxTransport
 from pvs6_cloud.pipeline import Services, ingest_batch
-from pvs6_cloud.sink.csv_sink import CsvSink, neutralise
+from pvs6_cloud.sink.csv_sink import CsvSink
 from pvs6_cloud.solar import sun_position
-from pvs6_cloud.state import STATE_TAB
 from pvs6_sim.config import PvsConfig, SimConfig
 from pvs6_sim.faults import Fault
 from pvs6_sim.model import Simulator
@@ -96,21 +95,6 @@ def scenarios(quick: bool) -> list[Scenario]:
                  weather={1: "snow", 2: "snow", 3: "clear", 8: "snow", 9: "cloudy", 12: "snow", 13: "snow"}),
         Scenario("clean summer", date(2025, 5, 1), month, None, None, "0 false", seed=3),
     ]
-
-
-class _StateSafeCsvSink(CsvSink):
-    """CsvSink with the `_state` chunks un-neutralised on read.
-
-    Workaround, reported to the lead: `CsvSink.commit` neutralises a `_state` chunk that happens to start with
-    ``-`` (``'-01-19T...``) but `load_state` reads the raw cells back, corrupting the JSON once the state passes
-    one 40,000-character chunk. Remove this class when the sink restores those cells itself.
-    """
-
-    def _read_rows(self, tab: str) -> list[list[str]]:
-        rows = super()._read_rows(tab)
-        if tab != STATE_TAB:
-            return rows
-        return [[c[1:] if c.startswith("'") and neutralise(c[1:]) == c else c for c in row] for row in rows]
 
 
 def _site(sim: Simulator, folder: Path) -> SiteConfig:
@@ -173,7 +157,7 @@ def run_scenario(sc: Scenario) -> dict[str, Any]:
         site = _site(sim, folder)
         config = CloudConfig(sites={"home": site}, mail=MailConfig(outbox_dir=folder / "outbox"),
                              weather=WeatherConfig(enabled=False), detection=DetectionConfig())
-        sink = _StateSafeCsvSink(site.local_dir, site.tz)
+        sink = CsvSink(site.local_dir, site.tz)
         mailer = OutboxTransport(folder / "outbox")
         clock: list[datetime] = [midnight]
         services = Services(sink_for=lambda _site: sink, clock=lambda: clock[0], mailer=lambda: mailer)
