@@ -53,3 +53,50 @@ def test_sheet_outage_is_reported_once_and_nothing_is_lost(fake, tmp_path, seed_
     assert sum("works again" in s for s in subjects) == 1
     state = runtime.sink_for(runtime.config.site("home")).load_state()
     assert state.section("health")["months"][now[0].strftime("%Y-%m")]["write_failures"] == 5
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_mail_outage_across_uploads_is_reported_once_and_the_mail_goes_once(tmp_path, caplog):
+    from pvs6_cloud.contract import UploadBatch
+    from pvs6_cloud.notify.queue import queue_mail
+    from pvs6_cloud.notify.transport import OutgoingMail
+    from pvs6_cloud.pipeline import ingest_batch
+    from pvs6_cloud.runtime import Runtime
+    from tests.support.cloud import local_config
+    from tests.support.smtp import SmtpServer
+
+    port = _free_port()
+    config = local_config(tmp_path, extra={"mail": {"smtp_host": "127.0.0.1", "smtp_port": port,
+                                                    "starttls": False, "timeout_s": 5.0}})
+    now = [T0]
+    runtime = Runtime(config, clock=lambda: now[0])
+    site = config.site("home")
+    sink = runtime.sink_for(site)
+    state = sink.load_state()
+    queue_mail(state, OutgoingMail(to=site.mail_to, subject="Panel 3 stopped producing", text="t", id="alert-1"))
+    from pvs6_cloud.sink import SheetWrite
+
+    sink.commit(SheetWrite(state=state))
+    caplog.set_level(logging.INFO)
+    heartbeat = UploadBatch("home", "test", {"spool_depth": 0}, ())
+    for _ in range(3):  # three uploads while the mail server is down: the alert waits
+        now[0] += timedelta(minutes=15)
+        ingest_batch(heartbeat, config, runtime.services)
+    with SmtpServer(port=port) as server:
+        for _ in range(2):
+            now[0] += timedelta(minutes=15)
+            ingest_batch(heartbeat, config, runtime.services)
+        received = [m["Subject"] for m in server.messages]
+    assert received == ["Panel 3 stopped producing"]
+    queue_logs = [r for r in caplog.records if r.name == "pvs6_cloud.notify.queue"]
+    assert [r.levelname for r in queue_logs if r.levelno >= logging.ERROR] == ["ERROR"]
+    assert sum(1 for r in queue_logs if "recovered" in r.getMessage()) == 1
+    months = sink.load_state().section("health")["months"]
+    assert months[T0.strftime("%Y-%m")]["mail_failures"] == 3

@@ -150,6 +150,14 @@ class DetectionConfig:
     pvs_unreachable_min: float = 60.0
     watchdog_silent_min: float = 90.0
     reminder_hours: float = 24.0
+    clear_persist_min: float = 30.0
+    missing_after_daylight_min: float = 60.0
+    min_peer_share: float = 0.34
+    sunny_ratio: float = 0.6
+    sunny_minutes_per_day: float = 180.0
+    learning_hours: float = 48.0
+    reboots_per_day: int = 2
+    reversed_min_kw: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)

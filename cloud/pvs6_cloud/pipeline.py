@@ -8,6 +8,7 @@ delays an alert but never loses or repeats it).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,7 +141,13 @@ def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) ->
     log.info("site %s: stored %d reading(s), %d duplicate(s), %d alert(s) opened",
              site.site_id, len(snapshots), len(duplicates), outcome.opened)
 
+    def mail_memory() -> str:
+        return json.dumps([state.sections.get("mail"), state.sections.get("health")], sort_keys=True)
+
+    mail_before = mail_memory()
     sent = alerting.deliver_pending(state, site, config, services.mailer, now)
-    if sent:
+    if mail_memory() != mail_before:
+        # Sent mail leaves the queue, and a mail outage's start, end and failed attempts are remembered: save it
+        # now, or the next upload would send the same mail again or report the same outage twice.
         sink.commit(SheetWrite(state=state, panels=panels))
     return IngestResult([s.sha256 for s in snapshots], duplicates, outcome.opened, sent)

@@ -114,6 +114,8 @@ def deliver_pending(state: SiteState, mailer: MailTransport, now: datetime) -> i
         try:
             mailer.send(mail)
         except TransientError as err:
+            month = state.section("health").setdefault("months", {}).setdefault(now.strftime("%Y-%m"), {})
+            month["mail_failures"] = month.get("mail_failures", 0) + 1
             if not mem["failing_since"]:
                 mem["failing_since"] = now.isoformat()
                 log.error("mail delivery failing: %s (%d mail(s) pending; they stay queued)", err,
