@@ -29,28 +29,12 @@ from pvs6_edge.runner import EdgeRunner  # noqa: E402
 from pvs6_sim.config import SimConfig  # noqa: E402
 from pvs6_sim.faults import Fault  # noqa: E402
 from pvs6_sim.server import run_simulator  # noqa: E402
-from tests.support.function_server import serve_function  # noqa: E402
+from tests.support.loopback import SimulatedClock, serve_function  # noqa: E402
 
 DEMO_SECRET = secrets.token_hex(16)  # made fresh each run: the demo ships no secret
 DAY_START = datetime(2025, 6, 2, 10, 0, tzinfo=UTC)  # 06:00 in the seed's home town (EDT)
 DAY_END = datetime(2025, 6, 3, 1, 0, tzinfo=UTC)  # 21:00 local
 DEAD_AT = datetime(2025, 6, 2, 15, 0, tzinfo=UTC)  # 11:00 local
-
-
-class DemoClock:
-    """One simulated wall clock for the simulator, the edge and the function."""
-
-    def __init__(self, start: datetime) -> None:
-        self.at = start
-
-    def time(self) -> float:
-        return self.at.timestamp()
-
-    def monotonic(self) -> float:
-        return self.at.timestamp()
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def write_configs(out: Path, pvs_url: str = "", cloud_url: str = "") -> tuple[Path, Path]:
@@ -74,7 +58,7 @@ def write_configs(out: Path, pvs_url: str = "", cloud_url: str = "") -> tuple[Pa
 
 def run_day(out: Path, *, step_min: int = 15) -> dict[str, int]:
     """Run the simulated day; return counts for the summary."""
-    clock = DemoClock(DAY_START)
+    clock = SimulatedClock(DAY_START)
     cloud_file, _ = write_configs(out)
     config = load_config(cloud_file, env={})
     sim_config = SimConfig(start=DAY_START, api="dl_cgi")
@@ -91,6 +75,12 @@ def run_day(out: Path, *, step_min: int = 15) -> dict[str, int]:
             local = clock.at.astimezone(config.site("home").tz)
             print(f"  {local:%H:%M}  collect {result.collect:<8} upload {result.upload}", flush=True)
             clock.at += timedelta(minutes=step_min)
+        # 23:30: the nightly job Cloud Scheduler would start writes the day's totals to the Daily tab.
+        from pvs6_cloud.jobs.daily import run_daily_rollup
+
+        site = config.site("home")
+        day = DAY_START.astimezone(site.tz).date()
+        run_daily_rollup(Runtime(config).sink_for(site), site, DAY_END + timedelta(hours=2, minutes=30), days=[day])
     return {"polls": polls}
 
 
@@ -115,9 +105,14 @@ def summarise(out: Path) -> None:
     table.add_row("Peak (kW)", f"{peak:.2f}")
     table.add_row("Inverters seen", str(sum(1 for d in devices if d["Type"] == "Inverter")))
     table.add_row("Emails in the outbox", str(len(mails)))
+    with (sheet / "Daily.csv").open(newline="") as fh:
+        daily = list(csv.DictReader(fh))
+    if daily:
+        table.add_row("Daily row: produced / used (kWh)",
+                      f"{float(daily[-1]['Solar production (kWh)']):.2f} / {float(daily[-1]['Home use (kWh)']):.2f}")
     console = Console()
     console.print(table)
-    console.print(f"History (open in any spreadsheet program): {sheet}/Readings.csv, Devices.csv, Alerts.csv")
+    console.print(f"History (open in any spreadsheet program): {sheet}/ (Readings, Daily, Devices, Alerts .csv)")
     console.print(f"Mail the owner would get: {out / 'outbox'}/  ({', '.join(m.name for m in mails[:3])})")
     console.print(f"The Pi's own files (spool, raw archive, status): {out / 'edge'}/")
 

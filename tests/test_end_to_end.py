@@ -17,26 +17,10 @@ from pvs6_edge.runner import EdgeRunner
 from pvs6_sim.config import SimConfig
 from pvs6_sim.server import run_simulator
 from tests.support.cloud import SECRET, local_config
-from tests.support.function_server import serve_function
+from tests.support.loopback import SimulatedClock, serve_function
 
 DAY_START = datetime(2025, 6, 2, 10, 0, tzinfo=UTC)  # 06:00 in Connecticut (EDT)
 DAY_END = datetime(2025, 6, 3, 1, 0, tzinfo=UTC)  # 21:00 local
-
-
-class SharedClock:
-    """One simulated wall clock for the edge (``time``/``monotonic``) and the function (``now``)."""
-
-    def __init__(self, start: datetime) -> None:
-        self.at = start
-
-    def time(self) -> float:
-        return self.at.timestamp()
-
-    def monotonic(self) -> float:
-        return self.at.timestamp()
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def _edge_config(tmp: Path, pvs_url: str, cloud_url: str, api: str, serial_last5: str = "") -> Path:
@@ -50,7 +34,7 @@ def _edge_config(tmp: Path, pvs_url: str, cloud_url: str, api: str, serial_last5
 
 
 def _run_day(tmp: Path, sim_config: SimConfig, api: str, *, tls: bool = False, step_min: int = 15) -> Path:
-    clock = SharedClock(DAY_START)
+    clock = SimulatedClock(DAY_START)
     cloud = local_config(tmp)
     with run_simulator(sim_config, tls=tls) as pvs, serve_function(Runtime(cloud, clock=clock.now)) as url:
         serial_last5 = pvs.sim.identity.pvs_serial[-5:] if api != "dl_cgi" else ""

@@ -1,4 +1,5 @@
-"""The cloud function served for real: functions-framework's app on a loopback port, in a thread."""
+"""The loopback stack the end-to-end test and the demo share: the cloud function served for real (functions-framework's
+app on a loopback port, in a thread) and one simulated clock for the simulator, the edge and the function."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from functions_framework import create_app
@@ -14,6 +16,26 @@ from werkzeug.serving import make_server
 from pvs6_cloud.runtime import Runtime, set_runtime
 
 MAIN = Path(__file__).resolve().parents[2] / "cloud" / "main.py"
+
+
+class SimulatedClock:
+    """One wall clock for the edge (``time``/``monotonic``, unix seconds) and the function (``now``).
+
+    Sharing it is what lets a simulated day pass in seconds while every signature timestamp, poll interval and
+    capture time stays consistent across the three programs.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self.at = start
+
+    def time(self) -> float:
+        return self.at.timestamp()
+
+    def monotonic(self) -> float:
+        return self.at.timestamp()
+
+    def now(self) -> datetime:
+        return self.at
 
 
 @contextmanager
