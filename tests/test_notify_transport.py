@@ -103,3 +103,17 @@ def test_mail_survives_json_round_trip() -> None:
 
 def test_transport_from_config_prefers_smtp() -> None:
     assert isinstance(transport_from_config(_smtp_config(587)), SmtpTransport)
+
+
+def test_starttls_and_login_like_gmail() -> None:
+    mail = OutgoingMail(to=("owner@example.com",), subject="over TLS", text="t", id="tls-1")
+    with SmtpServer(login=("me@example.com", "app-password"), starttls=True) as server:
+        base = {"smtp_host": "127.0.0.1", "smtp_port": server.port, "username": "me@example.com",
+                "password": "app-password", "timeout_s": 5.0}
+        SmtpTransport(MailConfig(**base, starttls=True, ca_file=server.ca_file)).send(mail)
+        assert [m["Subject"] for m in server.messages] == ["over TLS"]
+        with pytest.raises(TransientError):  # the server demands STARTTLS first
+            SmtpTransport(MailConfig(**base, starttls=False)).send(mail)
+        with pytest.raises(TransientError, match="certificate"):  # an untrusted certificate is refused
+            SmtpTransport(MailConfig(**base, starttls=True)).send(mail)
+        assert len(server.messages) == 1

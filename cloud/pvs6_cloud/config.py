@@ -101,6 +101,7 @@ class MailConfig:
     password: str = ""
     sender: str = ""
     timeout_s: float = 30.0
+    ca_file: str = ""  # a private CA for a local SMTP server; empty = the system's trusted CAs (Gmail)
 
     @property
     def uses_smtp(self) -> bool:

@@ -2,19 +2,30 @@
 
 ``SmtpServer`` is a context manager yielding itself: ``.port`` is the bound port, ``.messages`` the parsed
 ``email.message.EmailMessage`` objects received, in order. Port 0 asks the OS for a free port; pass an explicit
-port to bring a server back up where a stopped one was ("SMTP down, then up again").
+port to bring a server back up where a stopped one was ("SMTP down, then up again"). ``starttls=True`` makes it
+behave like Gmail's submission port: STARTTLS required, with a certificate for 127.0.0.1 that a client trusts
+through ``.ca_file``.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import ipaddress
+import ssl
+import tempfile
 import threading
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 class _Collector:
@@ -29,6 +40,30 @@ class _Collector:
             self.messages.append(message)  # type: ignore[arg-type]
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
+
+
+def _loopback_tls() -> tuple[ssl.SSLContext, str]:
+    """A server context for 127.0.0.1 and the PEM file a client can trust it with."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = Path(tempfile.mkdtemp(prefix="smtp-tls-"))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context, str(cert_file)
 
 
 class _PortZeroController(Controller):
@@ -51,13 +86,18 @@ class SmtpServer:
         When set, the server requires AUTH (PLAIN/LOGIN, allowed without TLS on loopback) and refuses others.
     """
 
-    def __init__(self, port: int = 0, login: tuple[str, str] | None = None) -> None:
+    def __init__(self, port: int = 0, login: tuple[str, str] | None = None, *, starttls: bool = False) -> None:
         self._collector = _Collector()
         self._login = login
+        self.ca_file = ""
         kwargs: dict[str, Any] = {}
         if login is not None:
             # Loopback only: AUTH without TLS is fine here (aiosmtpd warns; tests filter that warning).
-            kwargs = {"authenticator": self._authenticate, "auth_required": True, "auth_require_tls": False}
+            kwargs = {"authenticator": self._authenticate, "auth_required": True, "auth_require_tls": starttls}
+        if starttls:
+            # Like Gmail on port 587: STARTTLS before anything else, with a certificate the client must verify.
+            context, self.ca_file = _loopback_tls()
+            kwargs.update(tls_context=context, require_starttls=True)
         self._controller = _PortZeroController(self._collector, hostname="127.0.0.1", port=port, **kwargs)
         self.port = port
 

@@ -158,7 +158,7 @@ class SmtpTransport:
         try:
             with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout_s) as smtp:
                 if cfg.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=cfg.ca_file or None))
                 if cfg.username:
                     smtp.login(cfg.username, cfg.password)
                 smtp.send_message(msg, from_addr=self.sender, to_addrs=list(mail.to))
