@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.support helpers (the function server) live in the repository
 
-from pvs6_cloud.config import load_config  # noqa: E402
+from pvs6_cloud.config import CloudConfig, load_config  # noqa: E402
 from pvs6_cloud.runtime import Runtime  # noqa: E402
 from pvs6_edge.config import load_config as load_edge_config  # noqa: E402
 from pvs6_edge.runner import EdgeRunner  # noqa: E402
@@ -30,6 +30,7 @@ from pvs6_sim.config import SimConfig  # noqa: E402
 from pvs6_sim.faults import Fault  # noqa: E402
 from pvs6_sim.server import run_simulator  # noqa: E402
 from tests.support.loopback import SimulatedClock, serve_function  # noqa: E402
+from tests.support.openmeteo_server import serve_openmeteo  # noqa: E402
 
 DEMO_SECRET = secrets.token_hex(16)  # made fresh each run: the demo ships no secret
 DAY_START = datetime(2025, 6, 2, 10, 0, tzinfo=UTC)  # 06:00 in the seed's home town (EDT)
@@ -37,15 +38,16 @@ DAY_END = datetime(2025, 6, 3, 1, 0, tzinfo=UTC)  # 21:00 local
 DEAD_AT = datetime(2025, 6, 2, 15, 0, tzinfo=UTC)  # 11:00 local
 
 
-def write_configs(out: Path, pvs_url: str = "", cloud_url: str = "") -> tuple[Path, Path]:
+def write_configs(out: Path, pvs_url: str = "", cloud_url: str = "", weather_url: str = "") -> tuple[Path, Path]:
     """The two config files a real install would have, pointing at the local servers."""
     cloud = out / "cloud.toml"
     cloud.write_text(
-        "# Local demo: the function writes CSV files and .eml mail instead of Google Sheets and Gmail.\n"
+        "# Local demo: the function writes CSV files and .eml mail instead of Google Sheets and Gmail,\n"
+        "# and asks a local stand-in for Open-Meteo about the weather (a clear day, like the simulator's).\n"
         f'[sites.home]\nname = "Demo house"\nsecret = "{DEMO_SECRET}"\nlatitude = 41.76\nlongitude = -72.68\n'
         'timezone = "America/New_York"\nlocal_dir = "sheet"\nmail_to = ["owner@example.com"]\n'
         '[mail]\noutbox_dir = "outbox"\nfrom = "pvs6-sentinel@example.com"\n'
-        "[weather]\nenabled = false  # no internet here: expectations fall back to clear sky\n"
+        f'[weather]\nforecast_url = "{weather_url}/v1/forecast"\narchive_url = "{weather_url}/v1/archive"\n'
     )
     edge = out / "edge.toml"
     edge.write_text(
@@ -59,15 +61,22 @@ def write_configs(out: Path, pvs_url: str = "", cloud_url: str = "") -> tuple[Pa
 def run_day(out: Path, *, step_min: int = 15) -> dict[str, int]:
     """Run the simulated day; return counts for the summary."""
     clock = SimulatedClock(DAY_START)
-    cloud_file, _ = write_configs(out)
-    config = load_config(cloud_file, env={})
-    sim_config = SimConfig(start=DAY_START, api="dl_cgi")
     polls = 0
+    with serve_openmeteo() as weather:
+        cloud_file, _ = write_configs(out, weather_url=weather.base_url)
+        config = load_config(cloud_file, env={})
+        polls = _run_servers(out, config, clock, weather.base_url, step_min)
+    return {"polls": polls}
+
+
+def _run_servers(out: Path, config: CloudConfig, clock: SimulatedClock, weather_url: str, step_min: int) -> int:
+    polls = 0
+    sim_config = SimConfig(start=DAY_START, api="dl_cgi")
     with run_simulator(sim_config) as pvs, serve_function(Runtime(config, clock=clock.now)) as url:
-        _, edge_file = write_configs(out, pvs.url, url)
+        _, edge_file = write_configs(out, pvs.url, url, weather_url)
         edge = EdgeRunner(load_edge_config(edge_file, {}), clock=clock)
         pvs.sim.inject(Fault(kind="dead", target=3, start=DEAD_AT))
-        print(f"PVS6 simulator on {pvs.url}, ingest function on {url}")
+        print(f"PVS6 simulator on {pvs.url}, ingest function on {url}, weather on {weather_url}")
         while clock.at <= DAY_END:
             pvs.sim.clock.set(clock.at)
             result = edge.execute(collect=True, upload=True)
@@ -80,8 +89,9 @@ def run_day(out: Path, *, step_min: int = 15) -> dict[str, int]:
 
         site = config.site("home")
         day = DAY_START.astimezone(site.tz).date()
-        run_daily_rollup(Runtime(config).sink_for(site), site, DAY_END + timedelta(hours=2, minutes=30), days=[day])
-    return {"polls": polls}
+        run_daily_rollup(Runtime(config).sink_for(site), site, DAY_END + timedelta(hours=2, minutes=30), days=[day],
+                         weather=config.weather)
+    return polls
 
 
 def summarise(out: Path) -> None:
