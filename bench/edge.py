@@ -18,12 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.edge_servers import SECRET, FakeIngest, FakePvs, device_list, write_config  # noqa: E402
+from support.edge_servers import SECRET, FakeIngest, device_list, write_config  # noqa: E402
 
 from pvs6_edge.config import load_config  # noqa: E402
 from pvs6_edge.spool import Spool  # noqa: E402
@@ -47,14 +49,35 @@ def edge_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "pvs6_edge.cli"]
 
 
+@contextmanager
+def simulator_process() -> Iterator[str]:
+    """``pvs6-sim`` in a child process at a sunny midday; yields its URL."""
+    script = Path(sys.executable).with_name("pvs6-sim")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "pvs6_sim.cli"]
+    proc = subprocess.Popen([*cmd, "--port", "0", "--api", "dl_cgi", "--start", "2025-06-02T16:00Z"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().split()[-1]
+        yield url.rstrip("/")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def bench_run(repeat: int) -> None:
     baseline, startup, edge = [], [], []
     imports = "import pvs6_edge.cli, pvs6_edge.runner, pvs6_edge.pvs, pvs6_edge.upload"
-    with FakePvs() as pvs, FakeIngest("home", SECRET) as ingest, tempfile.TemporaryDirectory() as tmp:
+    # The PVS6 is the project's simulator at a midday instant (a full 12-inverter DeviceList), run in its own
+    # process so this one stays small: a forked child starts with its parent's resident pages, which would
+    # otherwise count in the children's peak RSS. The cloud is a contract-checking loopback ingest, so only the
+    # edge's own cost is measured.
+    with simulator_process() as pvs_url, FakeIngest("home", SECRET) as ingest, \
+            tempfile.TemporaryDirectory() as tmp:
         for n in range(repeat):
             folder = Path(tmp) / f"r{n}"
             folder.mkdir()
-            config = write_config(folder, pvs.url, ingest.url)
+            config = write_config(folder, pvs_url, ingest.url)
             baseline.append(measure([sys.executable, "-c", "import requests"]))
             startup.append(measure([sys.executable, "-c", imports]))
             edge.append(measure([*edge_cmd(), "run", "--config", str(config)]))
