@@ -11,6 +11,11 @@ production, so tests exercise the real client and the real failure modes:
 - ``batchUpdate`` is atomic: every request is applied to a copy and the copy replaces the original only when
   all of them succeeded and the limits hold.
 
+It also answers the one Drive v3 call the sink makes, ``permissions.create`` on
+``/drive/v3/files/{fileId}/permissions`` (recorded in `SheetsFake.permissions`, so a test can see who an archive was
+shared with), and `SheetsFake.refuse_create` makes ``spreadsheets.create`` fail the way it does for a service
+account without Drive storage (403, "The user's Drive storage quota has been exceeded.").
+
 Cells are stored with their type (``("s", text)``, ``("n", number)``, ``("b", bool)``, ``("f", formula)``), so a
 test can prove that a string starting with ``=`` was stored as text, not as a formula. Every request is recorded
 as ``(method, path)`` in `SheetsFake.calls` for call-count assertions.
@@ -33,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["ApiError", "FakeClock", "FakeSheet", "FakeSpreadsheet", "SheetsFake", "col_letters", "parse_a1"]
 
+QUOTA_MESSAGE = "The user's Drive storage quota has been exceeded."
 MAX_CELLS = 10_000_000
 MAX_COLUMNS = 18_278
 DEFAULT_ROWS = 1000
@@ -300,6 +306,8 @@ class SheetsFake:
         self.spreadsheets: dict[str, FakeSpreadsheet] = {}
         self.calls: list[tuple[str, str]] = []
         self.batch_requests: list[list[str]] = []
+        self.permissions: list[dict[str, Any]] = []
+        self._create_refusal: ApiError | None = None
         self._writes: deque[float] = deque()
         self._failures: list[_Failure] = []
         self._lock = threading.RLock()
@@ -350,12 +358,23 @@ class SheetsFake:
             self._failures.append(_Failure(status, times, methods, spreadsheet_id, after_apply, retry_after,
                                            message))
 
+    def refuse_create(self, message: str | None = QUOTA_MESSAGE, status: int = 403) -> None:
+        """Make ``spreadsheets.create`` fail with ``status`` and ``message`` (None: allow it again).
+
+        Google answers a service account that has no Drive storage of its own with 403 and
+        `QUOTA_MESSAGE` (some projects see "The caller does not have permission" instead).
+        """
+        with self._lock:
+            self._create_refusal = None if message is None else ApiError(status, message)
+
     def reset(self, *, clock: Callable[[], float] | None = None, write_quota_per_min: int | None = None) -> None:
         """Forget every spreadsheet, call, failure and limit change (one server can serve a whole test module)."""
         with self._lock:
             self.spreadsheets.clear()
             self.calls.clear()
             self.batch_requests.clear()
+            self.permissions.clear()
+            self._create_refusal = None
             self._writes.clear()
             self._failures.clear()
             self.max_cells = MAX_CELLS
@@ -478,6 +497,8 @@ class SheetsFake:
                   payload: dict[str, Any]) -> dict[str, Any]:
         if method == "create":
             return self._create(payload)
+        if method == "drive.permissions.create":
+            return self._permission(self._book(sid), query, payload)
         book = self._book(sid)
         if method == "get":
             return self._get(book, query)
@@ -519,6 +540,8 @@ class SheetsFake:
 
     # -- spreadsheets ----------------------------------------------------------------------------------------------
     def _create(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if self._create_refusal is not None:
+            raise self._create_refusal
         sid = f"fake-sheet-{next(self._ids)}"
         title = payload.get("properties", {}).get("title", "Untitled spreadsheet")
         book = FakeSpreadsheet(sid, title)
@@ -527,6 +550,22 @@ class SheetsFake:
         self._check_limits(book)
         self.spreadsheets[sid] = book
         return self._describe(book, False, None)
+
+    def _permission(self, book: FakeSpreadsheet, query: dict[str, list[str]],
+                    payload: dict[str, Any]) -> dict[str, Any]:
+        """Drive ``permissions.create``: record who the file is shared with, and how."""
+        kind, role = payload.get("type"), payload.get("role")
+        if kind not in ("user", "group", "domain", "anyone") or role not in (
+                "owner", "organizer", "fileOrganizer", "writer", "commenter", "reader"):
+            raise ApiError(400, "Invalid permission type or role.")
+        if kind in ("user", "group") and not payload.get("emailAddress"):
+            raise ApiError(400, "The permission emailAddress field is required.")
+        record = {"file_id": book.spreadsheet_id, "type": kind, "role": role,
+                  "email": payload.get("emailAddress", ""),
+                  "notify": query.get("sendNotificationEmail", ["true"])[0] != "false"}
+        self.permissions.append(record)
+        return {"kind": "drive#permission", "id": f"perm-{next(self._ids)}", "type": kind, "role": role,
+                "emailAddress": record["email"]}
 
     def _get(self, book: FakeSpreadsheet, query: dict[str, list[str]]) -> dict[str, Any]:
         with_data = query.get("includeGridData", ["false"])[0] == "true"
@@ -795,6 +834,8 @@ def _method_name(verb: str, path: str) -> str:
 
 def _route(verb: str, path: str) -> tuple[str, str | None, str | None]:
     """(API method, spreadsheet id, A1 range) of a request path, as the discovery document lays them out."""
+    if path.startswith("/drive/v3/files/") and path.endswith("/permissions") and verb == "POST":
+        return "drive.permissions.create", unquote(path[len("/drive/v3/files/"):-len("/permissions")]), None
     if not path.startswith("/v4/spreadsheets"):
         raise ApiError(404, f"unknown path {path}")
     rest = path[len("/v4/spreadsheets"):]

@@ -1,9 +1,13 @@
-"""Building the Sheets API client and calling it with retries: the only module that touches googleapiclient.
+"""Building the Sheets (and Drive) API clients and calling them with retries: the only module that touches
+googleapiclient.
 
 Calls are retried with exponential backoff and jitter on 429 and 5xx (honouring ``Retry-After``) and on transport
 errors, then turned into `SinkUnavailable` so the ingest function answers 5xx and the edge retries later. A 403 or
 404 says what the owner must do (share the sheet with the service account). A write whose reply was lost may have
 been applied: before re-sending it the caller's ``landed`` check is asked, so a retry never writes twice.
+
+Drive v3 is used for one thing only: sharing an archive spreadsheet the function had to create with the site's
+owners (``permissions.create``), so their history never vanishes into the service account's own Drive.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, SinkUnavailable
 
-__all__ = ["SheetsApi", "build_service"]
+__all__ = ["SheetsApi", "build_drive_service", "build_service"]
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+# drive.file: only files this app created or was given, which is all the sharing of a created archive needs.
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.file")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_BASE_S = 1.0
 _BACKOFF_CAP_S = 32.0
@@ -79,22 +84,50 @@ def build_service(api_endpoint: str = "", credentials_file: str = "", timeout_s:
     The HTTP object is built with ``proxy_info=None``: httplib2 otherwise takes proxies from the environment
     and refuses even a loopback address behind them.
     """
-    cache: dict[tuple[str, str, float], tuple[Any, str]] = _per_thread.__dict__.setdefault("services", {})
-    key = (api_endpoint, credentials_file, timeout_s)
+    return _cached("sheets", api_endpoint, credentials_file, timeout_s)
+
+
+def build_drive_service(api_endpoint: str = "", credentials_file: str = "",
+                        timeout_s: float = 60.0) -> tuple[Any, str]:
+    """A Drive v3 service object (bundled discovery document), and the account's email (or "").
+
+    Built only when an archive spreadsheet has to be shared, so a site that never needs one never pays for it.
+
+    Parameters
+    ----------
+    api_endpoint : str
+        Base URL of the same test server as `build_service` (Drive's ``drive/v3/`` path is added); empty for
+        Google.
+    credentials_file : str
+        Service-account JSON key; empty for the runtime's default credentials.
+    timeout_s : float
+        Socket timeout of every call [s].
+    """
+    return _cached("drive", api_endpoint, credentials_file, timeout_s)
+
+
+def _cached(api: str, api_endpoint: str, credentials_file: str, timeout_s: float) -> tuple[Any, str]:
+    cache: dict[tuple[str, str, str, float], tuple[Any, str]] = _per_thread.__dict__.setdefault("services", {})
+    key = (api, api_endpoint, credentials_file, timeout_s)
     if key not in cache:
-        cache[key] = _build(api_endpoint, credentials_file, timeout_s)
+        cache[key] = _build(api_endpoint, credentials_file, timeout_s, api=api)
     return cache[key]
 
 
-def _build(api_endpoint: str, credentials_file: str, timeout_s: float) -> tuple[Any, str]:
+_APIS = {"sheets": ("sheets", "v4", ""), "drive": ("drive", "v3", "drive/v3/")}
+
+
+def _build(api_endpoint: str, credentials_file: str, timeout_s: float, api: str = "sheets") -> tuple[Any, str]:
     import google_auth_httplib2
     import httplib2
     from googleapiclient.discovery import build
 
+    name, version, service_path = _APIS[api]
     credentials = _credentials(credentials_file, api_endpoint)
     http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout_s, proxy_info=None))
-    options = {"api_endpoint": api_endpoint} if api_endpoint else None
-    service = build("sheets", "v4", http=http, static_discovery=True, cache_discovery=False,
+    # An endpoint override replaces rootUrl *and* servicePath, so Drive's path must be put back by hand.
+    options = {"api_endpoint": api_endpoint.rstrip("/") + "/" + service_path} if api_endpoint else None
+    service = build(name, version, http=http, static_discovery=True, cache_discovery=False,
                     client_options=options)
     return service, str(getattr(credentials, "service_account_email", "") or "")
 
@@ -135,11 +168,15 @@ class SheetsApi:
         Retries after the first attempt.
     account : str
         The service account's email, quoted when access is denied.
+    resources : callable, optional
+        Service -> what ``build`` receives; default the Sheets resources (`_Resources`), identity for Drive.
     """
 
     def __init__(self, service_factory: Callable[[], Any], *, sleep: Callable[[float], None] = time.sleep,
-                 max_retries: int = 5, account: str = "", rng: random.Random | None = None) -> None:
+                 max_retries: int = 5, account: str = "", rng: random.Random | None = None,
+                 resources: Callable[[Any], Any] | None = None) -> None:
         self._factory = service_factory
+        self._resources = resources or _Resources.of
         self._local = threading.local()
         self.sleep = sleep
         self.max_retries = max_retries
@@ -148,11 +185,11 @@ class SheetsApi:
         self._rng = rng or random.Random()
 
     @property
-    def service(self) -> _Resources:
+    def service(self) -> Any:
         """The API's resources for this thread (httplib2 connections must not be shared between threads)."""
         resources = getattr(self._local, "resources", None)
         if resources is None:
-            resources = self._local.resources = _Resources.of(self._factory())
+            resources = self._local.resources = self._resources(self._factory())
         return resources
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
@@ -173,7 +210,8 @@ class SheetsApi:
                                f"with {who}")
 
     def run(self, build: Callable[[Any], Any], what: str, spreadsheet_id: str, *,
-            landed: Callable[[], bool] | None = None, retries: int | None = None) -> Any:
+            landed: Callable[[], bool] | None = None, retries: int | None = None,
+            denied: Callable[[int, str], SinkUnavailable] | None = None) -> Any:
         """Execute ``build(service)`` with retries and return its JSON reply.
 
         Parameters
@@ -187,6 +225,9 @@ class SheetsApi:
             write is already in the sheet, which then counts as success instead of being sent twice.
         retries : int, optional
             Overrides ``max_retries`` (0 for a quick check inside another call's retry loop).
+        denied : callable, optional
+            ``(status, Google's message) -> error`` for 401/403/404 when "share the sheet" is not the remedy
+            (creating or sharing an archive).
 
         Raises
         ------
@@ -206,7 +247,7 @@ class SheetsApi:
                 status = int(err.resp.status)
                 reason = _reason(err)
                 if status in (401, 403, 404):
-                    raise self._denied(status, what, spreadsheet_id) from err
+                    raise (denied(status, reason) if denied else self._denied(status, what, spreadsheet_id)) from err
                 if status not in _RETRY_STATUSES:
                     raise SinkUnavailable(f"{what}: Sheets refused the request ({status}): {reason}") from err
                 retry_after = err.resp.get("retry-after")

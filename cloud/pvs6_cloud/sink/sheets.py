@@ -7,12 +7,14 @@ state that remembers them land together: a retried upload finds its ids in the s
 The state carries a random commit token; when a reply is lost, the sink reads the token back before re-sending.
 
 Cost of a live batch: one ``values.get`` of ``_state`` plus one ``batchUpdate`` (plus one ``spreadsheets.get``
-the first time a process touches the sheet). Capacity: Readings rotate into one archive spreadsheet per year
-(see `rotate_readings` and docs/capacity.md); Daily, Monthly, Devices and Alerts stay in the main spreadsheet.
+the first time a process touches the sheet). Capacity: finished years of Readings move to ``Readings <year>`` tabs
+of the same spreadsheet while it stays under its cell budget, then to archive spreadsheets shared with the owners
+(see `rotate_readings`, ``_sheets_archive`` and docs/capacity.md); Daily, Monthly, Devices and Alerts stay put.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 import threading
@@ -22,11 +24,11 @@ from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SinkUnavailable
-from ..layout import Cell, Layout, Tab, load_layout
+from ..layout import Cell, Column, Layout, Tab, load_layout
 from ..state import STATE_TAB, SiteState, state_from_rows, state_to_rows
-from ._sheets_archive import ArchiveMover
+from ._sheets_archive import ArchiveMover, book_cells
 from ._sheets_cells import a1, cell_data, from_sheet, to_serial
-from ._sheets_client import SheetsApi, build_service
+from ._sheets_client import SheetsApi, build_drive_service, build_service
 from ._sheets_layout import (
     CHART_COLUMNS,
     SheetInfo,
@@ -48,6 +50,9 @@ SECTION = "sheets"
 READINGS = "Readings"
 _NEW_TAB_ROWS = 200
 _META_FIELDS = "properties.title,sheets(properties,charts(chartId,spec.title))"
+# After the valve could not archive (no archive spreadsheet could be made), commits write on without trying again
+# for this long: the budget leaves 2 M cells below Google's limit, years of readings for a house [s].
+_VALVE_PAUSE_S = 6 * 3600.0
 _VALUE_OPTS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"}
 
 
@@ -97,15 +102,36 @@ class SheetsSink:
     max_retries : int, default 5
         Retries of a call on 429/5xx before `SinkUnavailable`.
     archive_after_cells : int, default 8,000,000
-        When the Readings tab would pass this many cells [cells], its rows move to the yearly archives at once
-        (the daily job also rotates them at every year boundary).
+        Cell budget of every spreadsheet the sink writes [cells] (Google's hard limit is 10,000,000). A finished
+        year becomes a tab of the main spreadsheet only while the main stays under it with room for another
+        year of Readings; when a commit would take the main past it, Readings rows move out at once.
+    drive : Resource or callable, optional
+        A Drive v3 service (or a function building one), used only to share an archive spreadsheet the sink had
+        to create. None: created archives cannot be shared, so rows are not moved into them.
+    share_with : sequence of str
+        Who gets writer access to a created archive spreadsheet (the site's ``mail_to``).
+    archive_spreadsheet_ids : sequence of str
+        Archive spreadsheets the owner created and shared with the service account (Editor), used in order
+        before the sink tries to create one (which a service account without Drive storage cannot).
+    site_id : str
+        Names the site's config section in messages.
     """
 
     def __init__(self, service: Any, spreadsheet_id: str, tz: tzinfo, layout: Layout | None = None, *,
                  sleep: Callable[[float], None] = time.sleep, max_retries: int = 5,
-                 archive_after_cells: int = 8_000_000, account: str = "") -> None:
+                 archive_after_cells: int = 8_000_000, account: str = "", drive: Any = None,
+                 share_with: Sequence[str] = (), archive_spreadsheet_ids: Sequence[str] = (),
+                 site_id: str = "") -> None:
         factory = service if callable(service) else (lambda: service)
         self.api = SheetsApi(factory, sleep=sleep, max_retries=max_retries, account=account)
+        self.drive_api: SheetsApi | None = None
+        if drive is not None:
+            drive_factory = drive if callable(drive) else (lambda: drive)
+            self.drive_api = SheetsApi(drive_factory, sleep=sleep, max_retries=max_retries, account=account,
+                                       resources=lambda service: service)
+        self.share_with = tuple(share_with)
+        self.archive_spreadsheet_ids = tuple(i for i in archive_spreadsheet_ids if i and i != spreadsheet_id)
+        self.site_id = site_id
         self.spreadsheet_id = spreadsheet_id
         self.tz = tz
         self.layout = layout or load_layout()
@@ -114,6 +140,8 @@ class SheetsSink:
         self._title = ""
         self._header_len: dict[str, int] = {}
         self._lock = threading.Lock()
+        # (token the rotated state was loaded with, what the rotation stored): see `_catch_up`.
+        self._rotated: tuple[str | None, dict[str, Any], int] | None = None
 
     @classmethod
     def from_config(cls, site: SiteConfig, sheets: SheetsConfig) -> SheetsSink:
@@ -126,8 +154,13 @@ class SheetsSink:
                 sink.api.account = account
             return service
 
+        def drive_factory() -> Any:
+            return build_drive_service(sheets.api_endpoint, sheets.credentials_file, sheets.timeout_s)[0]
+
         sink = cls(factory, site.spreadsheet_id, site.tz, max_retries=sheets.max_retries,
-                   archive_after_cells=sheets.readings_archive_after_cells)
+                   archive_after_cells=sheets.readings_archive_after_cells, drive=drive_factory,
+                   share_with=site.mail_to, site_id=site.site_id,
+                   archive_spreadsheet_ids=tuple(getattr(site, "archive_spreadsheet_ids", ()) or ()))
         return sink
 
     # -- plumbing ----------------------------------------------------------------------------------------------
@@ -215,16 +248,13 @@ class SheetsSink:
             touched = reformat
             if info is None:
                 ids[tab.name] = next_id
-                requests.append({"addSheet": {"properties": {
-                    "sheetId": next_id, "title": tab.name, "hidden": tab.hidden,
-                    "gridProperties": {"rowCount": _NEW_TAB_ROWS, "columnCount": need_cols, "frozenRowCount": 1},
-                }}})
+                requests.extend(self.new_tab_requests(tab, next_id, columns, extra_columns=need_cols - len(columns)))
                 report.tabs_added.append(tab.name)
                 next_id += 1
-                touched = True
-            else:
-                ids[tab.name] = info.sheet_id
-                requests.extend(self._repair_properties(tab, info, need_cols, report))
+                self._header_len[tab.name] = len(header)
+                continue
+            ids[tab.name] = info.sheet_id
+            requests.extend(self._repair_properties(tab, info, need_cols, report))
             if current.get(tab.name, [])[: len(header)] != header:
                 requests.append(header_request(ids[tab.name], header))
                 if info is not None:
@@ -247,6 +277,35 @@ class SheetsSink:
             report.requests = len(requests)
             self.metadata(refresh=True)
         return report
+
+    @staticmethod
+    def new_tab_requests(tab: Tab, sheet_id: int, columns: Sequence[Column], *, rows: int = _NEW_TAB_ROWS,
+                         extra_columns: int = 0) -> list[dict[str, Any]]:
+        """Add a tab with its header, frozen row, number formats and widths: the one way tabs are made, whether
+        by bootstrap or for a year of archived Readings.
+
+        Parameters
+        ----------
+        tab : Tab
+            Name, hidden flag.
+        sheet_id : int
+            The new tab's id (chosen by the caller, so later requests of the same batch can refer to it).
+        columns : sequence of Column
+            Header and formats, left to right.
+        rows : int
+            Grid rows, header included.
+        extra_columns : int
+            Empty grid columns to the right (room for a chart).
+        """
+        return [
+            {"addSheet": {"properties": {
+                "sheetId": sheet_id, "title": tab.name, "hidden": tab.hidden,
+                "gridProperties": {"rowCount": rows, "columnCount": len(columns) + extra_columns,
+                                   "frozenRowCount": 1},
+            }}},
+            header_request(sheet_id, [c.title for c in columns]),
+            *format_requests(sheet_id, columns),
+        ]
 
     def _repair_properties(self, tab: Tab, info: SheetInfo, need_cols: int,
                            report: LayoutReport) -> list[dict[str, Any]]:
@@ -329,10 +388,14 @@ class SheetsSink:
             names = {*write.append, *write.replace, *write.upsert, STATE_TAB}
             if not names <= set(self.metadata()):
                 self.ensure_layout(write.panels)
+            self._catch_up(write.state)
             requests: list[dict[str, Any]] = []
             readings = write.append.get(READINGS)
-            if readings and self._readings_too_big(write.state, len(readings), write.panels):
-                requests.extend(ArchiveMover(self).rotate(write.state, datetime(9999, 1, 1, tzinfo=UTC))[0])
+            relieved = False
+            if readings and self._too_big(write.state, len(readings), write.panels):
+                relief = self._relieve(write.state)
+                requests.extend(relief)
+                relieved = bool(relief)
             for name, records in write.append.items():
                 requests.extend(self._append_requests(name, records, write.panels))
                 write.state.row_counts[name] = write.state.row_counts.get(name, 0) + len(records)
@@ -343,15 +406,75 @@ class SheetsSink:
             if readings:
                 self._track_oldest(write.state, readings)
             self.commit_state(write.state, requests, "commit")
+            if relieved:
+                self.metadata(refresh=True)  # tabs were added and Readings shrank
 
-    def _readings_too_big(self, state: SiteState, adding: int, panels: Panels) -> bool:
-        tab = self.layout.tab(READINGS)
-        cells = (state.row_counts.get(READINGS, 0) + adding + 1) * len(tab.all_columns(panels))
+    def _too_big(self, state: SiteState, adding: int, panels: Panels) -> bool:
+        """True when this commit would take the spreadsheet past its cell budget and Readings has rows to move.
+
+        Counted without a read: Readings from the state's row count, the other tabs from the cached grid sizes
+        (a few rows stale at most; the budget leaves 2 M cells below Google's limit).
+        """
+        held = state.row_counts.get(READINGS, 0)
+        if not held:
+            return False
+        meta = self.metadata()
+        columns = max(len(self.layout.tab(READINGS).all_columns(panels)), meta[READINGS].columns)
+        others = book_cells({k: v for k, v in meta.items() if k != READINGS})
+        cells = others + (held + adding + 1) * columns
         if cells <= self.archive_after_cells:
             return False
-        log.warning("Readings would hold %d cells (limit %d): moving its rows to the yearly archives now",
+        log.warning("the spreadsheet would hold %d cells (budget %d): moving Readings rows out now",
                     cells, self.archive_after_cells)
         return True
+
+    def _relieve(self, state: SiteState) -> list[dict[str, Any]]:
+        """Move every Readings row to its year's archive now (the valve); [] when that is not possible.
+
+        Runs on a copy of the state, so a failure leaves the commit exactly as it was, except that an archive
+        spreadsheet created on the way stays remembered. Failing here must not stop ingestion: the commit goes
+        on (the budget is below Google's limit), the error is logged for the owner, and the valve rests for
+        `_VALVE_PAUSE_S` instead of costing calls on every upload.
+        """
+        section = state.section(SECTION)
+        if time.time() < float(section.get("valve_paused_until") or 0):
+            return []
+        trial = copy.deepcopy(state)
+        try:
+            requests, _moved = ArchiveMover(self).rotate(trial, datetime(9999, 1, 1, tzinfo=UTC))
+        except SinkUnavailable as err:
+            kept = trial.section(SECTION)
+            for key in ("archives", "archive_books"):
+                if key in kept:
+                    section[key] = kept[key]
+            section["valve_paused_until"] = time.time() + _VALVE_PAUSE_S
+            self._meta = None
+            log.error("spreadsheet %s is over its cell budget and its readings could not be archived: %s. "
+                      "Writing on; Google refuses writes at 10,000,000 cells", self.spreadsheet_id, err)
+            return []
+        state.sections[SECTION] = trial.section(SECTION)
+        state.sections[SECTION].pop("valve_paused_until", None)
+        state.row_counts[READINGS] = trial.row_counts.get(READINGS, 0)
+        return requests
+
+    def _catch_up(self, state: SiteState) -> None:
+        """Carry this sink's last rotation into a state loaded before it.
+
+        The daily job loads the state, rolls up, asks for a rotation (which loads and stores the state itself),
+        then commits the state it loaded first. Without this, that commit would erase where each year went.
+        """
+        if self._rotated is None:
+            return
+        base, rotated, readings_rows = self._rotated
+        section = state.section(SECTION)
+        if section.get("commit") != base:
+            return
+        for key in ("archives", "archive_books", "readings_oldest"):
+            if key in rotated:
+                section[key] = copy.deepcopy(rotated[key])
+        state.row_counts[READINGS] = readings_rows
+        self._rotated = None
+        log.info("a state loaded before the rotation is being stored: the rotation's archive records kept")
 
     def _track_oldest(self, state: SiteState, records: Sequence[Mapping[str, Cell]]) -> None:
         times = [to_serial(r["time"], self.tz) for r in records if isinstance(r.get("time"), datetime)]
@@ -459,22 +582,36 @@ class SheetsSink:
 
     # -- capacity ------------------------------------------------------------------------------------------------
     def rotate_readings(self, before: datetime) -> int:
-        """Move Readings rows older than ``before`` into their year's archive spreadsheet; return how many.
+        """Move Readings rows older than ``before`` to their year's archive; return how many.
 
-        The daily rollup calls this with the start of the current local year: every day but the first of a year
-        it costs one read (the state says nothing is that old). Safe to repeat after a failure: rows already in
-        an archive are not copied again, and rows leave Readings only in the batchUpdate that stores the state.
+        A year goes to a ``Readings <year>`` tab of this spreadsheet while it stays under its cell budget, else
+        to an archive spreadsheet (see ``_sheets_archive``); the state records where each year went. The daily
+        rollup calls this with the start of the current local year: every day but the first days of a year it
+        costs one read (the state says nothing is that old). Safe to repeat after a failure: rows already in an
+        archive are not copied again, and rows leave Readings only in the batchUpdate that stores the state.
 
         Parameters
         ----------
         before : datetime
             Aware cut-off; rows with an earlier local time move.
+
+        Raises
+        ------
+        SinkUnavailable
+            A spreadsheet could not be read or written, or no archive spreadsheet could be made (the message
+            says what the owner must do); Readings keeps every row and the next call tries again.
         """
         with self._lock:
             state = self.load_state()
+            section = state.section(SECTION)
+            base, oldest = section.get("commit"), section.get("readings_oldest")
             requests, moved = ArchiveMover(self).rotate(state, before)
             if not moved:
+                if section.get("readings_oldest") != oldest:  # remember it, so tomorrow costs one read again
+                    self.commit_state(state, (), "remember the oldest reading")
                 return 0
             self.commit_state(state, requests, "rotate Readings")
-            log.info("moved %d Readings row(s) older than %s into the yearly archive(s)", moved, before.date())
+            self.metadata(refresh=True)
+            self._rotated = (base, copy.deepcopy(state.section(SECTION)), state.row_counts.get(READINGS, 0))
+            log.info("moved %d Readings row(s) older than %s to the yearly archive(s)", moved, before.date())
             return moved
