@@ -220,14 +220,14 @@ def test_budget_valve_moves_readings_out_during_ingest_and_nothing_is_lost(fake,
     main = sink.spreadsheet_id
     readings_grid = fake.sheet(main, "Readings").row_count * COLUMNS
     others = fake.spreadsheets[main].cells() - readings_grid
-    budget = others + 25 * COLUMNS  # rotate past 24 rows
+    valve = others + 25 * COLUMNS  # rotate past 24 rows
     # Google's limit for the fake: 280 rows could not fit in the spreadsheet without the valve.
     fake.max_cells = fake.spreadsheets[main].cells() + 40 * COLUMNS
     total = 0
     for _ in range(40):
         ingest(sink, readings(total, 7))
         total += 7
-        sink = make_sink(fake, clock, main, archive_after_cells=budget)  # a new function instance
+        sink = make_sink(fake, clock, main, valve_after_cells=valve)  # a new function instance
     assert everywhere(fake, sink) == every(total)  # every reading exactly once
     archives = archives_of(sink)
     assert set(archives) == {"2024", "2025"} and len({e["id"] for e in archives.values()}) == 1
@@ -241,7 +241,7 @@ def test_valve_without_an_archive_writes_on_and_rests(fake, clock, caplog):
     sink.bootstrap(PANELS)
     main = sink.spreadsheet_id
     others = fake.spreadsheets[main].cells() - fake.sheet(main, "Readings").row_count * COLUMNS
-    sink = make_sink(fake, clock, main, archive_after_cells=others + 10 * COLUMNS)
+    sink = make_sink(fake, clock, main, valve_after_cells=others + 10 * COLUMNS)
     fake.refuse_create()
     ingest(sink, readings(0, 7))
     ingest(sink, readings(7, 7))  # the valve fires, cannot create an archive, and the commit goes through

@@ -73,8 +73,11 @@ class ArchiveMover:
         self.tab = sink.layout.tab(READINGS)
 
     # -- the move ------------------------------------------------------------------------------------------------
-    def rotate(self, state: SiteState, before: datetime) -> tuple[list[dict[str, Any]], int]:
+    def rotate(self, state: SiteState, before: datetime, *, out: bool = False) -> tuple[list[dict[str, Any]], int]:
         """Archive rows older than ``before``; return (main-sheet requests doing the move, rows moved).
+
+        ``out`` (the safety valve) sends years without a recorded destination to an archive spreadsheet, since a
+        new tab of the main spreadsheet would free no cells.
 
         Rows bound for other spreadsheets are copied there first. ``state`` is updated (archives, Readings row
         count, oldest reading); the caller stores it together with the returned requests in one batchUpdate.
@@ -118,7 +121,7 @@ class ArchiveMover:
         main = _MainBook(meta, book_cells(meta), max(i.sheet_id for i in meta.values()) + 1)
         requests: list[dict[str, Any]] = []
         for year, year_rows in sorted(by_year.items()):
-            entry = self._destination(state, year, titles, len(year_rows), main)
+            entry = self._destination(state, year, titles, len(year_rows), main, out=out)
             if entry.get("id"):
                 self._copy_out(state, year, entry, titles, year_rows, id_i)
             else:
@@ -150,8 +153,8 @@ class ArchiveMover:
         return self.sink.new_tab_requests(tab, sheet_id, self._columns(header), rows=rows + 1)
 
     # -- where a year goes ---------------------------------------------------------------------------------------
-    def _destination(self, state: SiteState, year: int, header: Sequence[str], rows: int,
-                     main: _MainBook) -> dict[str, Any]:
+    def _destination(self, state: SiteState, year: int, header: Sequence[str], rows: int, main: _MainBook, *,
+                     out: bool = False) -> dict[str, Any]:
         """The year's archive entry: the recorded one, else a tab of the main sheet if it fits, else elsewhere."""
         sink = self.sink
         archives = state.section(SECTION).setdefault("archives", {})
@@ -172,7 +175,7 @@ class ArchiveMover:
         # Once a year went to an archive spreadsheet, later years follow it: the history stays in order (the
         # room Readings frees after a move out is next year's Readings, not space for a tab).
         spilled = any(e.get("id") and int(y) < year for y, e in archives.items())
-        if not spilled and after + reserve <= sink.archive_after_cells:
+        if not out and not spilled and after + reserve <= sink.archive_after_cells:
             main.cells = after
             log.info("readings of %d go to the tab %r of the main spreadsheet (%d + %d reserved of %d cells)",
                      year, title, after, reserve, sink.archive_after_cells)

@@ -51,8 +51,9 @@ READINGS = "Readings"
 _NEW_TAB_ROWS = 200
 _META_FIELDS = "properties.title,sheets(properties,charts(chartId,spec.title))"
 # After the valve could not archive (no archive spreadsheet could be made), commits write on without trying again
-# for this long: the budget leaves 2 M cells below Google's limit, years of readings for a house [s].
+# for this long: the valve sits 1 M cells below Google's limit by default, over a year of readings for a house [s].
 _VALVE_PAUSE_S = 6 * 3600.0
+GOOGLE_MAX_CELLS = 10_000_000
 _VALUE_OPTS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"}
 
 
@@ -104,7 +105,11 @@ class SheetsSink:
     archive_after_cells : int, default 8,000,000
         Cell budget of every spreadsheet the sink writes [cells] (Google's hard limit is 10,000,000). A finished
         year becomes a tab of the main spreadsheet only while the main stays under it with room for another
-        year of Readings; when a commit would take the main past it, Readings rows move out at once.
+        year of Readings; an archive spreadsheet takes years while it stays under it.
+    valve_after_cells : int, optional
+        When a commit would take the main spreadsheet past this [cells], Readings rows move out at once
+        (the safety valve). Default: halfway between ``archive_after_cells`` and Google's limit (9,000,000),
+        which a 12-panel site never reaches in 25 years (docs/capacity.md).
     drive : Resource or callable, optional
         A Drive v3 service (or a function building one), used only to share an archive spreadsheet the sink had
         to create. None: created archives cannot be shared, so rows are not moved into them.
@@ -119,7 +124,8 @@ class SheetsSink:
 
     def __init__(self, service: Any, spreadsheet_id: str, tz: tzinfo, layout: Layout | None = None, *,
                  sleep: Callable[[float], None] = time.sleep, max_retries: int = 5,
-                 archive_after_cells: int = 8_000_000, account: str = "", drive: Any = None,
+                 archive_after_cells: int = 8_000_000, valve_after_cells: int | None = None,
+                 account: str = "", drive: Any = None,
                  share_with: Sequence[str] = (), archive_spreadsheet_ids: Sequence[str] = (),
                  site_id: str = "") -> None:
         factory = service if callable(service) else (lambda: service)
@@ -136,6 +142,8 @@ class SheetsSink:
         self.tz = tz
         self.layout = layout or load_layout()
         self.archive_after_cells = archive_after_cells
+        self.valve_after_cells = (valve_after_cells if valve_after_cells is not None
+                                  else archive_after_cells + max(GOOGLE_MAX_CELLS - archive_after_cells, 0) // 2)
         self._meta: dict[str, SheetInfo] | None = None
         self._title = ""
         self._header_len: dict[str, int] = {}
@@ -410,10 +418,10 @@ class SheetsSink:
                 self.metadata(refresh=True)  # tabs were added and Readings shrank
 
     def _too_big(self, state: SiteState, adding: int, panels: Panels) -> bool:
-        """True when this commit would take the spreadsheet past its cell budget and Readings has rows to move.
+        """True when this commit would take the spreadsheet past the valve and Readings has rows to move.
 
         Counted without a read: Readings from the state's row count, the other tabs from the cached grid sizes
-        (a few rows stale at most; the budget leaves 2 M cells below Google's limit).
+        (a few rows stale at most; the valve sits 1 M cells below Google's limit by default).
         """
         held = state.row_counts.get(READINGS, 0)
         if not held:
@@ -422,10 +430,10 @@ class SheetsSink:
         columns = max(len(self.layout.tab(READINGS).all_columns(panels)), meta[READINGS].columns)
         others = book_cells({k: v for k, v in meta.items() if k != READINGS})
         cells = others + (held + adding + 1) * columns
-        if cells <= self.archive_after_cells:
+        if cells <= self.valve_after_cells:
             return False
-        log.warning("the spreadsheet would hold %d cells (budget %d): moving Readings rows out now",
-                    cells, self.archive_after_cells)
+        log.warning("the spreadsheet would hold %d cells (valve at %d): moving Readings rows out now",
+                    cells, self.valve_after_cells)
         return True
 
     def _relieve(self, state: SiteState) -> list[dict[str, Any]]:
@@ -441,7 +449,7 @@ class SheetsSink:
             return []
         trial = copy.deepcopy(state)
         try:
-            requests, _moved = ArchiveMover(self).rotate(trial, datetime(9999, 1, 1, tzinfo=UTC))
+            requests, _moved = ArchiveMover(self).rotate(trial, datetime(9999, 1, 1, tzinfo=UTC), out=True)
         except SinkUnavailable as err:
             kept = trial.section(SECTION)
             for key in ("archives", "archive_books"):
@@ -449,7 +457,7 @@ class SheetsSink:
                     section[key] = kept[key]
             section["valve_paused_until"] = time.time() + _VALVE_PAUSE_S
             self._meta = None
-            log.error("spreadsheet %s is over its cell budget and its readings could not be archived: %s. "
+            log.error("spreadsheet %s is near its cell limit and its readings could not be archived: %s. "
                       "Writing on; Google refuses writes at 10,000,000 cells", self.spreadsheet_id, err)
             return []
         state.sections[SECTION] = trial.section(SECTION)
