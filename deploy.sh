@@ -12,7 +12,8 @@ readonly SCRIPT_DIR
 readonly HELPER="$SCRIPT_DIR/deploy/deploy_config.py"
 readonly APIS=(cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
   artifactregistry.googleapis.com cloudscheduler.googleapis.com secretmanager.googleapis.com
-  sheets.googleapis.com logging.googleapis.com monitoring.googleapis.com iam.googleapis.com)
+  sheets.googleapis.com drive.googleapis.com logging.googleapis.com monitoring.googleapis.com
+  iam.googleapis.com)
 readonly ENTRY_POINTS=(ingest monthly_summary watchdog daily_rollup)
 readonly SCHEDULED=(monthly_summary watchdog daily_rollup)
 readonly FUNCTION_SA_NAME="pvs6-function"

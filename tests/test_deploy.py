@@ -36,8 +36,8 @@ FUNCTIONS = {"pvs6-ingest": "ingest", "pvs6-monthly-summary": "monthly_summary",
              "pvs6-daily-rollup": "daily_rollup"}
 SCHEDULED = ["pvs6-monthly-summary", "pvs6-watchdog", "pvs6-daily-rollup"]
 APIS = {f"{name}.googleapis.com" for name in ("cloudfunctions", "run", "cloudbuild", "artifactregistry",
-                                               "cloudscheduler", "secretmanager", "sheets", "logging",
-                                               "monitoring", "iam")}
+                                               "cloudscheduler", "secretmanager", "sheets", "drive",
+                                               "logging", "monitoring", "iam")}
 READ_ONLY = {"describe", "list", "access"}
 
 CLOUD_TOML = """\

@@ -60,7 +60,11 @@ class ArrayConfig:
 
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
-    """One monitored home: its secret, place, destination sheet and who gets its mail."""
+    """One monitored home: its secret, place, destination sheet and who gets its mail.
+
+    ``archive_spreadsheet_ids`` names spreadsheets the owner made (and shared with the function's service
+    account) for Readings archives, for accounts whose service account cannot create files of its own.
+    """
 
     site_id: str
     secret: str
@@ -77,6 +81,7 @@ class SiteConfig:
     currency: str = "$"
     active_hours: tuple[int, int] = (6, 21)
     elevation_m: float = 0.0
+    archive_spreadsheet_ids: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -127,6 +132,8 @@ class SheetsConfig:
     credentials_file: str = ""
     max_retries: int = 5
     timeout_s: float = 60.0
+    # The whole spreadsheet's cell budget (Google's hard limit is 10M): finished years of Readings move to
+    # "Readings <year>" tabs while they fit under it, then to an archive spreadsheet (docs/capacity.md).
     readings_archive_after_cells: int = 8_000_000
 
 
@@ -277,6 +284,13 @@ def _read_array(r: _Reader) -> ArrayConfig:
     return array
 
 
+def _strings(r: _Reader, key: str) -> list[str]:
+    values = r.get(key, list, [])
+    if not all(isinstance(v, str) and v for v in values):
+        raise ConfigError(f"{r.path}.{key} must be a list of non-empty strings")
+    return values
+
+
 def _read_site(site_id: str, r: _Reader) -> SiteConfig:
     timezone = r.get("timezone", str, "UTC")
     try:
@@ -310,6 +324,7 @@ def _read_site(site_id: str, r: _Reader) -> SiteConfig:
         currency=r.get("currency", str, "$"),
         active_hours=(hours[0], hours[1]),
         elevation_m=r.number("elevation_m", 0.0, low=-500, high=9000),
+        archive_spreadsheet_ids=tuple(_strings(r, "archive_spreadsheet_ids")),
     )
     for key in ("latitude", "longitude"):
         if key not in r.table:

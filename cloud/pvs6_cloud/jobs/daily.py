@@ -444,7 +444,10 @@ def run_daily_rollup(
     if not explicit:
         result.rotated = _rotate(sink, site, today, memory)
         if result.rotated:
-            sink.commit(SheetWrite(state=state, panels=panels))
+            # The rotation saved where each year went in the state: start from that, not the copy read before.
+            fresh = sink.load_state()
+            _memory(fresh.section(SECTION)).update(memory)
+            sink.commit(SheetWrite(state=fresh, panels=panels))
     return result
 
 
