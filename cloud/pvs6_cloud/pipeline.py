@@ -149,5 +149,12 @@ def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) ->
     if mail_memory() != mail_before:
         # Sent mail leaves the queue, and a mail outage's start, end and failed attempts are remembered: save it
         # now, or the next upload would send the same mail again or report the same outage twice.
-        sink.commit(SheetWrite(state=state, panels=panels))
+        try:
+            sink.commit(SheetWrite(state=state, panels=panels))
+        except SinkUnavailable as err:
+            # The readings are stored, so they are still acknowledged: failing the request would only make the
+            # Pi resend what we have. What is lost is the note that the mail went out.
+            log.warning("site %s: mail sent, but the queue could not be saved (%s); it may be sent again",
+                        site.site_id, err)
+            health.failed(site, err, now, services.mailer)
     return IngestResult([s.sha256 for s in snapshots], duplicates, outcome.opened, sent)

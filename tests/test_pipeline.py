@@ -1,0 +1,56 @@
+"""The pipeline's ordering promises: acknowledged means stored, and a failure after storing loses nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pvs6_cloud.contract import UploadBatch, UploadItem
+from pvs6_cloud.errors import SinkUnavailable
+from pvs6_cloud.notify.queue import pending_count, queue_mail
+from pvs6_cloud.notify.transport import OutgoingMail
+from pvs6_cloud.pipeline import ingest_batch
+from pvs6_cloud.runtime import Runtime
+from pvs6_cloud.sink import SheetWrite
+from pvs6_cloud.sink.csv_sink import CsvSink
+from tests.support.cloud import local_config
+
+T0 = datetime(2025, 9, 12, 17, 0, tzinfo=UTC)
+
+
+class FlakySink(CsvSink):
+    """Refuses the commits whose number is in ``fail_on`` (1-based)."""
+
+    def __init__(self, *args, fail_on=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_on = set(fail_on)
+        self.commits = 0
+
+    def commit(self, write: SheetWrite) -> None:
+        self.commits += 1
+        if self.commits in self.fail_on:
+            raise SinkUnavailable("injected: the sheet went away")
+        super().commit(write)
+
+
+def test_failure_after_the_readings_are_stored_still_acknowledges_them(tmp_path, seed_payload):
+    config = local_config(tmp_path)
+    site = config.site("home")
+    sink = FlakySink(site.local_dir, site.tz, fail_on={3})  # 1: queue the mail, 2: readings, 3: the queue after
+    state = sink.load_state()
+    queue_mail(state, OutgoingMail(to=site.mail_to, subject="waiting", text="t", id="m-1"))
+    sink.commit(SheetWrite(state=state))
+    runtime = Runtime(config, clock=lambda: T0, sink_for=lambda _: sink)
+    item = UploadItem(T0, "dl_cgi", "a" * 64, seed_payload)
+
+    result = ingest_batch(UploadBatch("home", "test", {}, (item,)), config, runtime.services)
+
+    assert result.accepted == ["a" * 64]
+    assert result.mail_sent == 1
+    assert len(list((tmp_path / "outbox").glob("alert-*.eml"))) == 1
+    assert len(list((tmp_path / "outbox").glob("health-*.eml"))) == 1  # "cannot write to your spreadsheet"
+    stored = sink.load_state()
+    assert stored.seen("a" * 64)
+    assert pending_count(stored) == 1  # the note that it went out was lost, as the log line warns
+    again = ingest_batch(UploadBatch("home", "test", {}, (item,)), config, runtime.services)
+    assert again.duplicates == ["a" * 64]
+    assert len(list((tmp_path / "outbox").glob("alert-*.eml"))) == 1  # the outbox never writes an id twice
