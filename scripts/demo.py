@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import email
 import logging
 import secrets
 import shutil
@@ -71,6 +72,7 @@ def run_day(out: Path, *, step_min: int = 15) -> dict[str, int]:
 
 def _run_servers(out: Path, config: CloudConfig, clock: SimulatedClock, weather_url: str, step_min: int) -> int:
     polls = 0
+    seen_mail: set[Path] = set()
     sim_config = SimConfig(start=DAY_START, api="dl_cgi")
     with run_simulator(sim_config) as pvs, serve_function(Runtime(config, clock=clock.now)) as url:
         _, edge_file = write_configs(out, pvs.url, url, weather_url)
@@ -83,6 +85,10 @@ def _run_servers(out: Path, config: CloudConfig, clock: SimulatedClock, weather_
             polls += 1
             local = clock.at.astimezone(config.site("home").tz)
             print(f"  {local:%H:%M}  collect {result.collect:<8} upload {result.upload}", flush=True)
+            for mail in sorted(set((out / "outbox").glob("*.eml")) - seen_mail):
+                subject = email.message_from_bytes(mail.read_bytes())["Subject"]
+                print(f"         email to the owner: {subject}", flush=True)
+                seen_mail.add(mail)
             clock.at += timedelta(minutes=step_min)
         # 23:30: the nightly job Cloud Scheduler would start writes the day's totals to the Daily tab.
         from pvs6_cloud.jobs.daily import run_daily_rollup
