@@ -23,12 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from support.edge_servers import SECRET, FakeIngest, device_list, write_config  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from pvs6_edge.config import load_config  # noqa: E402
 from pvs6_edge.spool import Spool  # noqa: E402
+from tests.support.edge_servers import SECRET, FakeIngest, device_list, write_config  # noqa: E402
 
 BACKLOG = 672
 

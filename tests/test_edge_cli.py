@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.edge_servers import SECRET, FakeIngest, FakePvs, write_config
 
 from pvs6_edge.cli import main
+from tests.support.edge_servers import SECRET, FakeIngest, FakePvs, write_config
 
 HEAVY = ("pandas", "numpy", "googleapiclient", "google", "pvlib", "matplotlib", "rich", "functions_framework",
          "flask", "pvs6_cloud", "pvs6_sim")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.edge_servers import SECRET, write_config
 
 from pvs6_edge.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, load_config, resolve_config_path
 from pvs6_edge.errors import ConfigError
+from tests.support.edge_servers import SECRET, write_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "edge" / "config.example.toml"
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 import requests
-from support.edge_servers import FakeClock, FakePvs
 
 from pvs6_edge.config import PvsConfig
 from pvs6_edge.errors import PvsAuthError, PvsBadResponse, PvsUnavailable
 from pvs6_edge.pvs import PvsClient
+from tests.support.edge_servers import FakeClock, FakePvs
 
 
 def _fetch(pvs: FakePvs, api: str = "dl_cgi", remembered: str | None = None, **cfg):

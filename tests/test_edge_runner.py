@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
-from support.edge_servers import SECRET, FakeClock, FakeIngest, FakePvs, write_config
 
 from pvs6_edge.config import load_config
 from pvs6_edge.lock import run_lock
 from pvs6_edge.runner import EdgeRunner
+from tests.support.edge_servers import SECRET, FakeClock, FakeIngest, FakePvs, write_config
 
 
 def _runner(tmp_path: Path, pvs: FakePvs, ingest: FakeIngest, clock: FakeClock, **extra: str) -> EdgeRunner:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.edge_servers import SECRET, FakeClock, FakeIngest
 
 from pvs6_edge.config import CloudConfig, StorageConfig
 from pvs6_edge.spool import Spool
 from pvs6_edge.upload import Uploader, sign
+from tests.support.edge_servers import SECRET, FakeClock, FakeIngest
 
 T0 = 1_757_711_475.0
 

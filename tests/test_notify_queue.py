@@ -7,12 +7,12 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support.smtp import SmtpServer
 
 from pvs6_cloud.config import MailConfig
 from pvs6_cloud.notify.queue import deliver_pending, mail_status, pending_count, queue_mail
 from pvs6_cloud.notify.transport import OutgoingMail, SmtpTransport
 from pvs6_cloud.state import SiteState
+from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 

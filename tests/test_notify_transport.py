@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 import pytest
-from support.smtp import SmtpServer
 
 from pvs6_cloud.config import MailConfig
 from pvs6_cloud.errors import TransientError
@@ -18,6 +17,7 @@ from pvs6_cloud.notify.transport import (
     SmtpTransport,
     transport_from_config,
 )
+from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
