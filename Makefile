@@ -33,6 +33,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/edge.py
 	$(BIN)/python bench/cloud.py
+	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/detection.py
 
 clean:
