@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import os
 import tempfile
@@ -129,13 +130,20 @@ class CsvSink:
         with path.open(encoding="utf-8", newline="") as fh:
             return list(csv.reader(fh))
 
+    @staticmethod
+    def _read_header(path: Path) -> list[str] | None:
+        if not path.exists():
+            return None
+        with path.open(encoding="utf-8", newline="") as fh:
+            return next(csv.reader(fh), None)
+
     def _ensure_header(self, tab: Tab, panels: Panels) -> None:
         """Write the header, or rewrite the file when the panel columns grew (old rows keep their cells)."""
         header = tab.header(panels if tab.dynamic else ())
         path = self._path(tab.name)
+        if self._read_header(path) == header:
+            return  # the common case reads one line, not years of Readings
         rows = self._read_rows(tab.name)
-        if rows and rows[0] == header:
-            return
         if rows and rows[0] != header[: len(rows[0])]:
             log.warning("%s header differs from the layout; rewriting it (data rows are kept)", path.name)
         body = [r + [""] * (len(header) - len(r)) for r in rows[1:]]
@@ -213,20 +221,29 @@ class CsvSink:
         self._write_atomic(self._path(tab.name), self._rows_text(rows))
 
     def read_records(self, tab: str, panels: Panels = (), start_row: int = 0) -> list[dict[str, Cell]]:
-        """Typed rows of a tab (numbers as float, times as aware datetimes) from data row ``start_row``."""
+        """Typed rows of a tab (numbers as float, times as aware datetimes) from data row ``start_row``.
+
+        The file is streamed and the rows before ``start_row`` are skipped unparsed into values, so a nightly
+        job that reads only the last days stays cheap on a Readings file holding years.
+        """
         layout_tab = self.layout.tab(tab)
-        rows = self._read_rows(tab)
-        if not rows:
+        path = self._path(tab)
+        if not path.exists():
             return []
         panels = panels if layout_tab.dynamic else ()
         columns = layout_tab.all_columns(panels)
         by_title = {c.title: c for c in columns}
-        header = [by_title.get(title) for title in rows[0]]
         records = []
-        for raw in rows[1 + start_row :]:
-            record: dict[str, Cell] = {c.key: None for c in columns}
-            for col, text in zip(header, raw, strict=False):
-                if col is not None:
-                    record[col.key] = self._parse(text, col.type)
-            records.append(record)
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            titles = next(reader, None)
+            if titles is None:
+                return []
+            header = [by_title.get(title) for title in titles]
+            for raw in itertools.islice(reader, start_row, None):
+                record: dict[str, Cell] = {c.key: None for c in columns}
+                for col, text in zip(header, raw, strict=False):
+                    if col is not None:
+                        record[col.key] = self._parse(text, col.type)
+                records.append(record)
         return records
