@@ -106,6 +106,34 @@ def test_commit_cut_off_before_the_state_is_undone(tmp_path, monkeypatch):
     assert [r["snapshot_id"] for r in sink.read_records("Readings", [("A1", "A1")])] == ["id0"]
 
 
+def test_commit_cut_off_after_the_panel_columns_grew_is_undone_row_by_row(tmp_path, monkeypatch):
+    # A new inverter rewrites the Readings header (every old row gets a new empty cell) in the same commit
+    # whose state write is cut off: the byte size the state remembers no longer lines up with the old rows.
+    sink = CsvSink(tmp_path, NY)
+    state = SiteState()
+    one = [("A1", "A1")]
+    sink.commit(SheetWrite(state=state, panels=one, append={"Readings": [_reading(i) for i in range(5)]}))
+    before = (tmp_path / "Readings.csv").read_text()
+    state = sink.load_state()
+
+    real = sink._write_atomic
+
+    def power_cut(path, text):
+        if path.name == "_state.csv":
+            raise OSError(5, "Input/output error")
+        real(path, text)
+
+    monkeypatch.setattr(sink, "_write_atomic", power_cut)
+    two = [("A1", "A1"), ("B2", "B2")]
+    with pytest.raises(SinkUnavailable):
+        sink.commit(SheetWrite(state=state, panels=two, append={"Readings": [_reading(5, ("A1", "B2"))]}))
+    monkeypatch.setattr(sink, "_write_atomic", real)
+
+    CsvSink(tmp_path, NY).load_state()
+    assert (tmp_path / "Readings.csv").read_text() == before  # every committed row whole, nothing else
+    assert [r["snapshot_id"] for r in sink.read_records("Readings", one)] == [f"id{i}" for i in range(5)]
+
+
 def test_unwritable_folder_is_sink_unavailable(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -1,8 +1,10 @@
 """The embedded default sink: one CSV file per tab in a folder, openable by any spreadsheet program.
 
 A commit appends rows and replaces small tabs first and writes ``_state.csv`` last (temp file, fsync, rename).
-The state records each appended file's size, so a commit cut off by a crash is undone on the next load by
-truncating the file back: the edge never got an acknowledgement for those rows and will send them again.
+The state records each appended file's size, header and data row count, so a commit cut off by a crash is undone
+on the next load by truncating the file back (or, when the panel columns grew meanwhile and every old row was
+rewritten, by keeping the committed rows under the committed header): the edge never got an acknowledgement for
+those rows and will send them again.
 Text that a spreadsheet would run as a formula (``= + - @``) is stored with a leading apostrophe.
 """
 
@@ -165,12 +167,25 @@ class CsvSink:
         """Read ``_state.csv`` and cut back any file a crashed commit left longer than the state says."""
         try:
             state = state_from_rows([[_restore(c) for c in row] for row in self._read_rows(STATE_TAB)])
-            sizes: dict[str, int] = state.section(_SECTION).get("sizes", {})
+            section = state.section(_SECTION)
+            sizes: dict[str, int] = section.get("sizes", {})
+            headers: dict[str, list[str]] = section.get("headers", {})
+            counts: dict[str, int] = section.get("rows", {})
             for tab, size in sizes.items():
                 path = self._path(tab)
                 if path.exists() and path.stat().st_size > size:
                     log.warning("%s: undoing a commit that was cut off (%d bytes past the last commit)",
                                 path.name, path.stat().st_size - size)
+                    header = headers.get(tab)
+                    if header is not None and tab in counts and self._read_header(path) != header:
+                        # The header was rewritten (panel columns grew) after the last commit: every old row
+                        # moved, so bytes mean nothing; keep the committed rows, cut back to the committed header.
+                        rows = self._read_rows(tab)
+                        body = [r[: len(header)] for r in rows[1 : 1 + counts[tab]]]
+                        buf = io.StringIO()
+                        csv.writer(buf, lineterminator="\n").writerows([header, *body])
+                        self._write_atomic(path, buf.getvalue())
+                        continue
                     with path.open("r+b") as fh:
                         fh.truncate(size)
                         fh.flush()
@@ -183,17 +198,24 @@ class CsvSink:
         """Append, replace and upsert, then store the state last (see the module docstring)."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            sizes = write.state.section(_SECTION).setdefault("sizes", {})
+            section = write.state.section(_SECTION)
+            sizes = section.setdefault("sizes", {})
+            headers = section.setdefault("headers", {})
+            counts = section.setdefault("rows", {})
             for name, records in write.append.items():
                 tab = self.layout.tab(name)
                 panels = write.panels if tab.dynamic else ()
                 self._ensure_header(tab, panels)
                 path = self._path(name)
+                if name not in counts:  # a folder from before row counts were kept: count once
+                    counts[name] = max(0, len(self._read_rows(name)) - 1)
                 with path.open("a", encoding="utf-8", newline="") as fh:
                     fh.write(self._rows_text(tab.to_cells(r, panels) for r in records))
                     fh.flush()
                     os.fsync(fh.fileno())
                 sizes[name] = path.stat().st_size
+                headers[name] = tab.header(panels)
+                counts[name] += len(records)
                 write.state.row_counts[name] = write.state.row_counts.get(name, 0) + len(records)
             for name, records in write.replace.items():
                 tab = self.layout.tab(name)
