@@ -163,3 +163,23 @@ def test_seed_sample_at_night_gives_no_findings() -> None:
     snap = parse_payload(payload, source="dl_cgi", site="home", captured_at=at)
     result, _ = run([(snap, sun(-12.0, 0.0))] * 3)
     assert result.findings == ()
+
+
+def test_two_inverter_system_reports_the_dead_one() -> None:
+    """With two panels, the one still producing is the only peer: a dead partner must still be reported."""
+    pair = SERIALS[:2]
+    site = SiteConfig("home", "s", 41.76, -72.68, "America/New_York", array=ArrayConfig(panels=2))
+    readings = [(snapshot(t, dict.fromkeys(pair, 0.25)), sun(clearsky_kw=0.6)) for t in every(15, 4)]
+    dead = {pair[0]: 0.25, pair[1]: 0.0}
+    readings += [(snapshot(t, dead, stale=[pair[1]]), sun(clearsky_kw=0.6))
+                 for t in every(15, 5, T0 + timedelta(hours=1))]
+    result, _ = run(readings, site=site)
+    assert keys(result) == {"inverter_down:" + pair[1]}
+
+
+def test_two_inverter_system_under_clouds_stays_quiet() -> None:
+    pair = SERIALS[:2]
+    site = SiteConfig("home", "s", 41.76, -72.68, "America/New_York", array=ArrayConfig(panels=2))
+    dim = {pair[0]: 0.02, pair[1]: 0.015}
+    result, _ = run([(snapshot(t, dim), sun(clearsky_kw=0.6)) for t in every(15, 12)], site=site)
+    assert result.findings == ()

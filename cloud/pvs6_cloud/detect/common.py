@@ -164,7 +164,9 @@ def build_frame(snapshot: Snapshot, enrichment: Enrichment, known: frozenset[str
     producing = frozenset(s for s, p in power.items() if p >= cfg.peer_min_kw)
     universe = max(len(known | set(present)), 1)
     reference = None
-    if len(producing) >= 2 and len(producing) >= setting(cfg, "min_peer_share") * universe:
+    # Two producing panels make a baseline; a two-panel site has only one peer to compare the other with.
+    need = 2 if universe > 2 else 1
+    if len(producing) >= need and len(producing) >= setting(cfg, "min_peer_share") * universe:
         reference = median(power[s] for s in producing)
     elevation = enrichment.sun_elevation_deg
     daylight = elevation is not None and elevation >= cfg.min_sun_elevation_deg
