@@ -64,8 +64,9 @@ def test_same_snapshot_twice_makes_one_row(client, seed_payload):
         (lambda b, h: (b, {**h, "X-Sentinel-Signature": "sha256=" + "0" * 64}), 401, "bad signature"),
         (lambda b, h: (b, {**h, "X-Sentinel-Site": "stranger"}), 401, "unknown"),
         (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-Sentinel-Timestamp"}), 401, "Timestamp"),
+        (lambda b, h: (b, {**h, "X-Sentinel-Timestamp": "9" * 400}), 401, "window"),
     ],
-    ids=["forged", "unknown-site", "no-timestamp"],
+    ids=["forged", "unknown-site", "no-timestamp", "absurd-timestamp"],
 )
 def test_refused_requests_write_nothing(client, seed_payload, mutate, status, says):
     http, tmp = client
@@ -111,8 +112,10 @@ def test_gzip_bomb_gets_413_without_inflating_it_whole(client):
         ({"schema": 1, "site": "home", "snapshots": [{"source": "dl_cgi"}]}, "snapshots[0]"),
         ({"schema": 1, "site": "home", "snapshots": "nope"}, "list"),
         ({"schema": 1, "site": "other", "snapshots": []}, "site"),
+        ({"schema": 1, "site": "home", "snapshots": [{"source": "dl_cgi", "sha256": "0" * 64, "payload": {},
+                                                       "captured_at": "0001-01-01T00:00:00+01:00"}]}, "captured_at"),
     ],
-    ids=["schema", "item-fields", "not-a-list", "site-mismatch"],
+    ids=["schema", "item-fields", "not-a-list", "site-mismatch", "time-out-of-range"],
 )
 def test_contract_breaks_get_400_with_a_reason(client, body_obj, says):
     http, tmp = client
@@ -129,6 +132,15 @@ def test_malformed_json_gets_400(client):
     reply = _post(http, body, headers)
     assert reply.status_code == 400
     assert "JSON" in reply.get_json()["error"]
+
+
+def test_json_nested_too_deep_gets_400(client):
+    http, tmp = client
+    body, headers = signed(None, raw=gzip.compress(b"[" * 200_000))
+    reply = _post(http, body, headers)
+    assert reply.status_code == 400
+    assert "JSON" in reply.get_json()["error"]
+    assert _readings(tmp) == []
 
 
 def test_not_a_pvs_payload_is_refused_and_nothing_written(client, seed_payload):

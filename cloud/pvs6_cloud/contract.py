@@ -95,7 +95,8 @@ def verify_signature(
         sent_at = int(timestamp)
     except ValueError:
         raise Unauthorized("missing or malformed X-Sentinel-Timestamp") from None
-    if abs(now.timestamp() - sent_at) > MAX_SKEW_S:
+    # Compared as integers: a stranger's 400-digit timestamp must be refused, not overflow a float (a 500).
+    if abs(int(now.timestamp()) - sent_at) > MAX_SKEW_S:
         raise Unauthorized("timestamp outside the 300 s window (check the Pi's clock)")
     if not hmac.compare_digest(sign(secret, timestamp, body), signature):
         raise Unauthorized("bad signature")
@@ -125,7 +126,10 @@ def _parse_time(value: Any, where: str) -> datetime:
         raise BadRequest(f"{where}: captured_at {value!r} is not ISO-8601") from err
     if parsed.tzinfo is None:
         raise BadRequest(f"{where}: captured_at must carry a time zone (UTC)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as err:
+        raise BadRequest(f"{where}: captured_at {value!r} is out of range") from err
 
 
 def _item(raw: Any, index: int) -> UploadItem:
@@ -161,7 +165,7 @@ def decode_body(body: bytes, content_encoding: str, site: str) -> UploadBatch:
     text = _inflate(body)
     try:
         data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # RecursionError: nested too deep
         raise BadRequest(f"body is not valid JSON: {err}") from err
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
