@@ -168,3 +168,26 @@ def test_flash_nearly_full() -> None:
     result, _ = run([(with_pvs(snapshot(T0 + timedelta(hours=1), healthy()), flash_avail_kb=59039), sun())], memory)
     assert result.findings == ()
 
+
+
+def test_nightly_reboots_far_north_in_summer_are_normal() -> None:
+    """Juneau in June: the sun is still up at the 21:00 reading and again at 06:00, but the 02:00 reboot is at night.
+
+    One real daytime restart (a power blip at noon) next to the nightly routine is not "keeps restarting".
+    """
+    from pvs6_cloud.config import SiteConfig
+
+    site = SiteConfig("north", "s", 58.30, -134.42, "America/Juneau")
+    start = datetime(2025, 6, 20, 14, 0, tzinfo=UTC)  # 06:00 AKDT
+    boots = [start - timedelta(hours=4), start + timedelta(hours=20) - timedelta(minutes=3),
+             start + timedelta(hours=30), start + timedelta(hours=44) - timedelta(minutes=6)]  # nightly + noon
+    readings = []
+    for day in range(3):
+        for t in every(15, 61, start + timedelta(days=day)):  # 06:00-21:00 local, as the edge polls
+            boot = max(b for b in boots if b < t)
+            hour = (t - start - timedelta(days=day)).total_seconds() / 3600.0
+            elevation = 5.0 + 40.0 * (1.0 - abs(hour - 7.5) / 7.5)  # >= 5 degrees from 06:00 to 21:00
+            snap = with_pvs(snapshot(t, healthy()), uptime_s=(t - boot).total_seconds())
+            readings.append((snap, sun(elevation)))
+    result, _ = run(readings, site=site)
+    assert "pvs_reboots:" not in keys(result)

@@ -1,8 +1,9 @@
 """The PVS6's own health as it reports it: error counters rising fast, repeated daytime reboots, flash filling.
 
 The PVS6 restarts itself every night and is silent for 8-10 minutes, so one reboot in the dark is normal. A reboot
-counts as *daytime* when the readings on both sides of it had the sun up; ``reboots_per_day`` such reboots within
-24 h open an alert. Counters reset at every boot, so rates are measured only within one uptime.
+counts as *daytime* when the readings on both sides of it had the sun up and so had the restart itself (far north
+in summer the first two hold across the night); ``reboots_per_day`` such reboots within 24 h open an alert.
+Counters reset at every boot, so rates are measured only within one uptime.
 
 "PVS6 unreachable from the Pi" is judged by the scheduled watchdog (`pvs6_cloud.jobs.watchdog`), which runs even
 when no reading arrives; ingest leaves that kind alone so the two never resolve each other's alert.
@@ -51,7 +52,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     if pvs.uptime_s is not None:
         if prev.get("uptime_s") is not None and pvs.uptime_s + 60 < prev["uptime_s"] + _gap_s(prev, frame):
             boot = frame.at - timedelta(seconds=pvs.uptime_s)
-            daytime = sun_up and bool(prev.get("sun_up"))
+            daytime = sun_up and bool(prev.get("sun_up")) and _sun_up_at(boot, ctx)
             mem["reboots"].append([boot.isoformat(), daytime])
             mem["counters"] = {}
         mem["reboots"] = [r for r in mem["reboots"] if frame.at - datetime.fromisoformat(r[0]) < timedelta(days=1)]
@@ -76,6 +77,16 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
             mem["active"].pop("pvs_flash_low", None)
         judged.add("pvs_flash_low")
     return judged
+
+
+def _sun_up_at(at: datetime, ctx: Context) -> bool:
+    """Whether the sun was above the horizon at the site at ``at``: far north in summer the readings on both
+    sides of the nightly restart can both have the sun up, while the restart itself happened at night."""
+    from ..solar import sun_position
+
+    site = ctx.site
+    elevation, _azimuth = sun_position([at], site.latitude, site.longitude, site.elevation_m)
+    return bool(elevation[0] > 0)
 
 
 def _gap_s(prev: Mapping[str, Any], frame: Frame) -> float:
