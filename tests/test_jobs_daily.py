@@ -191,6 +191,29 @@ def test_nightly_runs_write_each_day_once_read_only_new_rows_and_pick_up_late_da
     assert len(sink.read_records("Daily", PANELS)) == 22  # re-running replaces, never duplicates
 
 
+def test_a_week_uploaded_late_after_an_internet_outage_fills_its_days(tmp_path: Path) -> None:
+    """The rollup ran every night of a week-long outage (empty days); the Pi's backlog then arrives at once."""
+    site = make_site(tmp_path)
+    sink = CsvSink(site.local_dir, TZ)
+    gen = SyntheticSite({}, date(2025, 6, 1))
+    store(sink, gen.generate(10))
+    run_daily_rollup(sink, site, datetime(2025, 6, 11, 1, 0, tzinfo=TZ))
+    backlog = gen.generate(7)  # June 11-17, kept on the Pi
+    for day in range(12, 19):
+        run_daily_rollup(sink, site, datetime(2025, 6, day, 1, 0, tzinfo=TZ))
+    assert sink.read_records("Daily", PANELS)[-1]["production_kwh"] is None
+    store(sink, backlog + gen.generate(1))  # back online on the 18th: the week, then the 18th itself
+    result = run_daily_rollup(sink, site, datetime(2025, 6, 19, 1, 0, tzinfo=TZ))
+    assert result.days[0] == "2025-06-11"
+    daily = {r["date"]: r for r in sink.read_records("Daily", PANELS)}
+    assert len(daily) == 18
+    for day in range(12, 19):
+        assert daily[date(2025, 6, day)]["production_kwh"] == pytest.approx(gen.truth[date(2025, 6, day)]["prod"],
+                                                                           abs=1e-3)
+        assert daily[date(2025, 6, day)]["completeness_pct"] == 1.0
+    assert daily[date(2025, 6, 11)]["production_kwh"] is not None
+
+
 def test_explicit_day_reads_everything_and_replaces_its_row(tmp_path: Path) -> None:
     site = make_site(tmp_path)
     sink = CsvSink(site.local_dir, TZ)

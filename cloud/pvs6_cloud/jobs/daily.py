@@ -385,7 +385,7 @@ def run_daily_rollup(
         Current time [aware]; "yesterday" is in the site's zone.
     days : sequence of date, optional
         Re-roll exactly these days (reads all of Readings). Default: the days since the last run, plus the
-        `LATE_DAYS` before it, up to yesterday.
+        `LATE_DAYS` before it, up to yesterday, plus every earlier day of rows appended since the last run.
     weather : WeatherConfig, optional
         When given (and enabled), days whose readings lack weather are filled from the weather service
         (`weather_fill_from`); None: the readings' own weather only.
@@ -426,6 +426,14 @@ def run_daily_rollup(
             seen = [r["time"].astimezone(site.tz).date() for r in records if isinstance(r.get("time"), datetime)]
             first = max(min(seen), today - timedelta(days=_MAX_CATCH_UP_DAYS)) if seen else today
         wanted = days_between(first, yesterday)
+        # Rows appended since the last run may be days old (a Pi back from a long outage sends its backlog):
+        # their days are rolled again too, not only the last LATE_DAYS.
+        seen_rows = memory.get("rows_seen")
+        if isinstance(seen_rows, int) and last:
+            oldest = today - timedelta(days=_MAX_CATCH_UP_DAYS)
+            late = {r["time"].astimezone(site.tz).date() for r in records[max(0, seen_rows - start_row):]
+                    if isinstance(r.get("time"), datetime)}
+            wanted = sorted(set(wanted) | {d for d in late if oldest <= d <= yesterday})
     fill = None
     if weather is not None and weather.enabled:
         fill = weather_fill_from(site, weather, state.section("weather"), now, http)
@@ -438,6 +446,7 @@ def run_daily_rollup(
             memory["last_day"] = max(wanted[-1].isoformat(), memory.get("last_day", ""))
         keep_from = day_bounds(today - timedelta(days=LATE_DAYS + 1), site.tz)[0]
         memory["start_row"] = _new_mark(records, start_row, keep_from)
+        memory["rows_seen"] = start_row + len(records)
     upsert = {"Daily": ("date", rows)} if rows else {}
     sink.commit(SheetWrite(state=state, panels=panels, upsert=upsert))
     log.info("site %s: rolled up %d day(s) from %d reading row(s)", site.site_id, len(rows), len(records))
@@ -466,4 +475,5 @@ def _rotate(sink: Sink, site: SiteConfig, today: date, memory: dict[str, Any]) -
     if moved:
         log.info("site %s: moved %d old reading row(s) to the archive", site.site_id, moved)
         memory["start_row"] = 0
+        memory.pop("rows_seen", None)  # row numbers shifted: the next run cannot tell new rows from old
     return moved
