@@ -178,3 +178,44 @@ def test_state_file_damage_is_not_fatal(tmp_path, servers):
     (tmp_path / "data" / "state.json").write_bytes(b'{"last_poll_at": 17')
     assert runner.execute(collect=True, upload=True).upload == "ok"
     assert os.path.exists(tmp_path / "data" / "state.json")
+
+
+def _fill_disk_for(path: Path) -> Path:
+    """Make the next atomic write of ``path`` hit a real ENOSPC: its temp name points at /dev/full."""
+    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+    tmp.symlink_to("/dev/full")
+    return tmp
+
+
+def test_disk_full_still_uploads_the_spool_and_reports_it(tmp_path, servers):
+    pvs, ingest, clock = servers
+    runner = _runner(tmp_path, pvs, ingest, clock)
+    ingest.stop()
+    runner.execute(collect=True, upload=True)  # one item waits in the spool
+    ingest.start()
+    clock.advance(900)
+    _fill_disk_for(tmp_path / "data" / "state.json")  # the state save before the poll meets ENOSPC
+    result = runner.execute(collect=True, upload=True)
+    assert result.collect == "failed" and result.upload == "ok"
+    assert len(ingest.snapshots) == 1 and runner.spool.items() == []  # uploading frees the SD card
+    beat = ingest.heartbeats[-1]
+    assert "No space left" in beat["storage_error"]
+    assert "No space left" in runner.status()["storage_error"]
+    clock.advance(900)
+    runner.execute(collect=True, upload=True)  # space is back: the error clears
+    assert ingest.heartbeats[-1]["storage_error"] is None and len(ingest.snapshots) == 2
+
+
+def test_disk_full_while_compressing_does_not_stop_the_upload(tmp_path, servers):
+    pvs, ingest, clock = servers
+    runner = _runner(tmp_path, pvs, ingest, clock)
+    ingest.stop()
+    runner.execute(collect=True, upload=True)  # one plain item waits
+    ingest.start()
+    clock.advance(900)
+    first = Path(runner.spool.items()[0].path)
+    pvs.on_request = lambda path: _fill_disk_for(first.with_name(first.name + ".gz"))  # after the temp sweep
+    result = runner.execute(collect=True, upload=True)
+    assert (result.collect, result.upload) == ("ok", "ok") and len(ingest.snapshots) == 2
+    assert "No space left" in ingest.heartbeats[-1]["storage_error"]
+    assert runner.spool.items() == []

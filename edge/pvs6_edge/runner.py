@@ -93,15 +93,37 @@ class EdgeRunner:
                 return result
             state = load_state(self.state_path)
             self.spool.ensure_dirs()
-            state.unreported_quarantine.extend(self.spool.sweep_temps())
+            failures: list[StorageError] = []
+            # A full or failing SD card must not stop the upload (which frees space) nor the heartbeat that
+            # tells the owner: storage errors of the steps before the upload are recorded, then the run goes on.
+            try:
+                state.unreported_quarantine.extend(self.spool.sweep_temps())
+            except StorageError as err:
+                self._storage_failed(state, err, failures)
             with self._new_session() as session:
                 if collect:
-                    result.collect = self._collect(session, state)
-                self._maintain(state)
+                    try:
+                        result.collect = self._collect(session, state)
+                    except StorageError as err:
+                        self._storage_failed(state, err, failures)
+                        result.collect = "failed"
+                self._maintain(state, failures)
+                if not failures and state.storage_error is not None:
+                    log.info("storage writable again (after: %s)", state.storage_error)
+                    state.storage_error = state.storage_error_at = None
                 if upload:
                     self._upload(session, state, result)
             save_state(self.state_path, state)
         return result
+
+    def _storage_failed(self, state: EdgeState, err: StorageError, failures: list[StorageError]) -> None:
+        failures.append(err)
+        if state.storage_error is None:
+            log.error("storage error (the upload and heartbeat still go): %s", err)
+        else:
+            log.info("storage still failing: %s", err)
+        state.storage_error = str(err)
+        state.storage_error_at = self.clock.time()
 
     def status(self) -> dict[str, Any]:
         """The current status without taking the lock (read-only, for ``pvs6-edge status``)."""
@@ -161,16 +183,26 @@ class EdgeRunner:
             log.info("PVS6 still not answering (since %s): %s", iso_utc(state.pvs_failing_since),
                      state.last_pvs_error)
 
-    def _maintain(self, state: EdgeState) -> None:
+    def _maintain(self, state: EdgeState, failures: list[StorageError]) -> None:
+        """Compress, bound the spool, prune the archive; each step runs even when another one failed."""
         now = self.clock.time()
-        self.spool.compress_older()
-        warnings, dropped = self.spool.enforce_limits(now)
-        state.warnings = warnings
-        state.dropped_total += dropped
+        try:
+            self.spool.compress_older()
+        except StorageError as err:
+            self._storage_failed(state, err, failures)
+        try:
+            warnings, dropped = self.spool.enforce_limits(now)
+            state.warnings = warnings
+            state.dropped_total += dropped
+        except StorageError as err:
+            self._storage_failed(state, err, failures)
         last = state.last_archive_prune_at
         if last is None or now - last >= _DAY_S or now < last:
-            self.archive.prune(now)
-            state.last_archive_prune_at = now
+            try:
+                self.archive.prune(now)
+                state.last_archive_prune_at = now
+            except StorageError as err:
+                self._storage_failed(state, err, failures)
 
     def _upload(self, session: requests.Session, state: EdgeState, result: RunResult) -> None:
         from pvs6_edge.upload import Uploader
@@ -244,6 +276,8 @@ def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
         "pvs_failing_since": iso(state.pvs_failing_since),
         "last_pvs_error": state.last_pvs_error,
         "last_pvs_error_at": iso(state.last_pvs_error_at),
+        "storage_error": state.storage_error,
+        "storage_error_at": iso(state.storage_error_at),
         "spool_depth": len(items),
         "spool_bytes": sum(i.size_bytes for i in items),
         "oldest_item_age_s": round(max(0.0, now - items[0].captured_ts)) if items else None,

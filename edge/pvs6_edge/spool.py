@@ -210,8 +210,11 @@ class Spool:
         plain = [n for n, i in enumerate(listing) if not i.path.endswith(".gz")][:-1]
         for n in plain:
             item = listing[n]
-            with open(item.path, "rb") as fh:
-                packed = gzip.compress(fh.read(), mtime=0)
+            try:
+                with open(item.path, "rb") as fh:
+                    packed = gzip.compress(fh.read(), mtime=0)
+            except OSError as err:
+                raise StorageError(f"cannot read {item.path}: {err.strerror or err}") from err
             atomic_write(Path(item.path + ".gz"), packed)
             self._unlink(Path(item.path), durable=False)  # if lost, items() drops the plain twin
             listing[n] = SpoolItem(item.stamp, item.seq, item.path + ".gz", len(packed))

@@ -30,6 +30,8 @@ class EdgeState:
     last_pvs_error: str | None = None
     last_pvs_error_at: float | None = None
     pvs_failing_since: float | None = None
+    storage_error: str | None = None
+    storage_error_at: float | None = None
     last_upload_ok_at: float | None = None
     last_upload_error: str | None = None
     last_upload_error_at: float | None = None

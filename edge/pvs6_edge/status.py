@@ -32,6 +32,8 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
         lines.append(f"  failing since:    {status['pvs_failing_since']}")
     if status["last_pvs_error"]:
         lines.append(f"last PVS error:     {status['last_pvs_error_at']}  {status['last_pvs_error']}")
+    if status.get("storage_error"):
+        lines.append(f"STORAGE FAILING:    {status['storage_error_at']}  {status['storage_error']}")
     lines += [
         f"spool:              {status['spool_depth']} item(s), {status['spool_bytes'] / 1024:.0f} KiB, "
         f"oldest {_age(status['oldest_item_age_s'])}",

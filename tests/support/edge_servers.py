@@ -53,7 +53,8 @@ class FakePvs:
     Attributes to steer it: ``mode`` (one of PVS_MODES), ``build`` (firmware BUILD reported by supervisor/info,
     None for 404), ``password``, ``delay_s`` (for ``slow``), ``dl_cgi_needs_auth``, ``expire_after_vars`` (the
     session expires once after that many ``/vars`` requests).
-    Counters: ``requests`` (list of paths), ``max_concurrent``, ``logins``.
+    Counters: ``requests`` (list of paths), ``max_concurrent``, ``logins``. ``on_request`` (a callable taking
+    the path) runs before each answer: a test changes the Pi's disk while the edge is in the middle of a run.
     """
 
     def __init__(self, build: int | None = 61839, password: str = "A1234") -> None:
@@ -63,6 +64,7 @@ class FakePvs:
         self.delay_s = 0.0
         self.dl_cgi_needs_auth = False
         self.expire_after_vars: int | None = None
+        self.on_request: Any = None
         self.requests: list[str] = []
         self.logins = 0
         self.max_concurrent = 0
@@ -102,6 +104,8 @@ class FakePvs:
                     pvs._active += 1
                     pvs.max_concurrent = max(pvs.max_concurrent, pvs._active)
                     pvs.requests.append(self.path)
+                if pvs.on_request is not None:
+                    pvs.on_request(self.path)
                 try:
                     pvs._serve(self)
                 finally:
