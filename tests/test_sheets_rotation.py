@@ -263,3 +263,26 @@ def test_a_state_loaded_before_the_rotation_does_not_erase_where_years_went(fake
     assert stored.section("sheets")["archives"] == {"2024": {"tab": "Readings 2024", "rows": 2}}
     assert stored.row_counts["Readings"] == 4
     assert everywhere(fake, sink) == every(6)
+
+
+def test_reading_ids_are_found_wherever_their_year_went(fake, clock):
+    # A replay older than the state's recent-id window asks the sink: ids rotated into yearly tabs of the main
+    # spreadsheet and into an archive spreadsheet must be found as well as those still in Readings.
+    sink = make_sink(fake, clock)
+    sink.bootstrap(PANELS)
+    main = sink.spreadsheet_id
+    budget = fake.spreadsheets[main].cells() + 3 * COLUMNS + 3 * COLUMNS
+    sink = make_sink(fake, clock, main, archive_after_cells=budget)
+    total = 0
+    for year in range(2020, 2025):
+        ingest(sink, year_of_readings(year, total))
+        total += 3
+        assert sink.rotate_readings(datetime(year + 1, 1, 1, tzinfo=TZ)) == 3
+    ingest(sink, year_of_readings(2025, total))
+    total += 3
+    state = sink.load_state()
+    assert any("id" in e for e in state.section("sheets")["archives"].values())  # one year went elsewhere
+    found = sink.stored_ids(state, datetime(2020, 3, 1, tzinfo=UTC), datetime(2025, 12, 1, tzinfo=UTC))
+    assert found == set(every(total))
+    assert sink.stored_ids(state, datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)) >= {
+        "r00015", "r00016", "r00017"}

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from . import alerting, enrich, rows
+from . import state as state_module
 from .config import CloudConfig, SiteConfig
 from .contract import UploadBatch
 from .errors import BadRequest, SinkUnavailable
@@ -26,6 +27,9 @@ from .sink import SheetWrite, Sink
 __all__ = ["IngestResult", "Services", "ingest_batch"]
 
 log = logging.getLogger(__name__)
+
+# Readings keep the first 16 hex digits of a snapshot's sha256 as its id.
+_ID_CHARS = 16
 
 
 @dataclass
@@ -72,6 +76,26 @@ def _parse_items(batch: UploadBatch, fresh: list[Any]) -> list[Snapshot]:
     return snapshots
 
 
+def _stored_beyond_window(batch: UploadBatch, state: Any, sink: Sink, site: SiteConfig, now: datetime,
+                          services: Services) -> set[str]:
+    """Ids the sink holds for snapshots too old for the state's recent-id window to vouch for.
+
+    The window keeps the newest ids only; a snapshot at or before its oldest one (a replayed year of archive, a
+    spool restored from a backup) may have been stored long ago, so the sink's Readings ids are asked instead.
+    """
+    if len(state.recent_ids) < state_module.RECENT_IDS_KEPT:
+        return set()  # nothing was ever forgotten
+    horizon = min(state.recent_ids.values())
+    old = [i.captured_at for i in batch.items if not state.seen(i.sha256) and i.captured_at.isoformat() <= horizon]
+    if not old:
+        return set()
+    try:
+        return sink.stored_ids(state, min(old), max(old))
+    except SinkUnavailable as err:
+        sink_health().failed(site, err, now, services.mailer)
+        raise
+
+
 def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) -> IngestResult:
     """Store a batch exactly once and raise whatever alerts it shows.
 
@@ -93,8 +117,9 @@ def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) ->
         raise
 
     fresh, duplicates, batch_ids = [], [], set()
+    stored = _stored_beyond_window(batch, state, sink, site, now, services)
     for item in sorted(batch.items, key=lambda i: i.captured_at):
-        if state.seen(item.sha256) or item.sha256 in batch_ids:
+        if state.seen(item.sha256) or item.sha256[:_ID_CHARS] in stored or item.sha256 in batch_ids:
             duplicates.append(item.sha256)
         else:
             batch_ids.add(item.sha256)

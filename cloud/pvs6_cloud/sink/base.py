@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from ..layout import Cell
@@ -55,3 +56,10 @@ class Sink(Protocol):
 
     def read_records(self, tab: str, panels: Panels = (), start_row: int = 0) -> list[dict[str, Cell]]:
         """Rows of a tab as dicts keyed by column key, from data row ``start_row`` (0 = first under the header)."""
+
+    def stored_ids(self, state: SiteState, since: datetime, until: datetime) -> set[str]:
+        """Reading ids (the Readings ``snapshot_id`` cells) stored for times around ``since``..``until``.
+
+        Asked only for snapshots older than the ids the state remembers (a replayed archive, a restored spool),
+        so it may read a lot; it must cover every place a reading of those times can be (archives included).
+        """

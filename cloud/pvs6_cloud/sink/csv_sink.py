@@ -17,7 +17,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +241,31 @@ class CsvSink:
                 existing[slot] = dict(record)
         rows = [tab.header(panels), *(tab.to_cells(r, panels) for r in existing)]
         self._write_atomic(self._path(tab.name), self._rows_text(rows))
+
+    def stored_ids(self, state: SiteState, since: datetime, until: datetime) -> set[str]:
+        """Reading ids in ``Readings.csv`` whose local date is within a day of ``since``..``until`` (one pass)."""
+        tab = self.layout.tab("Readings")
+        time_title = next(c.title for c in tab.columns if c.key == "time")
+        id_title = next(c.title for c in tab.columns if c.key == "snapshot_id")
+        first = (since.astimezone(self.tz) - timedelta(days=1)).date().isoformat()
+        last = (until.astimezone(self.tz) + timedelta(days=1)).date().isoformat()
+        path = self._path(tab.name)
+        found: set[str] = set()
+        try:
+            if not path.exists():
+                return found
+            with path.open(encoding="utf-8", newline="") as fh:
+                reader = csv.reader(fh)
+                titles = next(reader, [])
+                if time_title not in titles or id_title not in titles:
+                    return found
+                time_i, id_i = titles.index(time_title), titles.index(id_title)
+                for row in reader:
+                    if len(row) > max(time_i, id_i) and first <= row[time_i][:10] <= last and row[id_i]:
+                        found.add(_restore(row[id_i]))
+        except OSError as err:
+            raise SinkUnavailable(f"cannot read the sheet folder {self.folder}: {err.strerror}") from err
+        return found
 
     def read_records(self, tab: str, panels: Panels = (), start_row: int = 0) -> list[dict[str, Cell]]:
         """Typed rows of a tab (numbers as float, times as aware datetimes) from data row ``start_row``.

@@ -588,6 +588,45 @@ class SheetsSink:
             records.append(record)
         return records
 
+    def stored_ids(self, state: SiteState, since: datetime, until: datetime) -> set[str]:
+        """Reading ids in Readings and in the archive tabs of the years ``since``..``until`` touch.
+
+        Two reads per spreadsheet involved (headers, then the id columns): only asked for readings older than the
+        ids the state remembers, so a replayed archive never doubles rows that were rotated out long ago.
+        """
+        id_title = next(c.title for c in self.layout.tab(READINGS).columns if c.key == "snapshot_id")
+        places: dict[str, list[str]] = {self.spreadsheet_id: [READINGS] if READINGS in self.metadata() else []}
+        archives = state.section(SECTION).get("archives", {})
+        first, last = since.astimezone(self.tz).year - 1, until.astimezone(self.tz).year + 1
+        for year in range(first, last + 1):
+            entry = archives.get(str(year))
+            if not entry:
+                continue
+            sid = str(entry.get("id") or self.spreadsheet_id)
+            tab = str(entry.get("tab") or READINGS)
+            if sid == self.spreadsheet_id and tab not in self.metadata():
+                continue
+            places.setdefault(sid, []).append(tab)
+        found: set[str] = set()
+        for sid, tabs in places.items():
+            if sid != self.spreadsheet_id:
+                held = self.metadata(spreadsheet_id=sid)
+                tabs = [t for t in tabs if t in held]
+            tabs = list(dict.fromkeys(tabs))
+            if not tabs:
+                continue
+            headers = self.values([a1(t, 1, last_row=1) for t in tabs], "read reading ids", spreadsheet_id=sid)
+            ranges = []
+            for tab, header in zip(tabs, headers, strict=True):
+                titles = [str(t) for t in header[0]] if header else []
+                if id_title in titles:
+                    i = titles.index(id_title)
+                    ranges.append(a1(tab, 2, last_col=i, first_col=i))
+            if ranges:
+                for column in self.values(ranges, "read reading ids", spreadsheet_id=sid):
+                    found.update(str(row[0]) for row in column if row and row[0] not in ("", None))
+        return found
+
     # -- capacity ------------------------------------------------------------------------------------------------
     def rotate_readings(self, before: datetime) -> int:
         """Move Readings rows older than ``before`` to their year's archive; return how many.
