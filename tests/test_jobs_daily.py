@@ -7,7 +7,7 @@ energy is known independently of the 15-minute readings the rollup sees.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -247,3 +247,16 @@ def test_rotation_is_asked_for_rows_before_this_year_and_resets_the_mark(tmp_pat
     assert result.rotated == 7
     assert sink.rotations == [datetime(2025, 1, 1, tzinfo=TZ)]
     assert sink.load_state().section("jobs")["rollup"]["start_row"] == 0
+
+
+@pytest.mark.parametrize(("day", "hours"), [(date(2025, 3, 9), 23), (date(2025, 11, 2), 25)])
+def test_completeness_of_a_dst_day_counts_its_real_hours(tmp_path: Path, day: date, hours: int) -> None:
+    """A Pi polling round the clock every 15 minutes on a 23- or 25-hour day delivered everything."""
+    site = replace(make_site(tmp_path), active_hours=(0, 24))
+    start = datetime.combine(day, time(0), tzinfo=TZ).astimezone(ZoneInfo("UTC"))  # real minutes, not wall clock
+    readings = [{"time": start + timedelta(minutes=15 * i), "production_kw": 0.0} for i in range(hours * 4)]
+    assert readings[-1]["time"].astimezone(TZ).date() == day
+    row = rollup_day(readings, day, site, PANELS)
+    assert row["completeness_pct"] == pytest.approx(1.0)
+    half = rollup_day(readings[::2], day, site, PANELS)
+    assert half["completeness_pct"] == pytest.approx(0.5)

@@ -130,3 +130,15 @@ def test_uptime_tally_counts_active_down_minutes(sink, site, outbox) -> None:
     tally = sink.load_state().section(SECTION)["months"]["2025-06"]
     assert tally["active_min"] == pytest.approx(120 + 540)
     assert tally["down_min"] == pytest.approx(90 + 500)
+
+
+def test_active_minutes_of_a_round_the_clock_dst_day_are_its_real_minutes() -> None:
+    from datetime import date
+
+    from pvs6_cloud.jobs.window import active_minutes, day_bounds
+
+    tz = ZoneInfo("America/New_York")
+    for day, hours in ((date(2025, 3, 9), 23), (date(2025, 11, 2), 25)):
+        start, end = day_bounds(day, tz)
+        assert active_minutes(start, end, tz, (0, 24)) == hours * 60
+        assert active_minutes(start, end, tz, (6, 21)) == 15 * 60

@@ -21,14 +21,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from ..config import SiteConfig, WeatherConfig
 from ..layout import Cell, panel_key
 from ..rows import panels as panel_columns
 from ..sink import Panels, SheetWrite, Sink
-from .window import CADENCE_MIN, day_bounds, days_between, slots_per_day
+from .window import CADENCE_MIN, active_minutes, day_bounds, days_between
 
 __all__ = [
     "COUNTERS",
@@ -201,8 +201,15 @@ def _is_daylight(r: Mapping[str, Cell]) -> bool:
 
 
 def _completeness(readings: Sequence[Mapping[str, Cell]], day: date, site: SiteConfig) -> float:
-    """Share of the active hours' 15-minute slots that hold at least one reading [fraction 0..1]."""
+    """Share of the active hours' 15-minute slots that hold at least one reading [fraction 0..1].
+
+    Slots are counted in real minutes from the day's first active hour, so a DST day whose active hours hold 23
+    or 25 hours has that many hours of slots.
+    """
     start_h, end_h = site.active_hours
+    day_start, day_end = day_bounds(day, site.tz)
+    opens = datetime.combine(day, time(start_h), tzinfo=site.tz).astimezone(UTC)
+    active = active_minutes(day_start, day_end, site.tz, site.active_hours)
     slots: set[int] = set()
     for r in readings:
         at = r.get("time")
@@ -211,8 +218,8 @@ def _completeness(readings: Sequence[Mapping[str, Cell]], day: date, site: SiteC
         local = at.astimezone(site.tz)
         if local.date() != day or not start_h <= local.hour < end_h:
             continue
-        slots.add(int(((local.hour - start_h) * 60 + local.minute) // CADENCE_MIN))
-    return min(1.0, len(slots) / slots_per_day(site.active_hours))
+        slots.add(int((at - opens).total_seconds() / 60.0 // CADENCE_MIN))
+    return min(1.0, len(slots) / max(1, round(active / CADENCE_MIN)))
 
 
 def _weather(readings: Sequence[Mapping[str, Cell]], fill: DayWeather | None) -> tuple[float | None, ...]:

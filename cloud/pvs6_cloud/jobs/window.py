@@ -6,7 +6,7 @@ local night), while every stored time is an aware ``datetime``. These helpers ar
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from ..errors import BadRequest
 
@@ -123,6 +123,6 @@ def active_minutes(start: datetime, end: datetime, tz: tzinfo, active_hours: tup
         close_at = (datetime.combine(day, time(active_hours[1]), tzinfo=tz) if active_hours[1] < 24
                     else day_bounds(day, tz)[1])
         lo, hi = max(start, open_at), min(end, close_at)
-        if hi > lo:
-            total += (hi - lo).total_seconds() / 60.0
+        if hi > lo:  # in UTC: two times in the same zone subtract as wall clocks (24 h on a 23-hour day)
+            total += (hi.astimezone(UTC) - lo.astimezone(UTC)).total_seconds() / 60.0
     return total
