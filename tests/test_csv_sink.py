@@ -71,6 +71,20 @@ def test_panel_columns_grow_without_moving_old_cells(tmp_path):
     assert second[panel_key("B2")] == pytest.approx(0.2)
 
 
+def test_a_formula_like_inverter_serial_stays_text_in_the_panel_header(tmp_path):
+    # The panel column's title comes from the device's serial when no place is configured.
+    sink = CsvSink(tmp_path, NY)
+    evil = '=HYPERLINK("http://x","click")'
+    panels = [("A1", "A1"), (evil, evil)]
+    sink.commit(SheetWrite(state=SiteState(), panels=panels, append={"Readings": [_reading(0, ("A1", evil))]}))
+    with (tmp_path / "Readings.csv").open(newline="") as fh:
+        header = next(csv.reader(fh))
+    assert header[-1] == "'" + evil + " kW"
+    sink.commit(SheetWrite(state=SiteState(), panels=panels, append={"Readings": [_reading(1, ("A1", evil))]}))
+    assert len((tmp_path / "Readings.csv").read_text().splitlines()) == 3  # the header was not rewritten
+    assert [r[panel_key(evil)] for r in sink.read_records("Readings", panels)] == pytest.approx([0.1, 0.2])
+
+
 def test_upsert_replaces_by_key(tmp_path):
     sink = CsvSink(tmp_path, NY)
     day = date(2025, 6, 1)

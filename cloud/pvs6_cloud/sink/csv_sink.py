@@ -137,7 +137,8 @@ class CsvSink:
         if not path.exists():
             return None
         with path.open(encoding="utf-8", newline="") as fh:
-            return next(csv.reader(fh), None)
+            titles = next(csv.reader(fh), None)
+        return None if titles is None else [_restore(t) for t in titles]
 
     def _ensure_header(self, tab: Tab, panels: Panels) -> None:
         """Write the header, or rewrite the file when the panel columns grew (old rows keep their cells)."""
@@ -146,11 +147,12 @@ class CsvSink:
         if self._read_header(path) == header:
             return  # the common case reads one line, not years of Readings
         rows = self._read_rows(tab.name)
-        if rows and rows[0] != header[: len(rows[0])]:
+        if rows and [_restore(t) for t in rows[0]] != header[: len(rows[0])]:
             log.warning("%s header differs from the layout; rewriting it (data rows are kept)", path.name)
         body = [r + [""] * (len(header) - len(r)) for r in rows[1:]]
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows([header, *body])
+        # A panel's title can be its device's serial: kept inert like every other device string.
+        csv.writer(buf, lineterminator="\n").writerows([[neutralise(t) for t in header], *body])
         self._write_atomic(path, buf.getvalue())
 
     # -- Sink interface ---------------------------------------------------------------------------------------
@@ -183,7 +185,7 @@ class CsvSink:
                         rows = self._read_rows(tab)
                         body = [r[: len(header)] for r in rows[1 : 1 + counts[tab]]]
                         buf = io.StringIO()
-                        csv.writer(buf, lineterminator="\n").writerows([header, *body])
+                        csv.writer(buf, lineterminator="\n").writerows([[neutralise(t) for t in header], *body])
                         self._write_atomic(path, buf.getvalue())
                         continue
                     with path.open("r+b") as fh:
@@ -256,7 +258,7 @@ class CsvSink:
                 return found
             with path.open(encoding="utf-8", newline="") as fh:
                 reader = csv.reader(fh)
-                titles = next(reader, [])
+                titles = [_restore(t) for t in next(reader, [])]
                 if time_title not in titles or id_title not in titles:
                     return found
                 time_i, id_i = titles.index(time_title), titles.index(id_title)
@@ -286,7 +288,7 @@ class CsvSink:
             titles = next(reader, None)
             if titles is None:
                 return []
-            header = [by_title.get(title) for title in titles]
+            header = [by_title.get(_restore(title)) for title in titles]
             for raw in itertools.islice(reader, start_row, None):
                 record: dict[str, Cell] = {c.key: None for c in columns}
                 for col, text in zip(header, raw, strict=False):
