@@ -160,3 +160,18 @@ def _reopen(spool: Spool) -> Spool:
     fresh = Spool(spool.limits)
     fresh.ensure_dirs()
     return fresh
+
+
+@pytest.mark.parametrize("code", ["403", "404", "405"])
+def test_cloud_refusing_every_request_quarantines_nothing(tmp_path, ingest, clock, code):
+    # A Cloud Function without its public invoker answers 403 to everyone; a wrong cloud.url 404/405.
+    # That is not the items' fault: they must all stay in the spool for when the cloud is fixed.
+    spool = _spool(tmp_path, [json.dumps({"n": n}).encode() for n in range(9)])
+    ingest.mode = code
+    out = _upload(spool, ingest, clock)
+    assert out.quarantined == [] and spool.quarantine_count() == 0
+    assert len(spool.items()) == 9
+    assert code in out.error and out.requests <= 2
+    ingest.mode = "ok"
+    out = _upload(spool, ingest, clock)
+    assert out.error is None and [s["payload"]["n"] for s in ingest.snapshots] == list(range(9))

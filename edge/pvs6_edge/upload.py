@@ -3,10 +3,12 @@
 A batch holds at most ``cloud.batch_max_snapshots`` (<= 500) items and ``cloud.batch_max_bytes`` (<= 1 MiB) of
 gzip; it is compressed item by item so the Pi never holds a large uncompressed body, and an item that would
 overflow waits for the next batch. Only items whose sha256 comes back in ``accepted`` or ``duplicates`` are
-deleted. A 4xx means one item is bad: the batch is split in halves until the offending item is alone, which is
-quarantined (never retried forever) while the others go through. 5xx, 429, 401, timeouts and connection errors
-stop the round with everything kept; the caller backs off (honouring Retry-After). Every round sends at least
-one request, so the heartbeat (edge status) reaches the cloud even when the spool is empty.
+deleted. A 4xx means one item is bad, once a heartbeat alone is shown to go through (a cloud that refuses
+every request, e.g. 403 or a wrong URL, keeps everything): the batch is split in halves until the offending
+item is alone, which is quarantined (never retried forever) while the others go through. 5xx, 429, 401,
+timeouts and connection errors stop the round with everything kept; the caller backs off (honouring
+Retry-After). Every round sends at least one request, so the heartbeat (edge status) reaches the cloud even
+when the spool is empty.
 """
 
 from __future__ import annotations
@@ -108,6 +110,11 @@ class Uploader:
                         out.error = f"cloud refused the heartbeat: {err}"
                         log.error("%s", out.error)
                         return out
+                    if not self._accepts_heartbeat(status, out):
+                        out.error = (f"cloud refuses every request, even a heartbeat alone ({err}): check "
+                                     f"cloud.url and that the function lets the Pi call it; nothing was dropped")
+                        log.error("%s", out.error)
+                        return out
                     log.warning("cloud refused a batch of %d (%s); isolating the bad item", len(taken), err)
                     self._isolate(taken, status, err, out)
                     continue
@@ -129,6 +136,19 @@ class Uploader:
             log.warning("cloud acknowledged %d of %d items; the rest stay for the next run",
                         len(taken) - missing, len(taken))
         return missing == 0
+
+    def _accepts_heartbeat(self, status: dict[str, Any], out: UploadOutcome) -> bool:
+        """True when a body without snapshots goes through: only then can a refusal be an item's fault.
+
+        A 403 (the function's invoker permission), 404 or 405 (a wrong ``cloud.url``) refuses every request;
+        blaming the items would quarantine the whole spool.
+        """
+        _taken, _consumed, body = self._pack([], status, out)
+        try:
+            self._post(body, out)
+        except CloudRejected:
+            return False
+        return True
 
     def _isolate(self, taken: list[tuple[SpoolItem, str]], status: dict[str, Any], err: CloudRejected,
                  out: UploadOutcome) -> None:

@@ -223,8 +223,9 @@ def _send(h: BaseHTTPRequestHandler, code: int, body: bytes, headers: dict[str, 
 class FakeIngest:
     """The cloud's ingest on loopback, checking the upload contract strictly (HMAC, gzip, limits, schema).
 
-    Steer with ``mode`` ("ok", "503", "429") and ``retry_after`` (header value for 429/503), ``reject`` (a set
-    of sha256: a batch holding one gets a 400), ``clock`` (callable giving unix seconds for the skew check).
+    Steer with ``mode`` ("ok", "503", "429", or any other status code, answered to every request) and
+    ``retry_after`` (header value for 429/503), ``reject`` (a set of sha256: a batch holding one gets a 400),
+    ``clock`` (callable giving unix seconds for the skew check).
     Records ``snapshots`` (in arrival order, first arrival only), ``arrivals`` (every sha256 received),
     ``heartbeats`` (status of every accepted request), ``requests`` and ``bytes``.
     """
@@ -296,6 +297,8 @@ class FakeIngest:
                 return 503, {"error": "down"}, extra
             if self.mode == "429":
                 return 429, {"error": "slow down"}, extra
+            if self.mode.isdigit():  # e.g. "403": the function's IAM refuses every request, "404": wrong URL
+                return int(self.mode), {"error": f"HTTP {self.mode}"}, {}
             problem = self._check(path, headers, body)
             if problem:
                 self.errors.append(problem)
