@@ -54,3 +54,27 @@ def test_failure_after_the_readings_are_stored_still_acknowledges_them(tmp_path,
     again = ingest_batch(UploadBatch("home", "test", {}, (item,)), config, runtime.services)
     assert again.duplicates == ["a" * 64]
     assert len(list((tmp_path / "outbox").glob("alert-*.eml"))) == 1  # the outbox never writes an id twice
+
+
+def test_concurrent_batches_for_one_site_keep_each_others_memory(tmp_path, seed_payload):
+    import threading
+
+    config = local_config(tmp_path)
+    runtime = Runtime(config, clock=lambda: T0)
+    items = [UploadItem(T0, "dl_cgi", f"{i:064x}", seed_payload) for i in range(16)]
+    barrier = threading.Barrier(8)
+
+    def upload(i: int) -> None:
+        barrier.wait()
+        ingest_batch(UploadBatch("home", "test", {}, tuple(items[2 * i : 2 * i + 2])), config, runtime.services)
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    state = runtime.sink_for(config.site("home")).load_state()
+    assert all(state.seen(item.sha256) for item in items)
+    again = ingest_batch(UploadBatch("home", "test", {}, tuple(items)), config, runtime.services)
+    assert len(again.duplicates) == 16
+    assert len((tmp_path / "sheet" / "Readings.csv").read_text().splitlines()) == 17

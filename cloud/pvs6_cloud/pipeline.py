@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -96,8 +97,21 @@ def _stored_beyond_window(batch: UploadBatch, state: Any, sink: Sink, site: Site
         raise
 
 
+_site_locks: dict[str, threading.Lock] = {}
+_site_locks_guard = threading.Lock()
+
+
+def _site_lock(site_id: str) -> threading.Lock:
+    with _site_locks_guard:
+        return _site_locks.setdefault(site_id, threading.Lock())
+
+
 def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) -> IngestResult:
     """Store a batch exactly once and raise whatever alerts it shows.
+
+    One batch per site at a time: each reads the site's state and writes it back whole, so two at once (a
+    threaded local server, a replay beside uploads) would overwrite each other's memory. In Google Cloud the
+    ingest function runs as a single instance handling one request at a time; this lock covers one process.
 
     Raises
     ------
@@ -106,6 +120,11 @@ def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) ->
     TransientError
         The sink could not be written (the edge retries; nothing was acknowledged).
     """
+    with _site_lock(batch.site):
+        return _ingest_locked(batch, config, services)
+
+
+def _ingest_locked(batch: UploadBatch, config: CloudConfig, services: Services) -> IngestResult:
     site: SiteConfig = config.site(batch.site)
     now = services.clock()
     sink = services.sink_for(site)
