@@ -130,3 +130,37 @@ def test_alert_email_in_outbox_reads_well(tmp_path: Path) -> None:
     pngs = [p for p in msg.walk() if p.get_content_type() == "image/png"]
     assert len(pngs) == 1 and pngs[0].get_content().startswith(b"\x89PNG")
     assert f"cid:{pngs[0]['Content-ID'].strip('<>')}" in html
+
+
+def test_a_backlog_batch_reports_an_alert_that_opened_and_cleared_inside_it_in_one_email() -> None:
+    """A Pi back from a two-day internet outage sends every reading at once: a panel that was dead for hours in
+    between and came back must still be told (once), and a panel dead throughout opens as usual, in the same mail."""
+    from dataclasses import replace
+
+    from test_detect_inverters import SERIALS, every, healthy, snapshot, sun
+    from test_detect_inverters import SITE as DETECT_SITE
+
+    from pvs6_cloud.alerting import evaluate_batch
+    from pvs6_cloud.config import CloudConfig
+
+    site = replace(DETECT_SITE, mail_to=("o@example.com",))
+    config = CloudConfig(sites={"home": site})
+    start = datetime(2025, 6, 3, 13, 0, tzinfo=UTC)  # 09:00 EDT
+    dead, flaky = SERIALS[0], SERIALS[1]
+    pairs = []
+    for day in range(2):
+        for t in every(15, 40, start + timedelta(days=day)):  # 09:00-19:00 local
+            powers = {**healthy(), dead: 0.0}
+            if day == 0 and t.hour < 17:  # flaky down from 09:00 to 13:00 local on the first day only
+                powers[flaky] = 0.0
+            pairs.append((snapshot(t, powers, stale=[s for s, kw in powers.items() if kw == 0.0]), sun()))
+    state = SiteState()
+    now = start + timedelta(days=2)
+    outcome = evaluate_batch(pairs, {}, state, site, config, now)
+    assert outcome.queued_mail == 1
+    [mail] = _pending(state)
+    assert f"Panel {dead}" in mail["text"] and f"Panel {flaky}" in mail["text"]
+    rows = {r["device"]: r for r in outcome.alerts_rows}
+    assert rows[dead]["resolved"] is None
+    assert rows[flaky]["resolved"] is not None
+    assert set(open_alerts(state)) == {"inverter_down:" + dead}

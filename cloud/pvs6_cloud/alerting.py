@@ -56,9 +56,25 @@ def evaluate_batch(
     from .detect import detect
     from .lifecycle import apply_findings
 
-    detection = detect(pairs, edge_status, state.section("detect"), site, config.detection, now)
-    change = apply_findings(state, detection.findings, evaluated_kinds=detection.evaluated_kinds, site=site,
-                            now=now, reminder_hours=config.detection.reminder_hours)
+    memory = state.section("detect")
+    # One reading at a time, so that a backlog (a Pi back from an outage sends days at once) still tells about
+    # an alert that opened and cleared inside it; everything still goes out in one email.
+    detection = detect([], edge_status, memory, site, config.detection, now)
+    judged: set[str] = set()
+    seen: dict[str, Any] = {}
+    passed: dict[str, tuple[Any, datetime]] = {}
+    for pair in sorted(pairs, key=lambda p: p[0].captured_at):
+        detection = detect([pair], edge_status, memory, site, config.detection, now)
+        judged |= detection.evaluated_kinds
+        current = {f.key: f for f in detection.findings}
+        for key, finding in current.items():
+            seen.setdefault(key, finding)  # the evidence as it was when the alert would have opened
+            passed.pop(key, None)
+        for key in [k for k in seen if k not in current and seen[k].kind in detection.evaluated_kinds]:
+            passed[key] = (seen.pop(key), pair[0].captured_at)
+    change = apply_findings(state, detection.findings, evaluated_kinds=judged or detection.evaluated_kinds,
+                            site=site, now=now, reminder_hours=config.detection.reminder_hours,
+                            passed=list(passed.values()))
     return AlertOutcome(alerts_rows=change.alerts_rows, opened=len(change.opened), resolved=len(change.resolved),
                         queued_mail=1 if change.mail_id else 0,
                         notes=tuple(f.key for f in detection.findings))

@@ -81,6 +81,7 @@ class ResolvedAlert:
     summary: str
     opened_at: datetime
     alert_id: str
+    resolved_at: datetime | None = None  # None: now
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ def apply_findings(
     site: SiteConfig,
     now: datetime,
     reminder_hours: float,
+    passed: Sequence[tuple[Finding, datetime]] = (),
 ) -> LifecycleChange:
     """Open, remind and resolve alerts from this round's findings; queue one email for all of it.
 
@@ -145,6 +147,10 @@ def apply_findings(
         Current time [aware UTC].
     reminder_hours : float
         Minimum time between two mails about the same open alert [h].
+    passed : sequence of (Finding, datetime)
+        Findings that appeared and cleared again within the readings judged this time (a backlog after an
+        outage), with when they cleared [aware]: each not open now is recorded as opened and resolved, and told
+        in the same email.
 
     Returns
     -------
@@ -185,6 +191,22 @@ def apply_findings(
 
     resolved: list[ResolvedAlert] = []
     quiet: list[str] = []
+    for finding, cleared_at in passed:
+        key = finding.key
+        if key in open_alerts or key in current or finding.evidence.get("quiet_resolve"):
+            continue
+        try:
+            since = datetime.fromisoformat(str(finding.evidence.get("since")))
+        except ValueError:
+            since = cleared_at
+        since = since if since.tzinfo else cleared_at
+        alert_id = _alert_id(key, since)
+        mem["rows"].append({"opened": since.isoformat(), "resolved": cleared_at.isoformat(), "kind": finding.kind,
+                            "device": finding.device, "message": _message(finding), "alert_id": alert_id})
+        opened.append(finding)
+        resolved.append(ResolvedAlert(key, finding.kind, finding.device, finding.summary, since, alert_id,
+                                      cleared_at))
+        log.info("alert opened and cleared within one batch: %s (%s)", key, finding.summary)
     for key in sorted(open_alerts):
         record = open_alerts[key]
         if key in current or record["kind"] not in evaluated_kinds:

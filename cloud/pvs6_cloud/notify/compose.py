@@ -157,13 +157,14 @@ def compose_alert_mail(
         cards.append(_html_card(finding, f"Still open: {KIND_TITLES.get(finding.kind, 'Problem')}", "#d68910",
                                 images))
     for item in resolved:
-        since = f"open since {local_time(item.opened_at, site)}, {_duration(item.opened_at, now)}"
+        cleared = item.resolved_at or now
+        since = f"open since {local_time(item.opened_at, site)}, {_duration(item.opened_at, cleared)}"
         text += [f"RESOLVED: {item.summary} ({since}). Nothing more to do.", ""]
         cards.append(
             '<div style="border-left:6px solid #1e8449;padding:8px 12px;margin:16px 0;background:#fafafa">'
             '<div style="font-size:13px;color:#1e8449;text-transform:uppercase;letter-spacing:.05em">Resolved</div>'
             f'<div style="font-size:17px;font-weight:bold;margin:4px 0">{e(item.summary)}</div>'
-            f'<p style="margin:6px 0">Cleared at {e(local_time(now, site))} ({e(since)}). Nothing more to do.</p>'
+            f'<p style="margin:6px 0">Cleared at {e(local_time(cleared, site))} ({e(since)}). Nothing more to do.</p>'
             "</div>"
         )
     footer_text = ["Your panels keep producing power whether or not this monitor works; "
