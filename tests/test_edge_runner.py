@@ -219,3 +219,20 @@ def test_disk_full_while_compressing_does_not_stop_the_upload(tmp_path, servers)
     assert (result.collect, result.upload) == ("ok", "ok") and len(ingest.snapshots) == 2
     assert "No space left" in ingest.heartbeats[-1]["storage_error"]
     assert runner.spool.items() == []
+
+
+def test_pi_booting_with_a_1970_clock_does_not_spool_misdated_readings(tmp_path, servers):
+    pvs, ingest, clock = servers
+    runner = _runner(tmp_path, pvs, ingest, clock)
+    real_now = clock.now
+    clock.now = 42.0  # no RTC, no network time yet: the Pi thinks it is 1970
+    result = runner.execute(collect=True, upload=False)
+    assert result.collect == "skipped" and runner.spool.items() == [] and pvs.requests == []
+    status = runner.status()
+    assert any("clock" in w for w in status["warnings"])
+    clock.now = real_now  # NTP steps the clock
+    result = runner.execute(collect=True, upload=True)
+    assert (result.collect, result.upload) == ("ok", "ok")
+    assert [s["captured_at"] for s in ingest.snapshots] == ["2025-09-12T21:11:15Z"]
+    status = runner.status()
+    assert status["dropped_total"] == 0 and status["warnings"] == []

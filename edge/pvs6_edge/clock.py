@@ -10,7 +10,11 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "iso_utc", "stamp_utc"]
+__all__ = ["EARLIEST_PLAUSIBLE_TS", "Clock", "SystemClock", "iso_utc", "stamp_utc"]
+
+# 2025-01-01T00:00:00Z: no Pi runs this program earlier. A Pi has no battery clock; before network time it may
+# say 1970 and a reading stamped then would be misdated, sorted first and dropped as 55 years old.
+EARLIEST_PLAUSIBLE_TS = 1_735_689_600.0
 
 
 class Clock(Protocol):

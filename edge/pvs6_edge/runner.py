@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pvs6_edge import __version__
 from pvs6_edge.archive import Archive
-from pvs6_edge.clock import Clock, SystemClock, iso_utc
+from pvs6_edge.clock import EARLIEST_PLAUSIBLE_TS, Clock, SystemClock, iso_utc
 from pvs6_edge.config import EdgeConfig
 from pvs6_edge.errors import PvsError, StorageError
 from pvs6_edge.lock import run_lock
@@ -108,6 +108,10 @@ class EdgeRunner:
                         self._storage_failed(state, err, failures)
                         result.collect = "failed"
                 self._maintain(state, failures)
+                now = self.clock.time()
+                if now < EARLIEST_PLAUSIBLE_TS:
+                    state.warnings.insert(0, f"the Pi's clock is not set (it says {iso_utc(now)}): no readings "
+                                             f"are taken until network time sets it")
                 if not failures and state.storage_error is not None:
                     log.info("storage writable again (after: %s)", state.storage_error)
                     state.storage_error = state.storage_error_at = None
@@ -143,6 +147,10 @@ class EdgeRunner:
 
         now = self.clock.time()
         last = state.last_poll_at
+        if now < EARLIEST_PLAUSIBLE_TS:
+            log.error("the Pi's clock says %s: not set yet (no network time?); not polling the PVS6 until it "
+                      "is, a reading would be misdated", iso_utc(now))
+            return "skipped"
         if last is not None and now < last:
             log.warning("clock went backwards by %.0f s since the last poll; polling anyway", last - now)
         elif last is not None and now - last < self.cfg.pvs.min_interval_s:
