@@ -175,3 +175,17 @@ def test_cloud_refusing_every_request_quarantines_nothing(tmp_path, ingest, cloc
     ingest.mode = "ok"
     out = _upload(spool, ingest, clock)
     assert out.error is None and [s["payload"]["n"] for s in ingest.snapshots] == list(range(9))
+
+
+def test_an_unreadable_item_is_quarantined_and_does_not_block_the_rest(tmp_path, ingest, clock):
+    # An SD card read error (EIO) on one file must not stop every upload from then on; a directory under an
+    # item's name is the unreadable file a test can make for real (reading it fails with EISDIR).
+    spool = _spool(tmp_path, [json.dumps({"n": n}).encode() for n in range(3)])
+    middle = Path(spool.items()[1].path)
+    middle.unlink()
+    middle.mkdir()
+    spool = Spool(StorageConfig(dir=tmp_path))
+    out = _upload(spool, ingest, clock)
+    assert out.error is None and [s["payload"]["n"] for s in ingest.snapshots] == [0, 2]
+    assert [q["name"] for q in out.quarantined] == [middle.name] and "unreadable" in out.quarantined[0]["reason"]
+    assert spool.items() == []

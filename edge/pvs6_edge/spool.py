@@ -147,13 +147,15 @@ class Spool:
         Raises
         ------
         SpoolCorrupt
-            The file is torn, altered or a bad gzip stream: the caller quarantines it.
+            The file is torn, altered, a bad gzip stream or unreadable: the caller quarantines it.
         """
         try:
             with open(item.path, "rb") as fh:
                 data = fh.read()
-        except OSError as err:
+        except FileNotFoundError as err:
             raise StorageError(f"cannot read {item.path}: {err.strerror or err}") from err
+        except OSError as err:  # an SD card read error (EIO) on this file must not block every later upload
+            raise SpoolCorrupt(f"unreadable: {err.strerror or err}") from err
         if item.path.endswith(".gz"):
             try:
                 data = gzip.decompress(data)
