@@ -153,3 +153,15 @@ def test_words_without_history(tmp_path: Path) -> None:
     assert summary.days_with_data == 3
     assert summary.completeness == pytest.approx(3 / 30)
     assert summary.monthly_record()["vs_last_month_pct"] is None
+
+
+def test_a_replaced_inverter_with_no_data_this_month_is_not_a_weak_panel(tmp_path: Path) -> None:
+    """The old serial of a replaced inverter keeps its column, empty all month: it is not flagged weak."""
+    site = make_site(tmp_path)
+    gen = SyntheticSite({}, date(2025, 6, 1))
+    from pvs6_cloud.jobs.daily import rollup_days
+
+    retired = ("E00OLD", "E00OLD")
+    daily = rollup_days(gen.generate(3), [date(2025, 6, d) for d in (1, 2, 3)], site, [*PANELS, retired])
+    summary = summarize_month("2025-06", daily, [], [], site, [*PANELS, retired])
+    assert [p.serial for p in summary.weak_panels] == [WEAK]

@@ -267,7 +267,7 @@ def summarize_month(
     known = [kwh for _, _, kwh in energies if kwh is not None]
     median = statistics.median(known) if known else 0.0
     panel_energy = tuple(
-        PanelEnergy(serial, label, kwh, weak=bool(median > 0 and (kwh or 0.0) < weak_ratio * median))
+        PanelEnergy(serial, label, kwh, weak=bool(median > 0 and kwh is not None and kwh < weak_ratio * median))
         for serial, label, kwh in energies
     )
     by_day = {r["date"]: r for r in rows}
