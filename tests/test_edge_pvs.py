@@ -164,3 +164,18 @@ def test_pvs_down_during_auto_detection_is_unavailable(pvs):
     pvs.mode = "503"
     with pytest.raises(PvsUnavailable):
         _fetch(pvs, api="auto")
+
+
+def test_auto_redetects_when_the_remembered_dl_cgi_answers_200_with_a_login_page(pvs):
+    fetched, _ = _fetch(pvs, api="auto", remembered="dl_cgi")
+    assert fetched.source == "dl_cgi"
+    pvs.dl_cgi_login_page, pvs.build = True, 61846  # firmware upgraded; dl_cgi now serves an HTML login page
+    fetched, _ = _fetch(pvs, api="auto", remembered="dl_cgi", serial_last5="A1234")
+    assert fetched.source == "varserver"
+
+
+def test_a_garbled_answer_costs_one_info_request_not_a_second_device_list(pvs):
+    pvs.mode = "garbage"
+    with pytest.raises(PvsBadResponse):
+        _fetch(pvs, api="auto", remembered="dl_cgi")
+    assert sum(1 for p in pvs.requests if "DeviceList" in p) == 1

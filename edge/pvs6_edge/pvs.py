@@ -97,12 +97,19 @@ class PvsClient:
         """
         if api != "auto":
             return self._fetch_style(api)
+        style: str | None = None
         if remembered in ("dl_cgi", "varserver"):
             try:
                 return self._fetch_style(remembered)
-            except PvsWrongApi as err:
+            except (PvsWrongApi, PvsBadResponse) as err:
+                # A firmware update may turn dl_cgi into a 404, a 401 or a 200 HTML login page: ask the
+                # (cheap) firmware build; a garbled answer from a busy PVS6 costs no second full request.
+                style = self.detect_api()
+                if style == remembered or (style is None and isinstance(err, PvsBadResponse)):
+                    raise
                 log.warning("PVS6 no longer serves %s (%s); detecting the API again", remembered, err)
-        style = self.detect_api()
+        else:
+            style = self.detect_api()
         if style is not None:
             return self._fetch_style(style)
         try:

@@ -51,7 +51,8 @@ class FakePvs:
     """A PVS6 on loopback: dl_cgi DeviceList, supervisor/info, and varserver auth + vars.
 
     Attributes to steer it: ``mode`` (one of PVS_MODES), ``build`` (firmware BUILD reported by supervisor/info,
-    None for 404), ``password``, ``delay_s`` (for ``slow``), ``dl_cgi_needs_auth``, ``expire_after_vars`` (the
+    None for 404), ``password``, ``delay_s`` (for ``slow``), ``dl_cgi_needs_auth`` (401),
+    ``dl_cgi_login_page`` (200 with an HTML login page), ``expire_after_vars`` (the
     session expires once after that many ``/vars`` requests).
     Counters: ``requests`` (list of paths), ``max_concurrent``, ``logins``. ``on_request`` (a callable taking
     the path) runs before each answer: a test changes the Pi's disk while the edge is in the middle of a run.
@@ -63,6 +64,7 @@ class FakePvs:
         self.password = password
         self.delay_s = 0.0
         self.dl_cgi_needs_auth = False
+        self.dl_cgi_login_page = False
         self.expire_after_vars: int | None = None
         self.on_request: Any = None
         self.requests: list[str] = []
@@ -130,6 +132,8 @@ class FakePvs:
         if url.path == "/cgi-bin/dl_cgi":
             if self.dl_cgi_needs_auth:
                 return _send(h, 401, b"login required")
+            if self.dl_cgi_login_page:
+                return _send(h, 200, _LOGIN_PAGE, {"Content-Type": "text/html"})
             with self._lock:
                 self._seq += 1
                 body = device_list(seq=self._seq)
@@ -196,6 +200,8 @@ class FakePvs:
         with self._lock:
             return bool(tokens & self._sessions)
 
+
+_LOGIN_PAGE = b"<!DOCTYPE html><html><head><title>Login</title></head><body><form>...</form></body></html>"
 
 _VARS: dict[str, str] = {
     "/sys/info/serialnum": "ZT01234567800A1234", "/sys/info/sw_rev": "2025.09.04.61845",
