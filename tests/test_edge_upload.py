@@ -189,3 +189,12 @@ def test_an_unreadable_item_is_quarantined_and_does_not_block_the_rest(tmp_path,
     assert out.error is None and [s["payload"]["n"] for s in ingest.snapshots] == [0, 2]
     assert [q["name"] for q in out.quarantined] == [middle.name] and "unreadable" in out.quarantined[0]["reason"]
     assert spool.items() == []
+
+
+def test_a_batch_the_cloud_only_partly_acknowledges_is_an_error_not_ok(tmp_path, ingest, clock):
+    payloads = [json.dumps({"n": n}).encode() for n in range(3)]
+    spool = _spool(tmp_path, payloads)
+    ingest.unacknowledged = {__import__("hashlib").sha256(payloads[1]).hexdigest()}
+    out = _upload(spool, ingest, clock)
+    assert out.acked == 2 and len(spool.items()) == 1  # kept for the next run ...
+    assert out.error is not None and "1 of 3" in out.error  # ... and visible in the status, not "upload OK"

@@ -133,8 +133,11 @@ class Uploader:
         out.acked += len(done)
         missing = len(taken) - len(done)
         if missing:
-            log.warning("cloud acknowledged %d of %d items; the rest stay for the next run",
-                        len(taken) - missing, len(taken))
+            # Not a success: a cloud that keeps leaving an item out would otherwise stall the spool behind it
+            # while the status says "upload OK".
+            out.error = (f"cloud left {missing} of {len(taken)} snapshots unacknowledged; they stay in the "
+                         f"spool for the next run")
+            log.warning("%s", out.error)
         return missing == 0
 
     def _accepts_heartbeat(self, status: dict[str, Any], out: UploadOutcome) -> bool:

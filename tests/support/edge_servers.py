@@ -231,7 +231,8 @@ class FakeIngest:
 
     Steer with ``mode`` ("ok", "503", "429", or any other status code, answered to every request) and
     ``retry_after`` (header value for 429/503), ``reject`` (a set of sha256: a batch holding one gets a 400),
-    ``clock`` (callable giving unix seconds for the skew check).
+    ``unacknowledged`` (a set of sha256 answered 200 but left out of the acknowledgement), ``clock`` (callable
+    giving unix seconds for the skew check).
     Records ``snapshots`` (in arrival order, first arrival only), ``arrivals`` (every sha256 received),
     ``heartbeats`` (status of every accepted request), ``requests`` and ``bytes``.
     """
@@ -243,6 +244,7 @@ class FakeIngest:
         self.mode = "ok"
         self.retry_after: str | None = None
         self.reject: set[str] = set()
+        self.unacknowledged: set[str] = set()
         self.snapshots: list[dict[str, Any]] = []
         self.arrivals: list[str] = []
         self.heartbeats: list[dict[str, Any]] = []
@@ -315,6 +317,8 @@ class FakeIngest:
                 return 400, {"error": "snapshot refused"}, {}
             accepted, duplicates = [], []
             for snap in doc["snapshots"]:
+                if snap["sha256"] in self.unacknowledged:
+                    continue
                 self.arrivals.append(snap["sha256"])
                 if snap["sha256"] in self._seen:
                     duplicates.append(snap["sha256"])
