@@ -142,3 +142,16 @@ def test_active_minutes_of_a_round_the_clock_dst_day_are_its_real_minutes() -> N
         start, end = day_bounds(day, tz)
         assert active_minutes(start, end, tz, (0, 24)) == hours * 60
         assert active_minutes(start, end, tz, (6, 21)) == 15 * 60
+
+
+def test_a_failing_sd_card_on_the_pi_is_reported_and_resolves(sink, site, outbox) -> None:
+    error = "cannot write state.json: [Errno 28] No space left on device"
+    heartbeat(sink, site, local(3, 10, 0), storage_error=error, storage_error_at="2025-06-03T13:55:00+00:00")
+    result = watch(sink, site, local(3, 10, 5), outbox)
+    assert result.opened == ["edge_storage:"]
+    [mail] = mails(outbox)
+    assert "cannot save readings" in mail["Subject"]
+    plain = next(part for part in mail.walk() if part.get_content_type() == "text/plain")
+    assert "No space left on device" in plain.get_payload(decode=True).decode()
+    heartbeat(sink, site, local(3, 10, 15), storage_error=None)
+    assert watch(sink, site, local(3, 10, 20), outbox).resolved == ["edge_storage:"]

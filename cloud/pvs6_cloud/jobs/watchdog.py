@@ -4,12 +4,14 @@ Ingest runs only when the Pi calls, so it can never notice the Pi's silence; Clo
 instead. Silence is measured in *active* minutes (inside the site's ``active_hours``, local time): the edge
 sleeps at night, so a Pi that stopped at 20:55 is not flagged overnight, but is at 06:00 plus the threshold.
 
-Two findings, one lifecycle (`pvs6_cloud.lifecycle`):
+Three findings, one lifecycle (`pvs6_cloud.lifecycle`):
 
 - ``edge_silent``: no heartbeat for ``watchdog_silent_min`` active minutes.
 - ``pvs_unreachable``: heartbeats arrive but the PVS6 has not answered the Pi (edge status, or no new reading)
   for ``pvs_unreachable_min`` active minutes. While the Pi is silent this cannot be judged, so it is neither
   raised nor resolved then.
+- ``edge_storage``: the Pi's heartbeat says it cannot write its memory card (full or failing), so new readings
+  are at risk although the Pi still calls in.
 
 The watchdog also keeps the monitor's uptime per month (``state.section("watchdog")["months"]``) for the monthly
 summary, and flushes queued mail: while the Pi is silent, nothing else would.
@@ -36,7 +38,7 @@ __all__ = ["EVALUATED", "SECTION", "WatchdogResult", "WatchdogVerdict", "evaluat
 log = logging.getLogger(__name__)
 
 SECTION = "watchdog"
-EVALUATED = frozenset({"edge_silent", "pvs_unreachable"})
+EVALUATED = frozenset({"edge_silent", "pvs_unreachable", "edge_storage"})
 # Beyond this after the last heartbeat (two missed readings) the monitor counts as down for the uptime figure.
 _GRACE = timedelta(minutes=2 * CADENCE_MIN)
 
@@ -48,7 +50,7 @@ class WatchdogVerdict:
     Attributes
     ----------
     findings : tuple of Finding
-        ``edge_silent`` and/or ``pvs_unreachable``.
+        ``edge_silent``, or ``pvs_unreachable`` and/or ``edge_storage`` (the Pi's SD card failing).
     evaluated_kinds : frozenset of str
         Kinds judged this time (only these may resolve).
     silent_min : float or None
@@ -156,6 +158,29 @@ def _pvs_finding(state: SiteState, site: SiteConfig, last: datetime | None, quie
     )
 
 
+def _storage_finding(status: Mapping[str, Any], site: SiteConfig) -> Finding | None:
+    """The Pi says its SD card cannot be written (full, failing): readings are at risk before anything else is."""
+    error = status.get("storage_error")
+    warnings = [w for w in status.get("warnings") or () if isinstance(w, str)]
+    if not (isinstance(error, str) and error):
+        return None
+    since = _when(status.get("storage_error_at"))
+    details = f"The Raspberry Pi cannot write to its memory card{f' since {_local(since, site)}' if since else ''}: "
+    details += f"{error}."
+    if warnings:
+        details += " It also says: " + "; ".join(warnings[:3]) + "."
+    return Finding(
+        kind="edge_storage",
+        device="",
+        summary=f"The Raspberry Pi watching {site.display_name} cannot save readings",
+        details=details,
+        advice=("The Pi still sends what it has, but new readings may be lost. A full or worn-out memory card is the "
+                "usual cause: ask whoever set up the Pi to free space or replace the card (a new card and "
+                "edge/install.sh restore it; your history is safe in the spreadsheet)."),
+        evidence={"storage_error": error, "storage_error_at": status.get("storage_error_at")},
+    )
+
+
 def evaluate_watchdog(state: SiteState, site: SiteConfig, detection: DetectionConfig, now: datetime) -> WatchdogVerdict:
     """Judge the edge and the PVS6 from what the last heartbeat left in the state.
 
@@ -194,6 +219,9 @@ def evaluate_watchdog(state: SiteState, site: SiteConfig, detection: DetectionCo
     findings: tuple[Finding, ...] = ()
     if quiet >= detection.pvs_unreachable_min:
         findings = (_pvs_finding(state, site, last, quiet),)
+    storage = _storage_finding(status, site)
+    if storage is not None:
+        findings += (storage,)
     return WatchdogVerdict(findings, EVALUATED, silent, quiet)
 
 
