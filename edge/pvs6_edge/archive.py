@@ -67,13 +67,14 @@ class Archive:
         atomic_write(path, gzip.compress(raw, mtime=0))
         return path
 
-    def prune(self, now: float) -> int:
+    def prune(self, age_now: float | None) -> int:
         """Remove files past ``archive_retention_days`` or beyond ``archive_max_bytes``, oldest first.
 
         Parameters
         ----------
-        now : float
-            Current time [unix s].
+        age_now : float or None
+            The time retention is judged against [unix s] (``clock.judge_clock``); None while the Pi's clock
+            is off: then only the size cap applies (a clock jumped a year forward would delete a year of files).
 
         Returns
         -------
@@ -93,7 +94,7 @@ class Archive:
                     continue
         files.sort()
         total = sum(size for _n, size, _p in files)
-        horizon = now - self.limits.archive_retention_days * 86400.0
+        horizon = -float("inf") if age_now is None else age_now - self.limits.archive_retention_days * 86400.0
         removed = 0
         for name, size, path in files:
             if _stamp_ts(name) >= horizon and total <= self.limits.archive_max_bytes:
@@ -104,6 +105,23 @@ class Archive:
         if removed:
             log.info("archive: removed %d file(s) past retention or size limit", removed)
         return removed
+
+    def newest_ts(self) -> float | None:
+        """Capture time of the newest archived file [unix s], looking only into the newest month's folder."""
+        folder = self.dir
+        for _level in ("year", "month"):
+            try:
+                subdirs = [e.name for e in os.scandir(folder) if e.is_dir() and e.name.isdigit()]
+            except OSError:
+                return None
+            if not subdirs:
+                return None
+            folder = folder / max(subdirs)
+        try:
+            names = [n for n in os.listdir(folder) if not n.startswith(TEMP_PREFIX)]
+        except OSError:
+            return None
+        return _stamp_ts(max(names)) if names else None
 
 
 def _stamp_ts(name: str) -> float:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pvs6_edge import __version__
 from pvs6_edge.archive import Archive
-from pvs6_edge.clock import EARLIEST_PLAUSIBLE_TS, Clock, SystemClock, iso_utc
+from pvs6_edge.clock import EARLIEST_PLAUSIBLE_TS, Clock, ClockVerdict, SystemClock, iso_utc, judge_clock
 from pvs6_edge.config import EdgeConfig
 from pvs6_edge.errors import PvsError, StorageError
 from pvs6_edge.lock import run_lock
@@ -25,6 +25,8 @@ from pvs6_edge.state import EdgeState, load_state, save_state
 
 if TYPE_CHECKING:
     import requests
+
+    from pvs6_edge.upload import UploadOutcome
 
 __all__ = ["EdgeRunner", "RunResult", "build_status"]
 
@@ -107,7 +109,8 @@ class EdgeRunner:
                     except StorageError as err:
                         self._storage_failed(state, err, failures)
                         result.collect = "failed"
-                self._maintain(state, failures)
+                verdict = self._judge_clock(state)
+                self._maintain(state, failures, verdict)
                 now = self.clock.time()
                 if now < EARLIEST_PLAUSIBLE_TS:
                     state.warnings.insert(0, f"the Pi's clock is not set (it says {iso_utc(now)}): no readings "
@@ -116,7 +119,7 @@ class EdgeRunner:
                     log.info("storage writable again (after: %s)", state.storage_error)
                     state.storage_error = state.storage_error_at = None
                 if upload:
-                    self._upload(session, state, result)
+                    self._upload(session, state, result, verdict)
             save_state(self.state_path, state)
         return result
 
@@ -191,28 +194,61 @@ class EdgeRunner:
             log.info("PVS6 still not answering (since %s): %s", iso_utc(state.pvs_failing_since),
                      state.last_pvs_error)
 
-    def _maintain(self, state: EdgeState, failures: list[StorageError]) -> None:
+    def _maintain(self, state: EdgeState, failures: list[StorageError], verdict: ClockVerdict) -> None:
         """Compress, bound the spool, prune the archive; each step runs even when another one failed."""
         now = self.clock.time()
         try:
             self.spool.compress_older()
         except StorageError as err:
             self._storage_failed(state, err, failures)
+        last = state.last_archive_prune_at
+        self._apply_limits(state, failures, verdict.age_now,
+                           prune_archive=last is None or now - last >= _DAY_S or now < last)
+
+    def _apply_limits(self, state: EdgeState, failures: list[StorageError], age_now: float | None, *,
+                      prune_archive: bool) -> None:
+        """Bound the spool and (when due) prune the archive, judging ages against ``age_now`` (None: size only)."""
         try:
-            warnings, dropped = self.spool.enforce_limits(now)
+            warnings, dropped = self.spool.enforce_limits(age_now)
             state.warnings = warnings
             state.dropped_total += dropped
         except StorageError as err:
             self._storage_failed(state, err, failures)
-        last = state.last_archive_prune_at
-        if last is None or now - last >= _DAY_S or now < last:
+        if prune_archive:
             try:
-                self.archive.prune(now)
-                state.last_archive_prune_at = now
+                self.archive.prune(age_now)
+                state.last_archive_prune_at = self.clock.time()
             except StorageError as err:
                 self._storage_failed(state, err, failures)
 
-    def _upload(self, session: requests.Session, state: EdgeState, result: RunResult) -> None:
+    def _judge_clock(self, state: EdgeState) -> ClockVerdict:
+        """Judge the wall clock from the last measured offset; log once when it goes off and when it is right again.
+
+        The one ERROR line and the warning in every status/heartbeat are the owner's cue to fix time sync; while
+        the clock is off nothing is deleted by age (see ``clock.judge_clock``).
+        """
+        verdict = judge_clock(self.clock.time(), state.clock_offset_s, state.clock_offset_at, self._newest_item_ts)
+        if verdict.problem is not None and state.clock_problem is None:
+            log.error("%s", verdict.problem)
+            state.clock_problem_since = self.clock.time()
+        elif verdict.problem is None and state.clock_problem is not None:
+            log.info("the Pi's clock agrees with the cloud again (offset %+.0f s); deleting by age resumes",
+                     state.clock_offset_s or 0.0)
+            state.clock_problem_since = None
+        state.clock_problem = verdict.problem
+        return verdict
+
+    def _newest_item_ts(self) -> float | None:
+        """Capture time of the newest stored reading (spool or archive) [unix s], for the clock's sanity check."""
+        try:
+            items = self.spool.items()
+        except StorageError:
+            items = []
+        found = [t for t in (items[-1].captured_ts if items else None, self.archive.newest_ts()) if t is not None]
+        return max(found, default=None)
+
+    def _upload(self, session: requests.Session, state: EdgeState, result: RunResult,
+                verdict: ClockVerdict) -> None:
         from pvs6_edge.upload import Uploader
 
         cloud = self.cfg.cloud
@@ -226,22 +262,42 @@ class EdgeRunner:
                 log.info("cloud backoff: next upload attempt at %s", iso_utc(state.next_upload_at))
                 result.upload = "backoff"
                 return
+        uploader = Uploader(session, cloud, self.spool, self.clock, __version__)
+        if state.clock_offset_s is not None and not verdict.confirmed:
+            # The last clock check is too old to vouch for the local clock (the Pi was off, the cloud away, or
+            # the clock jumped): ask the cloud's time with a heartbeat, then judge ages before sending snapshots,
+            # so a long power-off still prunes by age as before and a jumped clock deletes nothing.
+            probe = uploader.heartbeat(build_status(state, self.spool, now))
+            if not self._settle_outcome(state, probe, result, now):
+                return
+            fresh = self._judge_clock(state)
+            if fresh.age_now != verdict.age_now:
+                self._apply_limits(state, [], fresh.age_now, prune_archive=True)
         status = build_status(state, self.spool, now)
-        outcome = Uploader(session, cloud, self.spool, self.clock, __version__).upload(status)
+        outcome = uploader.upload(status)
+        if self._settle_outcome(state, outcome, result, now):
+            log.info("upload: %d snapshot(s) acknowledged in %d request(s), %d bytes", outcome.acked,
+                     outcome.requests, outcome.bytes_sent)
+
+    def _settle_outcome(self, state: EdgeState, outcome: UploadOutcome, result: RunResult, now: float) -> bool:
+        """Record a round (counts, clock offset, quarantine, backoff); True when it went through without error."""
         result.snapshots_acked += outcome.acked
         result.upload_requests += outcome.requests
         result.upload_bytes += outcome.bytes_sent
+        if outcome.clock_offset_s is not None:
+            state.clock_offset_s = round(outcome.clock_offset_s, 3)
+            state.clock_offset_at = outcome.clock_offset_at
+            self._judge_clock(state)
         if outcome.heartbeat_delivered:
             state.unreported_quarantine = []
             state.last_upload_ok_at = now
         state.unreported_quarantine.extend(outcome.quarantined)
+        cloud = self.cfg.cloud
         if outcome.error is None:
             state.upload_failures = 0
             state.next_upload_at = None
             result.upload = "ok"
-            log.info("upload: %d snapshot(s) acknowledged in %d request(s), %d bytes", outcome.acked,
-                     outcome.requests, outcome.bytes_sent)
-            return
+            return True
         state.upload_failures += 1
         state.last_upload_error = outcome.error
         state.last_upload_error_at = now
@@ -253,6 +309,7 @@ class EdgeRunner:
         state.next_upload_at = now + delay_s
         result.upload = "failed"
         log.warning("upload failed %d time(s) in a row; next attempt in %.0f s", state.upload_failures, delay_s)
+        return False
 
 
 def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
@@ -291,7 +348,9 @@ def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
         "oldest_item_age_s": round(max(0.0, now - items[0].captured_ts)) if items else None,
         "quarantined": spool.quarantine_count(),
         "newly_quarantined": state.unreported_quarantine[:_MAX_REPORTED_QUARANTINE],
-        "warnings": list(state.warnings),
+        "warnings": ([state.clock_problem] if state.clock_problem else []) + list(state.warnings),
+        "clock_offset_s": state.clock_offset_s,
+        "clock_offset_measured": iso(state.clock_offset_at),
         "dropped_total": state.dropped_total,
         "last_upload_ok": iso(state.last_upload_ok_at),
         "last_upload_error": state.last_upload_error,

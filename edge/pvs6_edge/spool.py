@@ -223,13 +223,15 @@ class Spool:
         self._listing = listing
         return len(plain)
 
-    def enforce_limits(self, now: float) -> tuple[list[str], int]:
+    def enforce_limits(self, age_now: float | None) -> tuple[list[str], int]:
         """Warn near the size/age limits; past them drop the oldest items (they stay in the archive).
 
         Parameters
         ----------
-        now : float
-            Current time [unix s].
+        age_now : float or None
+            The time ages are judged against [unix s] (``clock.judge_clock``); None while the Pi's clock is
+            off: then nothing is dropped or warned about by age (a clock jumped forward would drop everything),
+            only the size cap, which protects the SD card, applies.
 
         Returns
         -------
@@ -240,8 +242,9 @@ class Spool:
         items = self.items()
         total = sum(i.size_bytes for i in items)
         max_age_s = lim.spool_max_age_days * _DAY_S
+        horizon = -float("inf") if age_now is None else age_now - max_age_s
         dropped = 0
-        while items and (total > lim.spool_max_bytes or now - items[0].captured_ts > max_age_s):
+        while items and (total > lim.spool_max_bytes or items[0].captured_ts < horizon):
             victim = items.pop(0)
             self._unlink(Path(victim.path), durable=False)
             total -= victim.size_bytes
@@ -259,8 +262,8 @@ class Spool:
             warnings.append(f"spool at {100 * total / lim.spool_max_bytes:.0f}% of storage.spool_max_bytes "
                             f"({total / _MIB:.1f} of {lim.spool_max_bytes / _MIB:.0f} MiB): the oldest items "
                             f"will be dropped at 100%; is the cloud reachable?")
-        if items and now - items[0].captured_ts >= lim.spool_warn_fraction * max_age_s:
-            age_d = (now - items[0].captured_ts) / _DAY_S
+        if items and age_now is not None and age_now - items[0].captured_ts >= lim.spool_warn_fraction * max_age_s:
+            age_d = (age_now - items[0].captured_ts) / _DAY_S
             warnings.append(f"oldest spool item is {age_d:.1f} days old; items older than "
                             f"{lim.spool_max_age_days:g} days (storage.spool_max_age_days) will be dropped")
         for msg in warnings[1 if dropped else 0:]:

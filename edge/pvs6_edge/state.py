@@ -41,6 +41,10 @@ class EdgeState:
     warnings: list[str] = field(default_factory=list)
     dropped_total: int = 0
     last_archive_prune_at: float | None = None
+    clock_offset_s: float | None = None  # cloud time minus local time [s], from the ingest's Date header
+    clock_offset_at: float | None = None  # local time of that measurement
+    clock_problem: str | None = None  # warning while the clock is judged off (clock.judge_clock)
+    clock_problem_since: float | None = None
 
 
 def load_state(path: Path) -> EdgeState:

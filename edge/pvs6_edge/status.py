@@ -50,7 +50,12 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
     lines.extend(f"WARNING:            {w}" for w in status["warnings"])
     for rec in status["newly_quarantined"]:
         lines.append(f"newly quarantined:  {rec.get('name')}: {rec.get('reason')}")
-    lines.append(f"now:                {status['clock']}")
+    offset_s = status.get("clock_offset_s")
+    if offset_s is None:
+        lines.append(f"now:                {status['clock']} (not yet checked against the cloud's clock)")
+    else:
+        lines.append(f"now:                {status['clock']} (cloud's clock: {offset_s:+.0f} s, checked "
+                     f"{status.get('clock_offset_measured')})")
     return "\n".join(lines)
 
 

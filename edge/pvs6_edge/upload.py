@@ -8,7 +8,8 @@ every request, e.g. 403 or a wrong URL, keeps everything): the batch is split in
 item is alone, which is quarantined (never retried forever) while the others go through. 5xx, 429, 401,
 timeouts and connection errors stop the round with everything kept; the caller backs off (honouring
 Retry-After). Every round sends at least one request, so the heartbeat (edge status) reaches the cloud even
-when the spool is empty.
+when the spool is empty. Every answer's ``Date`` header (200, 401, 4xx, 5xx alike) gives the cloud's time: the
+outcome carries the offset of the local clock from it, which decides whether the edge may delete by age.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import requests
 
-from pvs6_edge.clock import Clock
+from pvs6_edge.clock import Clock, describe_span, offset_from_date
 from pvs6_edge.config import CloudConfig
 from pvs6_edge.errors import CloudRejected, CloudRetryLater, SpoolCorrupt
 from pvs6_edge.spool import Spool, SpoolItem
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _MAX_PLAIN_BYTES = 15 * 1024 * 1024  # the ingest refuses more than 16 MiB decompressed
 _GZIP_TAIL_BYTES = 64
+_SIGNATURE_WINDOW_S = 300.0  # the ingest refuses X-Sentinel-Timestamp further than this from its own clock
 
 
 @dataclass(slots=True)
@@ -47,6 +49,8 @@ class UploadOutcome:
     quarantined: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
     retry_after_s: float | None = None
+    clock_offset_s: float | None = None  # cloud time minus local time [s], from the last answer's Date
+    clock_offset_at: float | None = None  # local time [unix s] of that answer
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -124,6 +128,32 @@ class Uploader:
             out.error = str(err)
             out.retry_after_s = err.retry_after_s
             log.warning("upload stopped, will retry later: %s", err)
+        return out
+
+    def heartbeat(self, status: dict[str, Any]) -> UploadOutcome:
+        """Send the status alone (no snapshots): the runner's way to learn the cloud's time before it judges ages.
+
+        Parameters
+        ----------
+        status : dict
+            Edge status for the heartbeat.
+
+        Returns
+        -------
+        UploadOutcome
+            ``heartbeat_delivered``, the measured clock offset, and the error when the cloud refused or failed.
+        """
+        out = UploadOutcome()
+        _taken, _consumed, body = self._pack([], status, out)
+        try:
+            self._post(body, out)
+        except CloudRejected as err:
+            out.error = f"cloud refused the heartbeat: {err}"
+            log.error("%s", out.error)
+        except CloudRetryLater as err:
+            out.error = str(err)
+            out.retry_after_s = err.retry_after_s
+            log.warning("heartbeat failed, will retry later: %s", err)
         return out
 
     def _settle(self, taken: list[tuple[SpoolItem, str]], acked: set[str], out: UploadOutcome) -> bool:
@@ -233,6 +263,10 @@ class Uploader:
         except requests.RequestException as err:
             raise CloudRetryLater(f"cannot reach the cloud: {str(err)[:200]}") from err
         with resp:
+            received_at = self._clock.time()
+            offset_s = offset_from_date(resp.headers.get("Date"), received_at)
+            if offset_s is not None:
+                out.clock_offset_s, out.clock_offset_at = offset_s, received_at
             return self._ack(resp, out)
 
     def _ack(self, resp: requests.Response, out: UploadOutcome) -> set[str]:
@@ -249,6 +283,12 @@ class Uploader:
         if code in (408, 429) or code >= 500:
             raise CloudRetryLater(f"cloud answered HTTP {code}: {text}", self._retry_after(resp))
         if code == 401:
+            if out.clock_offset_s is not None and abs(out.clock_offset_s) > _SIGNATURE_WINDOW_S:
+                raise CloudRetryLater(
+                    f"cloud refused the request's timestamp (HTTP 401): the Pi's clock is off by about "
+                    f"{describe_span(out.clock_offset_s)} ({out.clock_offset_s:+.0f} s) compared with the cloud's "
+                    f"Date, more than the {_SIGNATURE_WINDOW_S:.0f} s allowed: check time sync (timedatectl): "
+                    f"{text}", self._retry_after(resp))
             raise CloudRetryLater(f"cloud refused the signature (HTTP 401): check cloud.secret and the Pi's "
                                   f"clock: {text}", self._retry_after(resp))
         if 400 <= code < 500:

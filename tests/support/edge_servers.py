@@ -8,6 +8,7 @@ edge's timeouts, truncated reads and connection errors are exercised for real.
 from __future__ import annotations
 
 import base64
+import email.utils
 import gzip
 import hashlib
 import hmac
@@ -232,7 +233,8 @@ class FakeIngest:
     Steer with ``mode`` ("ok", "503", "429", or any other status code, answered to every request) and
     ``retry_after`` (header value for 429/503), ``reject`` (a set of sha256: a batch holding one gets a 400),
     ``unacknowledged`` (a set of sha256 answered 200 but left out of the acknowledgement), ``clock`` (callable
-    giving unix seconds for the skew check).
+    giving unix seconds for the skew check and the ``Date`` header of every answer, as the real cloud's own
+    clock), ``send_date`` (False: answers carry no ``Date``, as behind an odd proxy).
     Records ``snapshots`` (in arrival order, first arrival only), ``arrivals`` (every sha256 received),
     ``heartbeats`` (status of every accepted request), ``requests`` and ``bytes``.
     """
@@ -241,6 +243,7 @@ class FakeIngest:
         self.site = site
         self.secret = secret
         self.clock = clock
+        self.send_date = True
         self.mode = "ok"
         self.retry_after: str | None = None
         self.reject: set[str] = set()
@@ -288,6 +291,13 @@ class FakeIngest:
 
             def log_message(self, *args: Any) -> None:
                 return
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                return email.utils.formatdate(ingest.clock() if timestamp is None else timestamp, usegmt=True)
+
+            def send_header(self, keyword: str, value: str) -> None:
+                if keyword.lower() != "date" or ingest.send_date:
+                    super().send_header(keyword, value)
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
