@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = ["CLOCK_SKEW_LIMIT_S", "CLOCK_VOUCH_S", "EARLIEST_PLAUSIBLE_TS", "Clock", "ClockVerdict", "SystemClock",
            "describe_span", "iso_utc", "judge_clock", "offset_from_date", "skew_warning", "stamp_utc"]
@@ -77,9 +76,8 @@ CLOCK_VOUCH_S = 6 * 3600.0
 CLOCK_BACKWARDS_LIMIT_S = 86400.0
 
 
-@dataclass(frozen=True, slots=True)
-class ClockVerdict:
-    """What the edge may believe about its wall clock right now.
+class ClockVerdict(NamedTuple):
+    """What the edge may believe about its wall clock right now (a NamedTuple: cheap to define at start-up).
 
     Attributes
     ----------
