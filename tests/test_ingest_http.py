@@ -179,3 +179,15 @@ def test_secret_and_signature_never_logged(client, seed_payload, caplog):
     text = caplog.text
     assert SECRET not in text
     assert headers["X-Sentinel-Signature"].split("=", 1)[1] not in text
+
+
+def test_a_reading_from_the_future_is_refused_as_misdated(client, seed_payload):
+    http, tmp = client
+    future = datetime.now(UTC) + timedelta(days=400)  # taken while the Pi's clock ran 400 days ahead
+    body, headers = signed(envelope([snapshot_item(seed_payload, future)]))
+    reply = _post(http, body, headers)
+    assert reply.status_code == 400
+    assert "clock" in reply.get_json()["error"]
+    assert _readings(tmp) == []
+    body, headers = signed(envelope([snapshot_item(seed_payload, datetime.now(UTC) + timedelta(minutes=2))]))
+    assert _post(http, body, headers).status_code == 200  # a Pi a little ahead is fine

@@ -14,7 +14,7 @@ import json
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import BadRequest, PayloadTooLarge, Unauthorized
@@ -34,6 +34,7 @@ MAX_COMPRESSED_BYTES = 1 << 20
 MAX_DECOMPRESSED_BYTES = 16 << 20
 MAX_SNAPSHOTS = 500
 MAX_SKEW_S = 300
+MAX_FUTURE = timedelta(minutes=10)
 SCHEMA = 1
 SOURCES = ("dl_cgi", "varserver")
 
@@ -132,7 +133,7 @@ def _parse_time(value: Any, where: str) -> datetime:
         raise BadRequest(f"{where}: captured_at {value!r} is out of range") from err
 
 
-def _item(raw: Any, index: int) -> UploadItem:
+def _item(raw: Any, index: int, now: datetime | None) -> UploadItem:
     where = f"snapshots[{index}]"
     if not isinstance(raw, dict):
         raise BadRequest(f"{where} must be an object")
@@ -145,11 +146,19 @@ def _item(raw: Any, index: int) -> UploadItem:
     payload = raw.get("payload")
     if not isinstance(payload, dict):
         raise BadRequest(f"{where}: payload must be the PVS6's JSON object")
-    return UploadItem(_parse_time(raw.get("captured_at"), where), source, digest, payload)
+    captured_at = _parse_time(raw.get("captured_at"), where)
+    if now is not None and captured_at > now + MAX_FUTURE:
+        # A reading from the future was taken while the Pi's clock ran ahead: storing it would put a row years
+        # away in the history. Refused, the Pi sets it aside (its raw archive keeps the bytes).
+        raise BadRequest(f"{where}: captured_at {captured_at:%Y-%m-%d %H:%M}Z is in the future: the Pi's clock "
+                         "was wrong when it took this reading")
+    return UploadItem(captured_at, source, digest, payload)
 
 
-def decode_body(body: bytes, content_encoding: str, site: str) -> UploadBatch:
+def decode_body(body: bytes, content_encoding: str, site: str, now: datetime | None = None) -> UploadBatch:
     """Inflate and validate an upload body against the contract.
+
+    With ``now`` (aware), a snapshot captured more than 10 minutes after it is refused as misdated.
 
     Raises
     ------
@@ -181,7 +190,7 @@ def decode_body(body: bytes, content_encoding: str, site: str) -> UploadBatch:
         raise BadRequest("snapshots must be a list")
     if len(snapshots) > MAX_SNAPSHOTS:
         raise PayloadTooLarge(f"{len(snapshots)} snapshots in one batch; at most {MAX_SNAPSHOTS}")
-    items = tuple(_item(raw, i) for i, raw in enumerate(snapshots))
+    items = tuple(_item(raw, i, now) for i, raw in enumerate(snapshots))
     return UploadBatch(site, str(edge.get("version", "")), edge.get("status", {}), items)
 
 

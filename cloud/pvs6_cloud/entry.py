@@ -76,7 +76,7 @@ def ingest(request: flask.Request) -> Response:
         body = _read_body(request)
         now = runtime.services.clock()
         site = verify_signature(request.headers, body, runtime.secret_for, now)
-        batch = decode_body(body, request.headers.get("Content-Encoding", ""), site)
+        batch = decode_body(body, request.headers.get("Content-Encoding", ""), site, now)
         result = ingest_batch(batch, runtime.config, runtime.services)
         return result.to_json(), 200, _JSON
 
