@@ -12,26 +12,10 @@ import pytest
 
 from pvs6_cloud.models import DeviceState, MeterRole, Snapshot
 from pvs6_cloud.parse import ParseError, parse_payload
+from tests.support.pvs6_fixtures import fixture_params, load_fixture, requires_shared
 
 SEED = Path(__file__).resolve().parent / "data" / "seed_devicelist.json"
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pvs6"
-NO_FIXTURES = "shared/fixtures/pvs6 is not beside this checkout (as on a user's own clone)"
 CAPTURED_AT = datetime(2025, 9, 12, 21, 21, 20, tzinfo=UTC)
-
-requires_shared = pytest.mark.skipif(not FIXTURES.is_dir(), reason=NO_FIXTURES)
-
-
-def _fixture_params(pattern: str) -> list[Any]:
-    """One param per shared fixture file, or one skipped param naming why there are none."""
-    files = sorted(FIXTURES.glob(pattern)) if FIXTURES.is_dir() else []
-    if not files:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=NO_FIXTURES))]
-    return [pytest.param(path, id=path.name) for path in files]
-
-
-def _load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
 
 def _parse(payload: Any, **overrides: Any) -> Snapshot:
     arguments: dict[str, Any] = {"source": "dl_cgi", "site": "home", "captured_at": CAPTURED_AT}
@@ -269,7 +253,7 @@ def test_non_storage_device_power_is_not_taken_for_a_battery(seed: dict[str, Any
 # --- every public DeviceList sample ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", _fixture_params("devicelist_*.json"))
+@pytest.mark.parametrize("path", fixture_params("devicelist_*.json"))
 def test_every_devicelist_sample_parses_and_accounts_for_every_device(path: Path) -> None:
     payload = json.loads(path.read_text(encoding="utf-8"))
     if "devices" not in payload:
@@ -292,7 +276,7 @@ def test_every_devicelist_sample_parses_and_accounts_for_every_device(path: Path
 
 @requires_shared
 def test_krbaker_night_sample_has_twenty_inverters_all_in_error() -> None:
-    snapshot = _parse(_load("devicelist_krbaker-hass-sunpower_1.json"))
+    snapshot = _parse(load_fixture("devicelist_krbaker-hass-sunpower_1.json"))
     assert len(snapshot.inverters) == 20
     assert {inv.state for inv in snapshot.inverters} == {DeviceState.ERROR}
     assert snapshot.inverters_working == 0
@@ -303,7 +287,7 @@ def test_krbaker_night_sample_has_twenty_inverters_all_in_error() -> None:
 
 @requires_shared
 def test_kpfleming_37_working_inverters_sum_close_to_production_meter() -> None:
-    snapshot = _parse(_load("devicelist_kpfleming-esphome-sunpower_fw61410_37inv_1.json"))
+    snapshot = _parse(load_fixture("devicelist_kpfleming-esphome-sunpower_fw61410_37inv_1.json"))
     assert len(snapshot.inverters) == 37
     assert snapshot.inverters_working == 37
     inverter_sum_kw = sum(inv.power_kw for inv in snapshot.inverters if inv.power_kw is not None)
@@ -315,7 +299,7 @@ def test_kpfleming_37_working_inverters_sum_close_to_production_meter() -> None:
 
 @requires_shared
 def test_smcneece_net_meter_exporting() -> None:
-    snapshot = _parse(_load("devicelist_smcneece-ha-esunpower_fw61839_30inv_1.json"))
+    snapshot = _parse(load_fixture("devicelist_smcneece-ha-esunpower_fw61839_30inv_1.json"))
     assert len(snapshot.inverters) == 30
     assert snapshot.consumption_meter is not None
     assert snapshot.consumption_meter.is_net
@@ -328,7 +312,7 @@ def test_smcneece_net_meter_exporting() -> None:
 
 @requires_shared
 def test_composite_sample_keeps_sunvault_parts_as_other_devices() -> None:
-    snapshot = _parse(_load("devicelist_cmalek-sungazer_fw61839_12inv_plus_ess_composite_1.json"))
+    snapshot = _parse(load_fixture("devicelist_cmalek-sungazer_fw61839_12inv_plus_ess_composite_1.json"))
     assert len(snapshot.inverters) == 12
     kinds = {other.device_type: other for other in snapshot.other_devices}
     assert set(kinds) == {
@@ -349,7 +333,7 @@ def test_composite_sample_keeps_sunvault_parts_as_other_devices() -> None:
 
 @requires_shared
 def test_ginoledesma_dead_inverter_has_no_numbers() -> None:
-    snapshot = _parse(_load("devicelist_ginoledesma-exporter_tests_error_1.json"))
+    snapshot = _parse(load_fixture("devicelist_ginoledesma-exporter_tests_error_1.json"))
     (inverter,) = snapshot.inverters
     assert inverter.state is DeviceState.ERROR
     assert inverter.power_kw is None
@@ -360,7 +344,7 @@ def test_ginoledesma_dead_inverter_has_no_numbers() -> None:
 
 @requires_shared
 def test_ginoledesma_error_inverter_without_datatime_is_not_stamped_with_curtime() -> None:
-    (inverter,) = _parse(_load("devicelist_ginoledesma-exporter_tests_1.json")).inverters
+    (inverter,) = _parse(load_fixture("devicelist_ginoledesma-exporter_tests_1.json")).inverters
     assert inverter.power_kw == pytest.approx(0.0174)
     assert inverter.mppt_power_kw == pytest.approx(0.0179)
     assert inverter.measured_at is None
@@ -368,7 +352,7 @@ def test_ginoledesma_error_inverter_without_datatime_is_not_stamped_with_curtime
 
 @requires_shared
 def test_ginoledesma_old_firmware_meters_get_roles_and_net_from_data() -> None:
-    snapshot = _parse(_load("devicelist_ginoledesma-exporter_notes_1.json"))
+    snapshot = _parse(load_fixture("devicelist_ginoledesma-exporter_notes_1.json"))
     assert snapshot.production_meter is not None
     assert snapshot.production_meter.serial == "PVS6M01234567p"
     assert snapshot.consumption_meter is not None
@@ -380,7 +364,7 @@ def test_ginoledesma_old_firmware_meters_get_roles_and_net_from_data() -> None:
 
 @requires_shared
 def test_pvs5_type_c_inverter_uses_mppt_sum() -> None:
-    snapshot = _parse(_load("devicelist_jrconlin-sunpower_hass_pvs5_partial_1.json"))
+    snapshot = _parse(load_fixture("devicelist_jrconlin-sunpower_hass_pvs5_partial_1.json"))
     (inverter,) = snapshot.inverters
     assert inverter.model == "AC_Module_Type_C"
     assert inverter.mppt_power_kw == pytest.approx(0.07)

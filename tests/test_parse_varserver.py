@@ -11,25 +11,10 @@ import pytest
 
 from pvs6_cloud.models import DeviceState, MeterRole, Snapshot
 from pvs6_cloud.parse import ParseError, parse_payload
+from tests.support.pvs6_fixtures import FIXTURES, NO_FIXTURES, fixture_params, load_fixture, requires_shared
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pvs6"
-NO_FIXTURES = "shared/fixtures/pvs6 is not beside this checkout (as on a user's own clone)"
 FW61845 = "vars_match_all_obj_steveturbek-supervisor_fw61845_1.json"
 CAPTURED_AT = datetime(2025, 9, 30, 15, 58, 30, tzinfo=UTC)
-
-requires_shared = pytest.mark.skipif(not FIXTURES.is_dir(), reason=NO_FIXTURES)
-
-
-def _fixture_params(pattern: str) -> list[Any]:
-    files = sorted(FIXTURES.glob(pattern)) if FIXTURES.is_dir() else []
-    if not files:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=NO_FIXTURES))]
-    return [pytest.param(path, id=path.name) for path in files]
-
-
-def _load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
 
 def _parse(payload: Any, **overrides: Any) -> Snapshot:
     arguments: dict[str, Any] = {"source": "varserver", "site": "home", "captured_at": CAPTURED_AT}
@@ -49,7 +34,7 @@ def _meter_vars(index: int, sn: str, model: str, **fields: str) -> dict[str, str
 def fw61845() -> dict[str, Any]:
     if not FIXTURES.is_dir():
         pytest.skip(NO_FIXTURES)
-    return _load(FW61845)
+    return load_fixture(FW61845)
 
 
 def test_fw61845_devices_and_roles(fw61845: dict[str, Any]) -> None:
@@ -138,7 +123,7 @@ def test_fw61845_with_meters_removed_falls_back_to_livedata(fw61845: dict[str, A
 
 @requires_shared
 def test_early_meter_blob_layout() -> None:
-    snapshot = _parse(_load("vars_meter_data_obj_pypvs_localapi_doc_1.json"))
+    snapshot = _parse(load_fixture("vars_meter_data_obj_pypvs_localapi_doc_1.json"))
     production, consumption = snapshot.production_meter, snapshot.consumption_meter
     assert production is not None
     assert consumption is not None
@@ -154,7 +139,7 @@ def test_early_meter_blob_layout() -> None:
 
 @requires_shared
 def test_early_inverter_blob_layout_at_night() -> None:
-    snapshot = _parse(_load("vars_inverter_data_obj_pypvs_localapi_doc_partial_1.json"))
+    snapshot = _parse(load_fixture("vars_inverter_data_obj_pypvs_localapi_doc_partial_1.json"))
     assert [inv.serial for inv in snapshot.inverters] == ["E00122307107854", "E00122308008125"]
     first = snapshot.inverters[0]
     assert first.model == "AC_Module_Type_H"
@@ -166,7 +151,7 @@ def test_early_inverter_blob_layout_at_night() -> None:
 
 @requires_shared
 def test_livedata_only_dump_gives_storage_and_stand_in_meters() -> None:
-    snapshot = _parse(_load("vars_livedata_obj_pypvs_localapi_doc_1.json"))
+    snapshot = _parse(load_fixture("vars_livedata_obj_pypvs_localapi_doc_1.json"))
     assert snapshot.storage is not None
     assert snapshot.storage.state_of_charge_pct == pytest.approx(86.0)
     assert snapshot.storage.power_kw == pytest.approx(1.186)
@@ -180,14 +165,14 @@ def test_livedata_only_dump_gives_storage_and_stand_in_meters() -> None:
 
 @requires_shared
 def test_array_format_is_folded() -> None:
-    snapshot = _parse(_load("vars_match_rev_array_pypvs_localapi_doc_1.json"))
+    snapshot = _parse(load_fixture("vars_match_rev_array_pypvs_localapi_doc_1.json"))
     assert snapshot.pvs is not None
     assert snapshot.pvs.hw_version == "6.03"
     assert snapshot.pvs.sw_version == "2025.06.24.61840"
     assert any("serialnum" in note for note in snapshot.warnings)
 
 
-@pytest.mark.parametrize("path", _fixture_params("vars_*_obj_*.json"))
+@pytest.mark.parametrize("path", fixture_params("vars_*_obj_*.json"))
 def test_every_obj_sample_parses(path: Path) -> None:
     snapshot = _parse(json.loads(path.read_text(encoding="utf-8")))
     assert snapshot.source == "varserver"
@@ -219,7 +204,7 @@ def test_device_indices_sort_numerically_before_serial_sort() -> None:
     assert [inv.serial for inv in _parse(payload).inverters] == ["EA", "EB", "EC"]
 
 
-def test_consumption_meter_gross_when_it_tracks_site_load() -> None:
+def test_consumption_meter_gross_when_it_tracks_siteload_fixture() -> None:
     payload = {
         **_meter_vars(1, "PVS6M1c", "PVS6M0400c", p3phsumKw="1.0", netLtea3phsumKwh="500"),
         "/sys/livedata/net_p": "-0.5",
