@@ -7,7 +7,6 @@ Tokens are signed with a locally generated RSA key; the server answers like Goog
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from google.auth import crypt, jwt
 from pvs6_cloud.config import SchedulerConfig
 from pvs6_cloud.errors import ConfigError, TransientError, Unauthorized
 from pvs6_cloud.oidc import Forbidden, verify_scheduler_request, verify_scheduler_token
+from tests.support.json_server import serve_json
 
 AUDIENCE = "https://example-ingest.a.run.app/watchdog"
 ACCOUNT = "scheduler@sentinel-project.iam.gserviceaccount.com"
@@ -64,25 +64,8 @@ def keys() -> Keys:
 @pytest.fixture(scope="module")
 def certs_url(keys: Keys) -> Iterator[str]:
     """A loopback server answering like https://www.googleapis.com/oauth2/v1/certs."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(keys.certs).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/oauth2/v1/certs"
-    server.shutdown()
-    server.server_close()
+    with serve_json(json.dumps(keys.certs).encode()) as base:
+        yield f"{base}/oauth2/v1/certs"
 
 
 @pytest.fixture

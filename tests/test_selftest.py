@@ -5,12 +5,10 @@ from __future__ import annotations
 import email
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from pvs6_cloud.config import load_config
 from pvs6_cloud.sink import SheetWrite
 from pvs6_cloud.sink.csv_sink import CsvSink
 from pvs6_cloud.state import SiteState
+from tests.support.json_server import serve_json
 
 
 def write_config(tmp: Path, *, mail: str = 'outbox_dir = "outbox"', weather: str = "enabled = false") -> Path:
@@ -129,26 +128,8 @@ def weather_server(status: int) -> Iterator[str]:
             "temperature_2m": [18.5] * len(hours),
         },
     }).encode() if status == 200 else b'{"error": true, "reason": "down for the test"}'
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1/forecast"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_json(body, status) as base:
+        yield f"{base}/v1/forecast"
 
 
 def test_weather_service_answering_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
