@@ -125,18 +125,25 @@ def test_the_tab_move_is_atomic_and_a_lost_reply_is_not_a_second_move(fake, cloc
     assert everywhere(fake, sink) == every(6)
 
 
+def three_year_sink(fake, clock) -> tuple[SheetsSink, str, int]:
+    """A bootstrapped sink whose cell budget holds exactly three 3-reading years as tabs.
+
+    Each 3-reading year adds a 4-row tab and leaves Readings 3 rows shorter: +17 cells; 51 stay reserved for next
+    year's Readings. So three years fit, the fourth does not. Returns (sink, main spreadsheet id, budget).
+    """
+    sink = make_sink(fake, clock)
+    sink.bootstrap(PANELS)
+    main = sink.spreadsheet_id
+    budget = fake.spreadsheets[main].cells() + 3 * COLUMNS + 3 * COLUMNS
+    return make_sink(fake, clock, main, archive_after_cells=budget), main, budget
+
+
 def year_of_readings(year: int, first: int, count: int = 3) -> list[dict]:
     return readings(first, count, datetime(year, 6, 1, 16, 0, tzinfo=UTC))
 
 
 def test_years_fill_the_main_spreadsheet_to_its_budget_then_go_to_one_shared_archive(fake, clock):
-    sink = make_sink(fake, clock)
-    sink.bootstrap(PANELS)
-    main = sink.spreadsheet_id
-    # Each 3-reading year adds a 4-row tab and leaves Readings 3 rows shorter: +17 cells; 51 stay reserved for
-    # next year's Readings. So three years fit, the fourth does not.
-    budget = fake.spreadsheets[main].cells() + 3 * COLUMNS + 3 * COLUMNS
-    sink = make_sink(fake, clock, main, archive_after_cells=budget)
+    sink, main, budget = three_year_sink(fake, clock)
     total = 0
     for year in range(2020, 2026):
         ingest(sink, year_of_readings(year, total))
@@ -268,11 +275,7 @@ def test_a_state_loaded_before_the_rotation_does_not_erase_where_years_went(fake
 def test_reading_ids_are_found_wherever_their_year_went(fake, clock):
     # A replay older than the state's recent-id window asks the sink: ids rotated into yearly tabs of the main
     # spreadsheet and into an archive spreadsheet must be found as well as those still in Readings.
-    sink = make_sink(fake, clock)
-    sink.bootstrap(PANELS)
-    main = sink.spreadsheet_id
-    budget = fake.spreadsheets[main].cells() + 3 * COLUMNS + 3 * COLUMNS
-    sink = make_sink(fake, clock, main, archive_after_cells=budget)
+    sink, _main, _budget = three_year_sink(fake, clock)
     total = 0
     for year in range(2020, 2025):
         ingest(sink, year_of_readings(year, total))
