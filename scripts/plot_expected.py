@@ -1,7 +1,7 @@
 """Plot the expected output against the PVS6 simulator over a clear and a cloudy day (docs/img/...png).
 
 "Simulated" is what the seed's system reports through the simulator: ``pvs6_sim`` renders a DeviceList every
-5 minutes, parsed by ``pvs6_cloud.parse`` into the production meter's kW, exactly as ingest would see it.
+5 minutes, parsed by ``pvs6_parse`` into the production meter's kW, exactly as ingest would see it.
 "Expected" is ``pvs6_cloud.enrich.enrich_batch`` for those snapshots, fed by a recorded-style Open-Meteo answer
 for the day: the hourly mean plane-of-array irradiance and air temperature the simulated site actually had
 (what a perfect weather service would report; radiation as "preceding hour" means, GHI/DNI/DHI null), served
@@ -90,8 +90,8 @@ def _recorded_payload(sim_config: Any, params: dict[str, str]) -> dict[str, Any]
 
 def _series(day: date, site: Any, sim: Any, session: Any) -> dict[str, Any]:
     from pvs6_cloud.enrich import daily_expectation, enrich_batch
-    from pvs6_cloud.parse import parse_payload
     from pvs6_cloud.weather import local_day_bounds
+    from pvs6_parse import parse_payload
 
     start, end = local_day_bounds(day, site.timezone)
     times = [start + i * STEP for i in range(int((end - start) / STEP))]

@@ -225,6 +225,7 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         ]
         files = call.record["source_files"]
         assert {"main.py", "requirements.txt", "pvs6_cloud/__init__.py", "pvs6_cloud/config.py",
+                "pvs6_parse/__init__.py", "pvs6_parse/models.py",
                 "sheets_template/__init__.py", "sheets_template/layout.toml", ".gcloudignore"} <= set(files)
         assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or f.startswith("tests/")]
     ingest = deploys["pvs6-ingest"].flags

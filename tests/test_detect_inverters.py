@@ -10,8 +10,8 @@ from pathlib import Path
 from pvs6_cloud.config import ArrayConfig, DetectionConfig, SiteConfig
 from pvs6_cloud.detect import detect
 from pvs6_cloud.enrich import Enrichment
-from pvs6_cloud.models import DeviceState, Inverter, Meter, MeterRole, Snapshot
-from pvs6_cloud.parse import parse_payload
+from pvs6_parse import parse_payload
+from pvs6_parse.models import DeviceState, Inverter, Meter, MeterRole, Snapshot
 
 SERIALS = [f"E00{i:012d}" for i in range(1, 13)]
 CIRCUITS = {"1": tuple(SERIALS[:6]), "2": tuple(SERIALS[6:])}

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from test_detect_inverters import SERIALS, every, healthy, keys, run, snapshot, sun
 
 from pvs6_cloud.enrich import Enrichment
-from pvs6_cloud.models import PvsHealth, Snapshot
+from pvs6_parse.models import PvsHealth, Snapshot
 
 T0 = datetime(2025, 6, 3, 14, 0, tzinfo=UTC)  # 10:00 EDT
 

@@ -14,7 +14,7 @@ import pytest
 from pvs6_cloud import rows, weather
 from pvs6_cloud.config import SiteConfig, WeatherConfig
 from pvs6_cloud.enrich import daily_expectation, enrich_batch, pending_refills, refill_weather
-from pvs6_cloud.models import Snapshot
+from pvs6_parse.models import Snapshot
 from tests.support.openmeteo_server import OpenMeteoServer, hours_between, serve_openmeteo
 
 SITE = SiteConfig(site_id="home", secret="x", latitude=41.76, longitude=-72.68, timezone="America/New_York")

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pvs6_cloud.models import DeviceState, MeterRole
-from pvs6_cloud.parse._coerce import (
+from pvs6_parse._coerce import (
     FieldReader,
     decode_blob,
     parse_dl_time,
@@ -19,13 +18,14 @@ from pvs6_cloud.parse._coerce import (
     to_int,
     to_text,
 )
-from pvs6_cloud.parse._devices import (
+from pvs6_parse._devices import (
     GROSS_CONSUMPTION,
     NET_CONSUMPTION,
     infer_consumption_subtype,
     role_from_names,
     role_from_subtype,
 )
+from pvs6_parse.models import DeviceState, MeterRole
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pvs6_cloud.models import DeviceState, MeterRole, Snapshot
-from pvs6_cloud.parse import ParseError, parse_payload
+from pvs6_parse import ParseError, parse_payload
+from pvs6_parse.models import DeviceState, MeterRole, Snapshot
 from tests.support.pvs6_fixtures import fixture_params, load_fixture, requires_shared
 
 SEED = Path(__file__).resolve().parent / "data" / "seed_devicelist.json"

@@ -19,9 +19,9 @@ hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is a dev depen
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pvs6_cloud.models import Snapshot  # noqa: E402
-from pvs6_cloud.parse import parse_payload  # noqa: E402
-from pvs6_cloud.parse._coerce import to_float  # noqa: E402
+from pvs6_parse import parse_payload  # noqa: E402
+from pvs6_parse._coerce import to_float  # noqa: E402
+from pvs6_parse.models import Snapshot  # noqa: E402
 
 SEED = json.loads((Path(__file__).resolve().parent / "data" / "seed_devicelist.json").read_text(encoding="utf-8"))
 CAPTURED_AT = datetime(2025, 9, 12, 21, 21, 20, tzinfo=UTC)

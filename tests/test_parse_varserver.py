@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pvs6_cloud.models import DeviceState, MeterRole, Snapshot
-from pvs6_cloud.parse import ParseError, parse_payload
+from pvs6_parse import ParseError, parse_payload
+from pvs6_parse.models import DeviceState, MeterRole, Snapshot
 from tests.support.pvs6_fixtures import FIXTURES, NO_FIXTURES, fixture_params, load_fixture, requires_shared
 
 FW61845 = "vars_match_all_obj_steveturbek-supervisor_fw61845_1.json"

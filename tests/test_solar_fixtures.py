@@ -30,8 +30,8 @@ import numpy as np
 import pytest
 
 from pvs6_cloud.config import ArrayConfig
-from pvs6_cloud.models import Snapshot
 from pvs6_cloud.solar import expected_power
+from pvs6_parse.models import Snapshot
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pvs6"
 MARGIN = 1.25  # cloud-edge enhancement and a hazier-than-real clear-sky climatology [unitless]
@@ -71,7 +71,7 @@ def _fixture_files() -> list[Path]:
 
 
 def _parse(path: Path) -> Snapshot | None:
-    from pvs6_cloud.parse import ParseError, parse_payload
+    from pvs6_parse import ParseError, parse_payload
 
     source = "dl_cgi" if path.name.startswith("devicelist_") else "varserver"
     try:

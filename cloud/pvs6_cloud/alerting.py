@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pvs6_parse.models import Snapshot
+
 from .config import CloudConfig, SiteConfig
 from .enrich import Enrichment
-from .models import Snapshot
 from .state import SiteState
 
 __all__ = ["AlertOutcome", "deliver_pending", "evaluate_batch"]

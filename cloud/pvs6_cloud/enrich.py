@@ -19,8 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pvs6_parse.models import Snapshot
+
 from .config import SiteConfig, WeatherConfig
-from .models import Snapshot
 
 __all__ = [
     "Conditions",

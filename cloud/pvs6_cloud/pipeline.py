@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pvs6_parse.models import Snapshot
+
 from . import alerting, enrich, rows
 from . import state as state_module
 from .config import CloudConfig, SiteConfig
 from .contract import UploadBatch
 from .errors import BadRequest, SinkUnavailable
 from .health import sink_health
-from .models import Snapshot
 from .sink import SheetWrite, Sink
 
 __all__ = ["IngestResult", "Services", "ingest_batch"]
@@ -63,7 +64,7 @@ class IngestResult:
 
 
 def _parse_items(batch: UploadBatch, fresh: list[Any]) -> list[Snapshot]:
-    from .parse import ParseError, parse_payload
+    from pvs6_parse import ParseError, parse_payload
 
     snapshots = []
     for item in fresh:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
+from pvs6_parse import ParseError, parse_payload
+
 from .config import CloudConfig
 from .contract import MAX_SNAPSHOTS, UploadBatch, UploadItem
-from .parse import ParseError, parse_payload
 from .pipeline import Services, ingest_batch
 
 __all__ = ["ReplayReport", "find_archive_files", "replay_folder"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from pvs6_parse.models import DeviceState, Snapshot
+
 from .enrich import Enrichment
 from .layout import Cell, panel_key
-from .models import DeviceState, Snapshot
 from .state import DeviceRecord, SiteState
 
 __all__ = ["device_records", "panels", "readings_record", "remember_devices"]

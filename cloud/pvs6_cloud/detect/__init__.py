@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pvs6_parse.models import Snapshot
+
 from ..config import DetectionConfig, SiteConfig
 from ..enrich import Enrichment
 from ..lifecycle import Finding
-from ..models import Snapshot
 from . import array, counters, devices, inverters, meters, pvs, weak
 from .common import Context, build_frame
 

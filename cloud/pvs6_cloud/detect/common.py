@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
+from pvs6_parse.models import Inverter, Snapshot
+
 from ..config import DetectionConfig, SiteConfig
 from ..enrich import Enrichment
-from ..models import Inverter, Snapshot
 
 __all__ = ["GAP_CAP_MIN", "Context", "Frame", "build_frame", "judged_step", "persist", "setting",
            "weather_expected_kw"]

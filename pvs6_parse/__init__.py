@@ -1,10 +1,13 @@
-"""Raw PVS6 JSON -> the normalized :class:`~pvs6_cloud.models.Snapshot`, whichever API it came from.
+"""Raw PVS6 JSON -> the normalized :class:`~pvs6_parse.models.Snapshot`, whichever API it came from.
 
 One entry point, :func:`parse_payload`, dispatches on the upload envelope's ``source``: ``dl_cgi``
 (:mod:`.dl_cgi`, the legacy DeviceList) or ``varserver`` (:mod:`.varserver`, ``/vars`` on new firmware). Each
 module holds its source's one wire-name map. Parsing is pure (no clock, network or disk) and forgiving: only a
 payload that is not a PVS6 response at all raises :class:`ParseError`; every odd field becomes ``None`` plus a
 note in ``Snapshot.warnings``, and unknown fields are ignored (they stay in the raw archive).
+
+This package is shared by the Pi (``pvs6_edge``, for the owner's own CSV history) and the cloud (``pvs6_cloud``),
+so the same answer can never be read two ways; it therefore imports nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -13,10 +16,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pvs6_cloud.models import Snapshot
-
 from .dl_cgi import parse_device_list
 from .errors import ParseError
+from .models import Snapshot
 from .varserver import parse_vars
 
 __all__ = ["SOURCES", "ParseError", "parse_payload"]

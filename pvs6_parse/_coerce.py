@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pvs6_cloud.models import DeviceState
+from .models import DeviceState
 
 __all__ = [
     "FieldReader",

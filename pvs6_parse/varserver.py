@@ -1,4 +1,4 @@
-"""varserver ``/vars?...&fmt=obj`` responses (new PVS6 firmware) -> :class:`~pvs6_cloud.models.Snapshot`.
+"""varserver ``/vars?...&fmt=obj`` responses (new PVS6 firmware) -> :class:`~pvs6_parse.models.Snapshot`.
 
 The body is one flat object of variable paths to values (mostly strings, ``"nan"`` for absent batteries). Two
 device layouts exist and both are read:
@@ -32,17 +32,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pvs6_cloud.models import (
-    DeviceState,
-    Inverter,
-    Meter,
-    MeterRole,
-    OtherDevice,
-    PvsHealth,
-    Snapshot,
-    Storage,
-)
-
 from ._coerce import FieldReader, Kind, decode_blob, soc_to_pct, to_text
 from ._devices import (
     NET_CONSUMPTION,
@@ -52,6 +41,16 @@ from ._devices import (
     role_from_names,
 )
 from .errors import ParseError
+from .models import (
+    DeviceState,
+    Inverter,
+    Meter,
+    MeterRole,
+    OtherDevice,
+    PvsHealth,
+    Snapshot,
+    Storage,
+)
 
 __all__ = ["WIRE_NAMES", "parse_vars"]
 

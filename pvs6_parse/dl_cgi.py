@@ -1,4 +1,4 @@
-"""Legacy ``dl_cgi?Command=DeviceList`` responses -> :class:`~pvs6_cloud.models.Snapshot`.
+"""Legacy ``dl_cgi?Command=DeviceList`` responses -> :class:`~pvs6_parse.models.Snapshot`.
 
 The response is ``{"devices": [...], "result": "succeed"}``; each device is a flat record of strings keyed by
 ``DEVICE_TYPE``: ``PVS`` (the supervisor), ``Power Meter``, ``Inverter``, and on battery sites a handful of
@@ -17,16 +17,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pvs6_cloud.models import (
-    Inverter,
-    Meter,
-    MeterRole,
-    OtherDevice,
-    PvsHealth,
-    Snapshot,
-    Storage,
-)
-
 from ._coerce import FieldReader, Kind, soc_to_pct, to_text
 from ._devices import (
     assign_meters,
@@ -36,6 +26,15 @@ from ._devices import (
     role_from_subtype,
 )
 from .errors import ParseError
+from .models import (
+    Inverter,
+    Meter,
+    MeterRole,
+    OtherDevice,
+    PvsHealth,
+    Snapshot,
+    Storage,
+)
 
 __all__ = ["WIRE_NAMES", "parse_device_list"]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pvs6_cloud.models import Inverter, Meter, MeterRole, OtherDevice
+from .models import Inverter, Meter, MeterRole, OtherDevice
 
 __all__ = [
     "GROSS_CONSUMPTION",
