@@ -2,7 +2,10 @@
 # Install the PVS6 Sentinel edge on a Raspberry Pi (Raspberry Pi OS Bookworm, Python 3.11). Idempotent:
 # running it again upgrades the program and keeps your configuration and secret.
 #
-#   sudo edge/install.sh [--prefix DIR] [--dry-run] [--no-systemctl]
+#   sudo bash edge/install.sh [--prefix DIR] [--dry-run] [--no-systemctl]
+#
+# The upload secret is made by the cloud side (deploy.sh, or docs/pi-only.md) and only received here: this script
+# leaves an empty secret file (mode 600) for it and never invents one of its own.
 #
 # Environment overrides (used by the tests to install into a temporary folder without root):
 #   PREFIX (/opt/pvs6-sentinel)   CONFIG_DIR (/etc/pvs6-sentinel)   SYSTEMD_DIR (/etc/systemd/system)
@@ -21,7 +24,7 @@ DRY_RUN=0
 SYSTEMCTL=1
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -58,6 +61,31 @@ if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
     exit 1
 fi
 
+NETWORK_FIX='  - NetworkManager (Bookworm default), one command; it works with or without the cable in LAN1:
+      sudo nmcli connection add type ethernet ifname eth0 con-name pvs6-lan1 \
+          ipv4.never-default yes ipv6.never-default yes ipv4.ignore-auto-dns yes ipv6.ignore-auto-dns yes
+    If the cable is already in and the Pi made "Wired connection 1" for it, run instead:
+      sudo nmcli connection modify "Wired connection 1" ipv4.never-default yes ipv6.never-default yes \
+          ipv4.ignore-auto-dns yes
+      sudo nmcli connection up "Wired connection 1"
+  - dhcpcd (older images): add to /etc/dhcpcd.conf
+      interface eth0
+      nogateway
+  Check with:  ip route   (the "default via" line must name wlan0, and 172.27.153.0/24 must be on eth0)'
+
+# 0. The PVS6's LAN1 port offers itself as the default gateway. If the Pi took it, nothing reaches the internet
+#    (pip below would fail with a confusing error), so stop now and say how to fix it.
+if command -v ip > /dev/null 2>&1 && ip -4 route show default 2> /dev/null | grep -q 'via 172\.27\.153\.'; then
+    {
+        say "install.sh: the Pi sends its internet traffic to the PVS6 (LAN1), which has no internet."
+        say "Keep the PVS6's port from becoming the Pi's internet route, then run this script again:"
+        say "$NETWORK_FIX"
+    } >&2
+    if [ "$DRY_RUN" -eq 0 ]; then
+        exit 1
+    fi
+fi
+
 # 1. The program, in its own virtual environment (requests is its only dependency).
 if [ -x "$VENV/bin/python" ]; then
     say "venv: $VENV exists, upgrading the program in it"
@@ -72,12 +100,14 @@ run "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PIP_A
 # 2. Storage and configuration. The config and the secret are never overwritten.
 run mkdir -p "$STATE_DIR" "$CONFIG_DIR"
 run chmod 700 "$STATE_DIR"
-if [ -e "$SECRET" ]; then
+if [ -s "$SECRET" ]; then
     say "secret: keeping $SECRET"
 else
-    say "secret: writing a new random upload secret to $SECRET (mode 600)"
+    # Empty on purpose: the secret comes from the cloud side. An existing (empty) file keeps mode 600 when
+    # `sudo tee` later writes the secret into it.
+    say "secret: leaving an empty $SECRET (mode 600) for the upload secret deploy.sh shows you"
     if [ "$DRY_RUN" -eq 0 ]; then
-        (umask 077 && "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))' > "$SECRET")
+        (umask 077 && : >> "$SECRET")
     fi
 fi
 if [ -e "$CONFIG" ]; then
@@ -108,12 +138,19 @@ else
     say "systemd: not calling systemctl; enable later with: sudo systemctl enable --now pvs6-edge.timer"
 fi
 
+if [ "$DRY_RUN" -eq 1 ]; then
+    say ""
+    say "Dry run: nothing was installed or changed. After a real run you would do this:"
+else
+    say ""
+    say "Installed. Next steps:"
+fi
 cat <<TEXT
-
-Installed. Next steps:
-  1. Edit $CONFIG: [pvs] url (and serial_last5 on 2025 firmware), [cloud] url and site.
-     Give the cloud the same secret: $SECRET
-  2. Try it by hand:   sudo $VENV/bin/pvs6-edge run --config $CONFIG
+  1. Put the upload secret in $SECRET with the command deploy.sh printed
+     (echo '...' | sudo tee $SECRET). Everything on the Pi instead: docs/pi-only.md.
+  2. Edit $CONFIG (sudo nano $CONFIG): the [cloud] url and site deploy.sh printed.
+     [pvs] needs no change: the Pi reads the PVS6's serial itself.
+  3. Try it by hand:   sudo $VENV/bin/pvs6-edge run --config $CONFIG
      Check it any time: sudo $VENV/bin/pvs6-edge status --config $CONFIG
      Logs:              journalctl -u pvs6-edge.service
 
@@ -122,12 +159,5 @@ Without systemd, use cron instead (sudo crontab -e), the same schedule as the ti
 
 Keep the PVS6's port from becoming the Pi's internet route. The PVS6's LAN1 port runs its own DHCP server
 and offers itself as the default gateway; the Pi must keep using Wi-Fi (wlan0) for the internet:
-  - NetworkManager (Bookworm default):
-      sudo nmcli connection modify "Wired connection 1" ipv4.never-default yes ipv6.never-default yes \\
-          ipv4.ignore-auto-dns yes
-      sudo nmcli connection up "Wired connection 1"
-  - dhcpcd (older images): add to /etc/dhcpcd.conf
-      interface eth0
-      nogateway
-  Check with:  ip route   (the "default via" line must name wlan0, and 172.27.153.0/24 must be on eth0)
+$NETWORK_FIX
 TEXT

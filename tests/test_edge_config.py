@@ -63,6 +63,12 @@ def test_secret_from_file_and_env(tmp_path):
         load_config(path, {})
 
 
+def test_an_empty_secret_file_says_where_the_secret_comes_from(tmp_path):
+    (tmp_path / "secret").write_text("\n")  # what install.sh leaves until the owner puts the secret in
+    with pytest.raises(ConfigError, match=r"secret is still empty: .*deploy\.sh printed .*sudo tee"):
+        load_config(_write(tmp_path, **{"cloud.secret": None, "cloud.secret_file": '"secret"'}), {})
+
+
 def test_short_secret_missing_file_and_bad_toml(tmp_path):
     with pytest.raises(ConfigError, match="16 characters"):
         load_config(_write(tmp_path, **{"cloud.secret": '"short"'}), {})

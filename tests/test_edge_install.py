@@ -53,6 +53,31 @@ def test_dry_run_changes_nothing(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "would run:" in proc.stdout and "never-default" in proc.stdout and "*/15 6-21 * * *" in proc.stdout
     assert list(tmp_path.iterdir()) == []
+    assert "Installed." not in proc.stdout and "Dry run: nothing was installed" in proc.stdout
+
+
+def _fake_ip(folder: Path, default_route: str) -> dict[str, str]:
+    """An ``ip`` first on PATH that reports DEFAULT_ROUTE, as the Pi's own would."""
+    folder.mkdir()
+    fake = folder / "ip"
+    fake.write_text(f"#!/bin/sh\necho '{default_route}'\n")
+    fake.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_a_default_route_through_the_pvs6_stops_before_anything_is_installed(tmp_path):
+    path = _fake_ip(tmp_path / "bin", "default via 172.27.153.1 dev eth0 proto dhcp metric 100")
+    proc = _install(tmp_path, **path)
+    assert proc.returncode == 1
+    assert "ipv4.never-default yes" in proc.stderr and "con-name pvs6-lan1" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
+
+
+def test_a_default_route_over_wifi_lets_the_dry_run_through_without_a_warning(tmp_path):
+    path = _fake_ip(tmp_path / "bin", "default via 192.168.1.1 dev wlan0 proto dhcp metric 600")
+    proc = _install(tmp_path, "--dry-run", **path)
+    assert proc.returncode == 0, proc.stderr
+    assert "no internet" not in proc.stderr
 
 
 def test_unknown_option_is_refused(tmp_path):
@@ -80,6 +105,11 @@ def test_install_twice_into_a_temp_prefix(tmp_path):
     assert f"ExecStart={tmp_path}/opt/venv/bin/pvs6-edge run --config {config}" in service
     assert f"ReadWritePaths={tmp_path / 'state'}" in service and "@" not in service.split("[Service]")[1]
     assert "OnCalendar=*-*-* 06..21:00/15:00" in (tmp_path / "systemd" / "pvs6-edge.timer").read_text()
+    assert secret.read_text() == "", "the secret comes from the cloud side; install.sh never invents one"
+    with pytest.raises(subprocess.CalledProcessError):  # an empty secret is refused with a clear message
+        _status(tmp_path, config)
+    secret.write_text("0123456789abcdef" * 4 + "\n")  # what `echo ... | sudo tee` leaves, mode unchanged
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     first_secret = secret.read_text()
     config.write_text(config.read_text().replace('site = "home"', 'site = "cabin"'))
 
@@ -87,7 +117,9 @@ def test_install_twice_into_a_temp_prefix(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "keeping" in again.stdout and secret.read_text() == first_secret
     assert 'site = "cabin"' in config.read_text()
-    status = subprocess.run([str(tmp_path / "opt" / "venv" / "bin" / "pvs6-edge"), "status", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
-    assert status.returncode == 0, status.stderr
-    assert "spool:              0 item(s)" in status.stdout
+    assert "spool:              0 item(s)" in _status(tmp_path, config).stdout
+
+
+def _status(tmp_path: Path, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(tmp_path / "opt" / "venv" / "bin" / "pvs6-edge"), "status", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, check=True)

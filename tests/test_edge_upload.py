@@ -65,7 +65,7 @@ def test_wrong_secret_is_retry_later_and_nothing_is_deleted(tmp_path, ingest, cl
     spool = _spool(tmp_path, [b"{}"])
     ingest.secret = "another-secret-of-enough-length"
     out = _upload(spool, ingest, clock)
-    assert "401" in out.error and "secret" in out.error and out.quarantined == []
+    assert "401" in out.error and "cloud.secret_file" in out.error and out.quarantined == []
     assert len(spool.items()) == 1
 
 

@@ -201,10 +201,15 @@ def _secret(sec: dict[str, Any], base: Path, environ: Mapping[str, str]) -> str:
     key = given[0]
     value = _get(sec, "cloud", key, str, None)
     if key == "secret_file":
+        path = base / value
         try:
-            value = (base / value).read_text(encoding="utf-8").strip()
+            value = path.read_text(encoding="utf-8").strip()
         except OSError as err:
             raise ConfigError(f"cloud.secret_file: cannot read {value}: {err.strerror or err}") from err
+        if not value:
+            # install.sh leaves it empty: the secret is made on the cloud side and only received here.
+            raise ConfigError(f"cloud.secret_file: {path} is still empty: put the upload secret in it with the "
+                              f"command deploy.sh printed (echo '...' | sudo tee {path})")
     elif key == "secret_env":
         if value not in environ:
             raise ConfigError(f"cloud.secret_env: environment variable {value} is not set")

@@ -289,8 +289,9 @@ class Uploader:
                     f"{describe_span(out.clock_offset_s)} ({out.clock_offset_s:+.0f} s) compared with the cloud's "
                     f"Date, more than the {_SIGNATURE_WINDOW_S:.0f} s allowed: check time sync (timedatectl): "
                     f"{text}", self._retry_after(resp))
-            raise CloudRetryLater(f"cloud refused the signature (HTTP 401): check cloud.secret and the Pi's "
-                                  f"clock: {text}", self._retry_after(resp))
+            raise CloudRetryLater(f"cloud refused the signature (HTTP 401): check that the Pi's "
+                                  f"secret (cloud.secret_file) holds exactly what the cloud has, and the Pi's clock: "
+                                  f"{text}", self._retry_after(resp))
         if 400 <= code < 500:
             raise CloudRejected(f"HTTP {code}: {text}", code)
         raise CloudRetryLater(f"cloud answered unexpected HTTP {code}")
