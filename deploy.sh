@@ -583,8 +583,10 @@ EOF
        site = "$site"
        secret_file = "/etc/pvs6-sentinel/secret"
 
-   and put the site's upload secret in /etc/pvs6-sentinel/secret. This command prints it (it is not shown here):
-       gcloud secrets versions access latest --secret=$(secret_id "${SITE_SECRET_ENVS[$i]}") --project=$PROJECT
+   Then give the Pi this site's upload secret (made here, in the cloud; the Pi only receives it). It is not
+   shown here. In Cloud Shell, this prints the one command to paste on the Pi (the secret is in it, so treat
+   it like a password; the leading space keeps it out of the Pi's shell history):
+       echo " echo '\$(gcloud secrets versions access latest --secret=$(secret_id "${SITE_SECRET_ENVS[$i]}") --project=$PROJECT)' | sudo tee /etc/pvs6-sentinel/secret >/dev/null"
 EOF
   done
   cat <<EOF

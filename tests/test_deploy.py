@@ -392,6 +392,24 @@ def test_prints_the_ingest_url_and_the_pi_lines_but_not_the_secret(fresh: tuple[
     assert FUNCTION_SA in proc.stdout
 
 
+def test_the_printed_commands_put_the_clouds_secret_on_the_pi(fresh: tuple[Deployer, Any]) -> None:
+    """One secret, one direction: Cloud Shell prints the Pi's command, which writes exactly the cloud's secret."""
+    deployer, proc = fresh
+    cloud_shell = [line.strip() for line in proc.stdout.splitlines() if "sudo tee /etc/pvs6-sentinel/secret" in line]
+    assert len(cloud_shell) == 1 and "gcloud secrets versions access" in cloud_shell[0]
+    on_cloud_shell = subprocess.run(["bash", "-c", cloud_shell[0]], env=deployer.env(), capture_output=True,
+                                    text=True, timeout=60, check=True)
+    pi_command = on_cloud_shell.stdout.strip("\n")
+    assert pi_command.startswith(" echo '"), "a leading space keeps the secret out of the Pi's shell history"
+    pi_secret = deployer.tmp / "pi-secret"
+    pi_secret.write_text("")
+    pi_secret.chmod(0o600)  # as install.sh leaves it
+    subprocess.run(["bash", "-c", pi_command.replace("sudo tee /etc/pvs6-sentinel/secret", f"tee {pi_secret}")],
+                   check=True, timeout=30)
+    assert pi_secret.read_text().strip().encode() == deployer.secret("pvs6-secret-home")
+    assert pi_secret.read_text().count("\n") == 1 and (pi_secret.stat().st_mode & 0o777) == 0o600
+
+
 def test_a_config_with_an_inline_secret_is_refused_before_any_change(deployer: Deployer) -> None:
     deployer.config.write_text(CLOUD_TOML.replace('secret_env = "PVS6_SECRET_HOME"', 'secret = "inline"'))
     proc = deployer.run(check=False)
