@@ -131,7 +131,10 @@ def facts(path: Path) -> list[tuple[str, ...]]:
     lines: list[tuple[str, ...]] = [("timezone", str(first.get("timezone", "UTC")))]
     for site_id, site in sites.items():
         lines.append(("site", site_id, str(site["secret_env"]), str(site["spreadsheet_id"])))
-        lines.extend(("mail_to", str(address)) for address in site.get("mail_to", []))
+        recipients = site.get("mail_to", [])
+        if isinstance(recipients, str):  # one address written without brackets, accepted by pvs6_cloud.config
+            recipients = [a.strip() for a in re.split(r"[,;]", recipients) if a.strip()]
+        lines.extend(("mail_to", str(address)) for address in recipients)
     lines.append(("mail", str(mail["smtp_host"]), str(mail.get("username", ""))))
     if mail.get("password_env"):
         lines.append(("mail_password_env", str(mail["password_env"])))

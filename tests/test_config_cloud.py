@@ -55,6 +55,49 @@ def test_bad_keys_are_named(change, message):
         parse_config({"sites": {"home": site}}, env={})
 
 
+def test_a_whole_spreadsheet_address_is_taken_for_its_id():
+    url = "https://docs.google.com/spreadsheets/d/1AbC_x-yz9/edit#gid=0"
+    site = _cfg({"spreadsheet_id": url}).site("home")
+    assert site.spreadsheet_id == "1AbC_x-yz9"
+    assert site.sheet_url == "https://docs.google.com/spreadsheets/d/1AbC_x-yz9"
+    with pytest.raises(ConfigError, match="between /d/ and /edit"):
+        _cfg({"spreadsheet_id": "docs.google.com/my sheet"})
+
+
+def test_mail_to_written_as_one_string_is_the_list_it_means():
+    assert _cfg({"mail_to": "you@gmail.com"}).site("home").mail_to == ("you@gmail.com",)
+    assert _cfg({"mail_to": "a@x.com, b@y.com"}).site("home").mail_to == ("a@x.com", "b@y.com")
+    with pytest.raises(ConfigError, match=r'mail_to = \["you@gmail.com"\]'):
+        _cfg({"mail_to": "nobody"})
+
+
+@pytest.mark.parametrize("pasted", ["40.71, -74.00", "40.71,-74.00"])
+def test_both_numbers_pasted_into_latitude_are_explained(pasted):
+    with pytest.raises(ConfigError, match=r"latitude = 40\.71 and longitude = -74\.00"):
+        _cfg({"latitude": pasted})
+
+
+def test_a_quoted_latitude_says_to_drop_the_quotes():
+    with pytest.raises(ConfigError, match="number without quotes"):
+        _cfg({"latitude": "40.71"})
+
+
+def test_the_map_copy_pasted_unquoted_gets_a_plain_hint(tmp_path):
+    path = tmp_path / "cloud.toml"
+    path.write_text('[sites.home]\nsecret = "s"\nlatitude = 40.71, -74.00\nlongitude = -74.0\nlocal_dir = "x"\n')
+    with pytest.raises(ConfigError, match=r"not valid TOML.*two lines, each one number"):
+        load_config(path)
+
+
+def test_a_gmail_app_password_loses_its_spaces_others_keep_theirs():
+    env = {"PVS6_SMTP_PASSWORD": " abcd efgh\u00a0ijkl mnop\n"}
+    mail = {"smtp_host": "smtp.gmail.com", "username": "you@gmail.com", "password_env": "PVS6_SMTP_PASSWORD"}
+    config = parse_config({"sites": {"home": SITE}, "mail": mail}, env=env)
+    assert config.mail.password == "abcdefghijklmnop"
+    other = parse_config({"sites": {"home": SITE}, "mail": {**mail, "smtp_host": "mail.example.org"}}, env=env)
+    assert other.mail.password == "abcd efgh\u00a0ijkl mnop"
+
+
 def test_no_site_is_an_error():
     with pytest.raises(ConfigError, match="at least one site"):
         parse_config({}, env={})

@@ -470,6 +470,16 @@ def test_deploy_config_file_supplies_the_inputs(deployer: Deployer) -> None:
     assert [c["email"] for c in state["channels"]] == ["family@example.com"]
 
 
+def test_mail_to_without_brackets_still_names_the_owner(tmp_path: Path) -> None:
+    config = tmp_path / "cloud.toml"
+    config.write_text(CLOUD_TOML.replace('mail_to = ["family@example.com"]', 'mail_to = "family@example.com"'))
+    proc = subprocess.run([sys.executable, str(REPO / "deploy" / "deploy_config.py"), "facts", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stdout.splitlines() if line.startswith("mail_to")] == [
+        "mail_to\tfamily@example.com"]
+
+
 def test_shellcheck_is_clean() -> None:
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:

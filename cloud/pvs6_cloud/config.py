@@ -9,6 +9,7 @@ them to a Cloud Function), and are resolved here so a missing secret is a clear 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -291,20 +292,57 @@ def _strings(r: _Reader, key: str) -> list[str]:
     return values
 
 
+# The ID inside a spreadsheet's address: https://docs.google.com/spreadsheets/d/<ID>/edit#gid=0
+_SHEET_URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_SHEET_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _spreadsheet_id(r: _Reader) -> str:
+    """The spreadsheet ID; the whole address copied from the browser is accepted too (owners paste it)."""
+    raw = r.get("spreadsheet_id", str, "").strip()
+    found = _SHEET_URL_ID.search(raw)
+    if found:
+        return found.group(1)
+    if raw and not _SHEET_ID.match(raw):
+        raise ConfigError(f"{r.path}.spreadsheet_id = {raw!r} is not a spreadsheet ID: copy the long part of the "
+                          "sheet's address between /d/ and /edit (or paste the whole address)")
+    return raw
+
+
+def _mail_to(r: _Reader) -> list[str]:
+    """Recipients; one address written as a plain string (or "a@x, b@y") is accepted as the list it means."""
+    raw = r.get("mail_to", (list, str), [])
+    mail_to = [x.strip() for x in re.split(r"[,;]", raw) if x.strip()] if isinstance(raw, str) else raw
+    if not all(isinstance(x, str) and "@" in x for x in mail_to):
+        raise ConfigError(f'{r.path}.mail_to must be a list of email addresses, e.g. mail_to = ["you@gmail.com"]')
+    return mail_to
+
+
+def _check_position(r: _Reader) -> None:
+    """Explain the usual slip: both numbers copied from Google Maps into one key ("40.71, -74.00")."""
+    for key in ("latitude", "longitude"):
+        value = r.table.get(key)
+        if isinstance(value, str):
+            if "," in value:
+                raise ConfigError(f"{r.path}.{key} = {value!r} holds both numbers: write them on two lines, "
+                                  f"latitude = {value.split(',')[0].strip()} and "
+                                  f"longitude = {value.split(',', 1)[1].strip()} (no quotes)")
+            raise ConfigError(f"{r.path}.{key} = {value!r} must be a number without quotes, e.g. {key} = 40.71")
+
+
 def _read_site(site_id: str, r: _Reader) -> SiteConfig:
     timezone = r.get("timezone", str, "UTC")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise ConfigError(f"{r.path}.timezone: unknown time zone {timezone!r}") from err
-    mail_to = r.get("mail_to", list, [])
-    if not all(isinstance(x, str) and "@" in x for x in mail_to):
-        raise ConfigError(f"{r.path}.mail_to must be a list of email addresses")
+    mail_to = _mail_to(r)
+    _check_position(r)
     hours = r.get("active_hours", list, [6, 21])
     if len(hours) != 2 or not all(isinstance(h, int) and 0 <= h <= 24 for h in hours) or hours[0] >= hours[1]:
         raise ConfigError(f"{r.path}.active_hours must be [start_hour, end_hour], e.g. [6, 21]")
     local_dir = r.path_value("local_dir")
-    spreadsheet_id = r.get("spreadsheet_id", str, "")
+    spreadsheet_id = _spreadsheet_id(r)
     if local_dir is None and not spreadsheet_id:
         raise ConfigError(f"[{r.path}] needs local_dir (CSV folder) or spreadsheet_id (Google Sheet)")
     site = SiteConfig(
@@ -352,6 +390,17 @@ def _read_dataclass(cls: type, r: _Reader, overrides: Mapping[str, Any] | None =
     return cls(**values)
 
 
+def _mail_password(r: _Reader) -> str:
+    """The SMTP password. Google shows an app password as four groups ("abcd efgh ijkl mnop") and wants the 16
+    letters; a copy may also bring a newline or a non-breaking space. So ends are always trimmed, and for Gmail
+    every space goes: other servers may have passwords with inner spaces, which are kept."""
+    password = r.secret("password", required=False).strip()
+    host = str(r.table.get("smtp_host", "")).lower()
+    if host.endswith(("gmail.com", "googlemail.com")):
+        password = "".join(password.split())
+    return password
+
+
 def parse_config(
     data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, base_dir: Path | None = None
 ) -> CloudConfig:
@@ -388,7 +437,7 @@ def parse_config(
         mail_r,
         {
             "outbox_dir": mail_r.path_value("outbox_dir"),
-            "password": mail_r.secret("password", required=False),
+            "password": _mail_password(mail_r),
             "sender": mail_r.get("from", str, ""),
             "smtp_port": int(mail_r.number("smtp_port", 587, low=1, high=65535)),
         },
@@ -426,5 +475,19 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     except OSError as err:
         raise ConfigError(f"cannot read config file {file}: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config file {file} is not valid TOML: {err}") from err
+        raise ConfigError(f"config file {file} is not valid TOML: {err}{_toml_hint(file, err)}") from err
     return parse_config(data, env=env, base_dir=file.resolve().parent)
+
+
+def _toml_hint(file: Path, err: tomllib.TOMLDecodeError) -> str:
+    """A plain hint for the slip owners make most: "40.71, -74.00" from Google Maps pasted after latitude."""
+    found = re.search(r"at line (\d+)", str(err))
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    line = lines[int(found.group(1)) - 1].strip() if found and 0 < int(found.group(1)) <= len(lines) else ""
+    if re.match(r"(latitude|longitude)\s*=.*,", line):
+        return (". Latitude and longitude go on two lines, each one number: latitude = 40.71 and "
+                "longitude = -74.00")
+    return ""
