@@ -6,6 +6,7 @@ Documentation that drifts from the code is how a homeowner ends up with a monito
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -56,3 +57,34 @@ def test_config_snippets_in_the_guides_load(tmp_path, doc):
             if "[storage]" not in full:
                 full += f'\n[storage]\ndir = "{tmp_path / "edge"}"\n'
             _edge_loads(tmp_path, full)
+
+
+def _sh_blocks(markdown: Path) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", markdown.read_text(), flags=re.S)
+
+
+def test_pi_only_secret_and_password_survive_the_cron_lines(tmp_path):
+    """The guide's commands, run as written (paths moved to a temp folder): one secret in both files, and a
+    quoted app password with spaces that `set -a; . cloud.env` reads whole and the config uses without spaces."""
+    doc = ROOT / "docs" / "pi-only.md"
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "secret").write_text("")  # what install.sh leaves: empty, mode 600
+    (etc / "secret").chmod(0o600)
+    make_secret = next(b for b in _sh_blocks(doc) if "token_hex" in b)
+    password_line = next(b for b in _sh_blocks(doc) if b.startswith("PVS6_SMTP_PASSWORD="))
+    command = make_secret.strip().removeprefix("sudo ").replace("/etc/pvs6-sentinel", str(etc))
+    subprocess.run(["sh", "-c", command], check=True, timeout=30)
+    with (etc / "cloud.env").open("a") as env_file:
+        env_file.write(password_line)
+    cron = next(b for b in re.findall(r"```cron\n(.*?)```", doc.read_text(), flags=re.S))
+    assert "set -a; . /etc/pvs6-sentinel/cloud.env;" in cron
+    seen = subprocess.run(["sh", "-c", f"set -a; . {etc / 'cloud.env'}; env"], capture_output=True, text=True,
+                          check=True, timeout=30, env={"PATH": "/usr/bin:/bin"}).stdout
+    env = dict(line.split("=", 1) for line in seen.splitlines() if line.startswith("PVS6_"))
+    assert env["PVS6_SECRET_HOME"] == (etc / "secret").read_text().strip() and len(env["PVS6_SECRET_HOME"]) == 64
+    assert (etc / "secret").stat().st_mode & 0o077 == 0 and (etc / "cloud.env").stat().st_mode & 0o077 == 0
+    cloud_toml = next(b for b in _toml_blocks(doc) if "[sites.home]" in b)
+    config = parse_config(tomllib.loads(cloud_toml), env=env, base_dir=tmp_path)
+    assert config.mail.password == "abcdefghijklmnop"
+    assert config.site("home").secret == env["PVS6_SECRET_HOME"]
