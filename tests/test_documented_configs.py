@@ -72,7 +72,8 @@ def test_pi_only_secret_and_password_survive_the_cron_lines(tmp_path):
     (etc / "secret").write_text("")  # what install.sh leaves: empty, mode 600
     (etc / "secret").chmod(0o600)
     make_secret = next(b for b in _sh_blocks(doc) if "token_hex" in b)
-    password_line = next(b for b in _sh_blocks(doc) if b.startswith("PVS6_SMTP_PASSWORD="))
+    file_lines = re.findall(r"```text\n(.*?)```", doc.read_text(), flags=re.S)
+    password_line = next(b for b in file_lines if b.startswith("PVS6_SMTP_PASSWORD="))
     command = make_secret.strip().removeprefix("sudo ").replace("/etc/pvs6-sentinel", str(etc))
     subprocess.run(["sh", "-c", command], check=True, timeout=30)
     with (etc / "cloud.env").open("a") as env_file:
@@ -88,3 +89,19 @@ def test_pi_only_secret_and_password_survive_the_cron_lines(tmp_path):
     config = parse_config(tomllib.loads(cloud_toml), env=env, base_dir=tmp_path)
     assert config.mail.password == "abcdefghijklmnop"
     assert config.site("home").secret == env["PVS6_SECRET_HOME"]
+
+
+_PLACES = ("on the pi", "in cloud shell", "on your computer")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/google-setup.md", "docs/pi-only.md"])
+def test_every_command_block_says_where_it_runs(doc):
+    """A homeowner with three terminals open (their computer, Cloud Shell, the Pi) must never have to guess."""
+    text = (ROOT / doc).read_text()
+    unlabelled = []
+    for found in re.finditer(r"```(?:sh|bash)\n(.*?)```", text, flags=re.S):
+        before = text[:found.start()].rstrip()
+        paragraph = before[before.rfind("\n\n") + 2:].lower() if "\n\n" in before else before.lower()
+        if not any(place in paragraph for place in _PLACES):
+            unlabelled.append(found.group(1).strip().splitlines()[0])
+    assert unlabelled == [], f"{doc}: blocks without On the Pi / In Cloud Shell / On your computer"
