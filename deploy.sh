@@ -470,7 +470,7 @@ sys.exit(0 if sys.argv[1] in json.loads(annotations.get("run.googleapis.com/cust
 
 deploy_functions() {
   step "deploy the four functions (gen2 Cloud Run functions, $RUNTIME; this takes a few minutes each)"
-  local stage entry name secrets flag flags=()
+  local stage entry name secrets flag envs flags=()
   stage="$(stage_source)"
   secrets="$(secrets_flag)"
   say "  source folder: $stage (cloud/ plus pvs6_parse/ and sheets_template/)"
@@ -478,9 +478,15 @@ deploy_functions() {
     name="$(function_name "$entry")"
     flags=()
     while IFS= read -r flag; do flags+=("$flag"); done < <(function_flags "$entry")
+    envs="PVS6_CLOUD_CONFIG=$CONFIG_MOUNT"
+    # A private function's callers are checked by Cloud Run, which then strips the token's signature: tell the
+    # code it may trust the claims (pvs6_cloud/oidc.py). Never on a public function, where a token could be forged.
+    if [[ " ${flags[*]} " == *" --no-allow-unauthenticated "* ]]; then
+      envs+=",PVS6_CALLERS_CHECKED_BY_CLOUD_RUN=1"
+    fi
     run "${GC[@]}" functions deploy "$name" --gen2 --runtime="$RUNTIME" --region="$REGION" --source="$stage" \
       --entry-point="$entry" --trigger-http "${flags[@]}" --service-account="$FUNCTION_SA" \
-      --set-env-vars="PVS6_CLOUD_CONFIG=$CONFIG_MOUNT" --set-secrets="$secrets" --update-labels="$LABEL"
+      --set-env-vars="$envs" --set-secrets="$secrets" --update-labels="$LABEL"
   done
   for entry in "${SCHEDULED[@]}"; do
     name="$(function_name "$entry")"

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from pvs6_cloud.oidc import PRIVATE_ENV
+
 # Each deploy.sh run makes ~60 fake gcloud calls (one Python start each): seconds per run.
 pytestmark = pytest.mark.slow
 
@@ -217,7 +219,11 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         assert flags["runtime"] == "python312"
         assert flags["region"] == REGION
         assert flags["service-account"] == FUNCTION_SA
-        assert flags["set-env-vars"] == "PVS6_CLOUD_CONFIG=/etc/pvs6-sentinel/config.toml"
+        private = "no-allow-unauthenticated" in flags
+        assert private == (name != "pvs6-ingest")
+        # Only a private function trusts the claims of the token Cloud Run checked (pvs6_cloud/oidc.py).
+        assert flags["set-env-vars"].split(",") == ["PVS6_CLOUD_CONFIG=/etc/pvs6-sentinel/config.toml"] + (
+            [f"{PRIVATE_ENV}=1"] if private else [])
         assert flags["set-secrets"].split(",") == [
             "/etc/pvs6-sentinel/config.toml=pvs6-config:latest",
             "PVS6_SECRET_HOME=pvs6-secret-home:latest",

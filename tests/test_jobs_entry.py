@@ -13,6 +13,7 @@ from test_oidc import ACCOUNT, AUDIENCE, Keys, certs_url, keys  # noqa: F401  (f
 
 from pvs6_cloud.config import CloudConfig, SchedulerConfig, WeatherConfig
 from pvs6_cloud.notify.transport import OutboxTransport
+from pvs6_cloud.oidc import PRIVATE_ENV
 from pvs6_cloud.runtime import Runtime, set_runtime
 from pvs6_cloud.sink.csv_sink import CsvSink
 
@@ -75,3 +76,18 @@ def test_monthly_summary_sends_once(runtime: Runtime, keys: Keys, tmp_path: Path
     second = app.post("/?month=2025-06", headers=auth).get_json()["sites"][0]
     assert second["already_sent"] and second["mail_sent"] == 0
     assert len(list((tmp_path / "outbox").glob("summary-*.eml"))) == 1
+
+
+@pytest.mark.parametrize("header", ["Authorization", "X-Serverless-Authorization"])
+def test_private_cloud_run_service_answers_the_token_cloud_run_checked(
+        runtime: Runtime, keys: Keys, header: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Cloud Run strips the signature of the token it checked; the job then runs on the claims alone."""
+    stripped = {header: f"Bearer {keys.stripped()}"}
+    monkeypatch.setenv("K_SERVICE", "pvs6-watchdog")
+    monkeypatch.delenv(PRIVATE_ENV, raising=False)
+    assert client("watchdog").post("/", headers=stripped).status_code == 401
+    monkeypatch.setenv(PRIVATE_ENV, "1")
+    ok = client("watchdog").post("/", headers=stripped)
+    assert ok.status_code == 200 and ok.get_json()["sites"][0]["site"] == "home"
+    intruder = {header: f"Bearer {keys.stripped(email='intruder@example.com')}"}
+    assert client("watchdog").post("/", headers=intruder).status_code == 403

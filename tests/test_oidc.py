@@ -21,7 +21,13 @@ from google.auth import crypt, jwt
 
 from pvs6_cloud.config import SchedulerConfig
 from pvs6_cloud.errors import ConfigError, TransientError, Unauthorized
-from pvs6_cloud.oidc import Forbidden, verify_scheduler_request, verify_scheduler_token
+from pvs6_cloud.oidc import (
+    PRIVATE_ENV,
+    Forbidden,
+    platform_checks_callers,
+    verify_scheduler_request,
+    verify_scheduler_token,
+)
 from tests.support.json_server import serve_json
 
 AUDIENCE = "https://example-ingest.a.run.app/watchdog"
@@ -54,6 +60,11 @@ class Keys:
                   "sub": "1234567890", "iat": now, "exp": now + 3600, **overrides}
         signer = crypt.RSASigner.from_string(key or self.key, key_id="kid-1")
         return jwt.encode(signer, claims).decode()
+
+    def stripped(self, **overrides: object) -> str:
+        """The token as a private Cloud Run service receives it: checked, then its signature replaced."""
+        header, payload, _signature = self.token(**overrides).split(".")
+        return f"{header}.{payload}.SIGNATURE_REMOVED_BY_GOOGLE"
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +140,77 @@ def test_certs_unreachable_is_transient(keys: Keys) -> None:
     with pytest.raises(TransientError):
         verify_scheduler_token(keys.token(), SchedulerConfig(audience=AUDIENCE, service_account=ACCOUNT,
                                                              certs_url=url))
+
+
+# Cloud Run, deployed private, checks the caller's token and strips its signature before the code sees it
+# (https://cloud.google.com/run/docs/authenticating/service-to-service). Both header shapes arrive.
+PLATFORM_HEADERS = ["Authorization", "X-Serverless-Authorization"]
+
+
+@pytest.mark.parametrize("name", PLATFORM_HEADERS)
+def test_private_deployment_accepts_the_token_cloud_run_checked(keys: Keys, scheduler: SchedulerConfig,
+                                                                name: str) -> None:
+    claims = verify_scheduler_request({name: f"Bearer {keys.stripped()}"}, scheduler, platform_checked=True)
+    assert claims["email"] == ACCOUNT and claims["aud"] == AUDIENCE
+
+
+@pytest.mark.parametrize("name", PLATFORM_HEADERS)
+def test_unsigned_token_is_refused_where_the_platform_did_not_check(keys: Keys, scheduler: SchedulerConfig,
+                                                                    name: str) -> None:
+    with pytest.raises(Unauthorized, match="not marked private") as caught:
+        verify_scheduler_request({name: f"Bearer {keys.stripped()}"}, scheduler)
+    assert not isinstance(caught.value, Forbidden)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"aud": "https://example-ingest.a.run.app/other"}, Unauthorized),
+        ({"exp": int(time.time()) - 600, "iat": int(time.time()) - 4200}, Unauthorized),
+        ({"iss": "https://evil.example.com"}, Unauthorized),
+        ({"email": "someone@gmail.com"}, Forbidden),
+        ({"email_verified": False}, Forbidden),
+        ({"email_verified": "true"}, Forbidden),
+    ],
+    ids=["wrong-audience", "expired", "wrong-issuer", "wrong-account", "unverified-email", "verified-as-text"],
+)
+def test_private_deployment_still_checks_every_claim(keys: Keys, scheduler: SchedulerConfig, overrides: dict,
+                                                     error: type) -> None:
+    with pytest.raises(error) as caught:
+        verify_scheduler_request({"X-Serverless-Authorization": f"Bearer {keys.stripped(**overrides)}"}, scheduler,
+                                 platform_checked=True)
+    if error is Unauthorized:
+        assert not isinstance(caught.value, Forbidden)
+
+
+def test_private_deployment_still_verifies_a_signed_token(keys: Keys, scheduler: SchedulerConfig) -> None:
+    assert verify_scheduler_token(keys.token(), scheduler, platform_checked=True)["email"] == ACCOUNT
+    with pytest.raises(Unauthorized):
+        verify_scheduler_token(keys.token(key=keys.impostor_key), scheduler, platform_checked=True)
+    with pytest.raises(Unauthorized):
+        verify_scheduler_token("garbage.SIGNATURE_REMOVED_BY_GOOGLE", scheduler, platform_checked=True)
+
+
+def test_serverless_header_is_the_one_cloud_run_checked(keys: Keys, scheduler: SchedulerConfig) -> None:
+    """Cloud Run checks X-Serverless-Authorization and passes Authorization on untouched: the former decides."""
+    headers = {"X-Serverless-Authorization": f"Bearer {keys.stripped(email='someone@gmail.com')}",
+               "Authorization": f"Bearer {keys.token()}"}
+    with pytest.raises(Forbidden):
+        verify_scheduler_request(headers, scheduler, platform_checked=True)
+    headers = {"X-Serverless-Authorization": f"Bearer {keys.stripped()}", "Authorization": "Basic dXNlcjpwYXNz"}
+    assert verify_scheduler_request(headers, scheduler, platform_checked=True)["email"] == ACCOUNT
+
+
+@pytest.mark.parametrize(
+    ("env", "private"),
+    [
+        ({"K_SERVICE": "pvs6-watchdog", PRIVATE_ENV: "1"}, True),
+        ({"K_SERVICE": "pvs6-ingest"}, False),
+        ({PRIVATE_ENV: "1"}, False),
+        ({"K_SERVICE": "pvs6-watchdog", PRIVATE_ENV: "0"}, False),
+        ({}, False),
+    ],
+    ids=["private-cloud-run", "public-cloud-run", "flag-off-cloud-run", "flag-zero", "local"],
+)
+def test_only_a_private_cloud_run_service_trusts_the_platform(env: dict, private: bool) -> None:
+    assert platform_checks_callers(env) is private

@@ -9,6 +9,7 @@ result per site. ``cloud/main.py`` re-exports these three names.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ import functions_framework
 from .config import SiteConfig
 from .entry import Response, _error, handle_errors
 from .errors import BadRequest, SentinelError, TransientError
-from .oidc import Forbidden, verify_scheduler_request
+from .oidc import Forbidden, platform_checks_callers, verify_scheduler_request
 from .runtime import Runtime, get_runtime
 
 __all__ = ["daily_rollup", "monthly_summary", "watchdog"]
@@ -49,7 +50,8 @@ def _run(name: str, request: flask.Request, prepare: Callable[[], Job]) -> Respo
     def run() -> Response:
         runtime = get_runtime()
         try:
-            verify_scheduler_request(request.headers, runtime.config.scheduler)
+            verify_scheduler_request(request.headers, runtime.config.scheduler,
+                                     platform_checked=platform_checks_callers(os.environ))
         except Forbidden as err:
             log.warning("%s refused: %s", name, err)
             return _error(403, str(err))

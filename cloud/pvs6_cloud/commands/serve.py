@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     if args.config:
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
     set_runtime(Runtime(config))
-    source = Path(__file__).resolve().parents[2] / "main.py"
-    app = create_app(target=args.target, source=str(source), signature_type="http")
+    from .. import functions  # the targets, installed with the package (cloud/main.py is not)
+
+    app = create_app(target=args.target, source=str(Path(functions.__file__).resolve()), signature_type="http")
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"serving {args.target} on http://{args.host}:{server.server_port}/", flush=True)
     sys.stdout.flush()
