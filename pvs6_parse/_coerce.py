@@ -52,7 +52,10 @@ def to_float(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # a bare JSON integer of 400 digits: no float holds it
+            return None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -77,7 +80,14 @@ def to_text(value: object) -> str | None:
         return value.strip()
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float) and math.isfinite(value):
+    if isinstance(value, int):
+        # Any integer JSON can carry is finite (math.isfinite would overflow on 400 digits); past Python's
+        # int-to-text digit limit it is junk, not a serial.
+        try:
+            return str(value)
+        except ValueError:
+            return None
+    if isinstance(value, float) and math.isfinite(value):
         return str(value)
     return None
 
@@ -92,7 +102,7 @@ def parse_dl_time(value: object) -> datetime | None:
     try:
         year, month, day, hour, minute, second = (int(part.strip()) for part in parts)
         return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a part too large for C, e.g. a 20-digit second
         return None
 
 
@@ -106,7 +116,10 @@ def parse_iso_time(value: object) -> datetime | None:
         return None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset (or 9999 with a negative one) leaves datetime's range
+        return None
 
 
 def parse_epoch(value: object) -> datetime | None:
@@ -151,7 +164,10 @@ _COERCERS: dict[Kind, Callable[[object], Any]] = {
 
 def _shown(value: object) -> str:
     """A short, printable rendering of a bad value for a warning (never the whole junk)."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer past Python's int-to-text digit limit
+        return f"<{type(value).__name__} too long to show>"
     return text if len(text) <= _MAX_SHOWN_CHARS else text[: _MAX_SHOWN_CHARS - 3] + "..."
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import time
@@ -191,3 +192,99 @@ def test_a_reading_from_the_future_is_refused_as_misdated(client, seed_payload):
     assert _readings(tmp) == []
     body, headers = signed(envelope([snapshot_item(seed_payload, datetime.now(UTC) + timedelta(minutes=2))]))
     assert _post(http, body, headers).status_code == 200  # a Pi a little ahead is fine
+
+
+@pytest.mark.parametrize("stamp", ["2009-12-31T23:59:59+00:00", "0001-01-01T00:00:00+00:00"], ids=["2009", "year-1"])
+def test_a_reading_from_before_the_pvs6_existed_is_refused_naming_captured_at(client, seed_payload, stamp):
+    http, tmp = client
+    item = {**snapshot_item(seed_payload, T0), "captured_at": stamp}
+    reply = _post(http, *signed(envelope([item])))
+    assert reply.status_code == 400
+    assert "captured_at" in reply.get_json()["error"]
+    assert _readings(tmp) == []
+
+
+@pytest.mark.parametrize("schema", [True, 1.0, "1"], ids=["true", "float", "text"])
+def test_schema_must_be_the_integer_1(client, seed_payload, schema):
+    http, tmp = client
+    body_obj = {**envelope([snapshot_item(seed_payload, T0)]), "schema": schema}
+    reply = _post(http, *signed(body_obj))
+    assert reply.status_code == 400
+    assert "schema" in reply.get_json()["error"]
+    assert _readings(tmp) == []
+
+
+def _edge_style_body(items: list[tuple[str, bytes, str]], *, site: str = "home") -> bytes:
+    """A body spliced together the way the edge does it: each payload's raw bytes go in unchanged."""
+    parts = [b'{"captured_at":"%s","source":"dl_cgi","sha256":"%s","payload":' % (stamp.encode(), digest.encode())
+             + raw + b"}" for stamp, raw, digest in items]
+    return b'{"schema":1,"site":"%s","edge":{"version":"t","status":{}},"snapshots":[' % site.encode() + \
+        b",".join(parts) + b"]}"
+
+
+def test_raw_payload_bytes_hash_as_the_edge_computes_them(client, seed_payload):
+    """The PVS6's answer ends in a newline and keeps its own spacing; the hash covers exactly those bytes."""
+    http, tmp = client
+    raw = json.dumps(seed_payload, indent=1).encode() + b"\n"
+    text = _edge_style_body([(T0.isoformat(), raw, hashlib.sha256(raw).hexdigest())])
+    reply = _post(http, *signed(None, raw=gzip.compress(text)))
+    assert reply.status_code == 200, reply.get_json()
+    assert reply.get_json()["accepted"] == [hashlib.sha256(raw).hexdigest()]
+    assert len(_readings(tmp)) == 1
+
+
+def test_a_wrong_sha256_is_refused_and_never_passes_for_a_stored_reading(client, seed_payload):
+    """Claiming the id of a reading already stored must not get a new reading acknowledged as its duplicate."""
+    http, tmp = client
+    stored = snapshot_item(seed_payload, T0)
+    assert _post(http, *signed(envelope([stored]))).status_code == 200
+    other = json.loads(json.dumps(seed_payload))
+    other["devices"][3]["p_3phsum_kw"] = "0.1"
+    forged = {**snapshot_item(other, T0 + timedelta(minutes=5)), "sha256": stored["sha256"]}
+    reply = _post(http, *signed(envelope([forged])))
+    assert reply.status_code == 400
+    assert "snapshots[0]" in reply.get_json()["error"] and "sha256" in reply.get_json()["error"]
+    assert len(_readings(tmp)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"schema":1,"schema":1,"site":"home","snapshots":[]}', "duplicate key 'schema'"),
+        ('{"schema":1,"site":"home","edge":{"version":"a","version":"b"},"snapshots":[]}', "duplicate key 'version'"),
+        ('{"schema":1,"site":"home","snapshots":[{"source":"dl_cgi","source":"varserver"}]}', "duplicate key 'source'"),
+        ('{"schema":1,"site":"home","snapshots":[]} []', "extra data"),
+    ],
+    ids=["top", "edge", "snapshot", "trailing-json"],
+)
+def test_duplicate_keys_in_the_envelope_are_refused(client, text, says):
+    http, tmp = client
+    reply = _post(http, *signed(None, raw=gzip.compress(text.encode())))
+    assert reply.status_code == 400
+    assert says in reply.get_json()["error"]
+    assert _readings(tmp) == []
+
+
+def test_a_duplicate_payload_key_cannot_swap_the_hashed_bytes(client, seed_payload):
+    http, tmp = client
+    good = json.dumps(seed_payload).encode()
+    digest = hashlib.sha256(good).hexdigest()
+    text = _edge_style_body([(T0.isoformat(), good + b',"payload":{"devices":[]}', digest)])
+    reply = _post(http, *signed(None, raw=gzip.compress(text)))
+    assert reply.status_code == 400
+    assert "duplicate key 'payload'" in reply.get_json()["error"]
+    assert _readings(tmp) == []
+
+
+@pytest.mark.parametrize(
+    ("tail", "says"),
+    [(b"junk", "trailing bytes"), (gzip.compress(b'{"schema":1}'), "second gzip member")],
+    ids=["trailing", "second-member"],
+)
+def test_bytes_after_the_gzip_stream_are_refused(client, seed_payload, tail, says):
+    http, tmp = client
+    body = gzip.compress(json.dumps(envelope([snapshot_item(seed_payload, T0)])).encode()) + tail
+    reply = _post(http, *signed(None, raw=body))
+    assert reply.status_code == 400
+    assert says in reply.get_json()["error"]
+    assert _readings(tmp) == []

@@ -43,6 +43,33 @@ def test_to_float_refuses_non_finite_and_junk(raw: object) -> None:
     assert to_float(raw) is None
 
 
+@pytest.mark.parametrize("huge", [10**400, -(10**400), 2**1024], ids=["1e400", "-1e400", "2**1024"])
+def test_integers_too_large_for_a_float_are_unusable_not_a_crash(huge: int) -> None:
+    assert to_float(huge) is None
+    assert to_int(huge) is None
+    assert parse_epoch(huge) is None
+    assert to_text(huge) == str(huge)  # an integer is a valid (if silly) serial: kept as its digits
+    assert to_text(10**5000) is None  # past Python's int-to-text digit limit
+
+
+@pytest.mark.parametrize(
+    "raw", ["2025,09,12,21,12,99999999999999999999", "99999999999999999999,1,1,0,0,0"]
+)
+def test_parse_dl_time_refuses_parts_too_large_for_c(raw: str) -> None:
+    assert parse_dl_time(raw) is None
+
+
+@pytest.mark.parametrize("raw", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_parse_iso_time_refuses_times_that_leave_the_calendar_in_utc(raw: str) -> None:
+    assert parse_iso_time(raw) is None
+
+
+def test_field_reader_shows_an_untextable_integer_without_crashing() -> None:
+    warnings: list[str] = []
+    assert FieldReader({"p": 10**5000}, "inverter X", warnings).get("p", "float") is None
+    assert warnings == ["inverter X: p=<int too long to show> unusable"]
+
+
 def test_to_int_accepts_integral_text_and_refuses_fractions() -> None:
     assert to_int("270") == 270
     assert to_int("270.0") == 270

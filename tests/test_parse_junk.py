@@ -45,6 +45,7 @@ json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(10**30), max_value=10**30),
+    st.sampled_from([10**400, -(10**400), 2**1024, 10**4000]),  # bare JSON integers too large for any float
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30),
     st.sampled_from(["nan", "NaN", "", " ", "inf", "-", "1,5", "0x10", "2025,09,12", "working", "error"]),
@@ -130,6 +131,33 @@ def test_unusable_inverter_number_is_none_and_noted(field: str, junk: Any) -> No
     assert any("E00123456789" in note and field in note for note in snapshot.warnings)
     assert snapshot.production_meter is not None
     assert snapshot.production_meter.power_kw == pytest.approx(0.2948)
+
+
+@pytest.mark.parametrize("field", ["p_3phsum_kw", "SERIAL", "MODEL", "DATATIME", "STATE", "dl_uptime"])
+def test_a_400_digit_integer_in_any_devicelist_field_is_none_and_noted(field: str) -> None:
+    """JSON allows an integer of any length; 1e400 written out in digits is no float and must not crash ingest."""
+    payload = copy.deepcopy(SEED)
+    huge = 10**400
+    for device in payload["devices"]:
+        device[field] = huge
+    snapshot = parse_payload(payload, source="dl_cgi", site="home", captured_at=CAPTURED_AT)
+    _assert_sane(snapshot)
+    (inverter,) = snapshot.inverters
+    if field == "SERIAL":  # text fields keep an integer's digits, as they do for numeric serials
+        assert inverter.serial == str(huge)
+    elif field == "MODEL":
+        assert inverter.model == str(huge)
+    else:
+        assert any(field in note for note in snapshot.warnings)
+
+
+def test_a_400_digit_integer_in_varserver_values_is_none_and_noted() -> None:
+    payload = {"/sys/info/uptime": 10**400, "/sys/livedata/pv_p": 10**400, "/sys/livedata/time": 10**400,
+               "/sys/devices/inverter/0/sn": 10**400, "/sys/devices/inverter/0/p3phsumKw": 10**400,
+               "/sys/devices/inverter/0/msmtEps": "0001-01-01T00:00:00+05:00"}
+    snapshot = parse_payload(payload, source="varserver", site="home", captured_at=CAPTURED_AT)
+    _assert_sane(snapshot)
+    assert any("p3phsumKw" in note for note in snapshot.warnings)
 
 
 @SETTINGS

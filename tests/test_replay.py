@@ -83,3 +83,37 @@ enabled = false
     assert main(["replay", str(archive), "--config", str(config_file), "--site", "home"]) == 0
     assert "3 new reading(s)" in capsys.readouterr().out
     assert len((tmp_path / "sheet" / "Readings.csv").read_text().splitlines()) == 4
+
+
+def test_replay_skips_every_unreadable_file_says_why_and_goes_on(tmp_path, seed_payload, caplog):
+    """One bad file among many must cost only itself: the rest of the folder goes in, the summary counts it."""
+    archive = tmp_path / "archive"
+    _write_archive(archive, seed_payload, count=4)
+    huge = json.dumps(seed_payload).replace('"0.2948"', "1" + "0" * 400)  # a bare integer no float holds
+    assert "0" * 400 in huge
+    bad = {
+        "20250920T100000Z.json": huge.encode(),  # parsed, with a warning: not skipped
+        "20250920T110000Z.json": b"[" * 100_000,  # nested too deep
+        "20250920T120000Z.json.gz": b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage",  # corrupt deflate
+        "20250920T130000Z.json.gz": gzip.compress(b" " * (17 << 20), compresslevel=9),  # inflates past 16 MiB
+        "20251399T130000Z.json": json.dumps(seed_payload).encode(),  # month 13
+        "00010101T000000Z.json": json.dumps(seed_payload).encode(),  # year 1: before any PVS6
+        "20250920T140000Z.json": b"\xff\xfe not utf-8",
+    }
+    for name, data in bad.items():
+        (archive / name).write_bytes(data)
+    config = local_config(tmp_path)
+    runtime = Runtime(config)
+    report = replay_folder(archive, "home", config, runtime.services)
+    skipped = dict(report.skipped)
+    assert sorted(skipped) == sorted(set(bad) - {"20250920T100000Z.json"})
+    assert "nested too deep" in skipped["20250920T110000Z.json"]
+    assert "gzip" in skipped["20250920T120000Z.json.gz"]
+    assert "16 MiB" in skipped["20250920T130000Z.json.gz"]
+    assert "not a date" in skipped["20251399T130000Z.json"]
+    assert "before 2010" in skipped["00010101T000000Z.json"]
+    assert (report.files, report.accepted) == (4 + len(bad), 5)
+    for name in skipped:
+        assert name in caplog.text
+    records = runtime.sink_for(config.site("home")).read_records("Readings")
+    assert len(records) == 5

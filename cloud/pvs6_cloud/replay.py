@@ -4,15 +4,18 @@ Two naming habits are understood: the edge's own archive (``20250912T211115Z.jso
 the seed's curl one-liner (``20250912_211115.json``, the Pi's local time, taken in the site's zone). The source
 API is recognised from the payload itself, so a folder may mix firmware generations. Because ingest is
 idempotent, replaying a folder twice, or one that overlaps what the Pi already uploaded, adds no duplicates.
+
+A file that cannot be read (torn, not JSON, not a PVS6 answer, a gzip bomb, a name whose time is no date or
+is before any PVS6 existed) is skipped with its reason and counted; the rest of the folder still goes in.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -21,7 +24,7 @@ from pathlib import Path
 from pvs6_parse import ParseError, parse_payload
 
 from .config import CloudConfig
-from .contract import MAX_SNAPSHOTS, UploadBatch, UploadItem
+from .contract import EARLIEST_CAPTURE, MAX_DECOMPRESSED_BYTES, MAX_SNAPSHOTS, UploadBatch, UploadItem
 from .pipeline import Services, ingest_batch
 
 __all__ = ["ReplayReport", "find_archive_files", "replay_folder"]
@@ -42,8 +45,18 @@ class ReplayReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+class Unreadable(Exception):
+    """Why one archive file cannot be replayed (the replay skips it and goes on)."""
+
+
 def stamp_from_name(path: Path, site_tz: tzinfo) -> datetime | None:
-    """The capture time a file name carries (UTC for the edge's names, site-local for the seed's)."""
+    """The capture time a file name carries (UTC for the edge's names, site-local for the seed's).
+
+    Raises
+    ------
+    ValueError
+        The name has the shape of a time but is no date (``20251399T...``).
+    """
     if match := _EDGE_NAME.search(path.name):
         return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     if match := _SEED_NAME.search(path.name):
@@ -52,12 +65,21 @@ def stamp_from_name(path: Path, site_tz: tzinfo) -> datetime | None:
     return None
 
 
-def find_archive_files(folder: Path, site_tz: tzinfo) -> list[tuple[datetime, Path]]:
-    """Every ``.json``/``.json.gz`` under ``folder`` whose name carries a time, oldest first."""
+def find_archive_files(folder: Path, site_tz: tzinfo,
+                       misnamed: list[tuple[str, str]] | None = None) -> list[tuple[datetime, Path]]:
+    """Every ``.json``/``.json.gz`` under ``folder`` whose name carries a time, oldest first.
+
+    Files whose name looks like a time but is none are left out, and named with the reason in ``misnamed``.
+    """
     found = []
     for path in folder.rglob("*"):
         if path.is_file() and (path.name.endswith(".json") or path.name.endswith(".json.gz")):
-            stamp = stamp_from_name(path, site_tz)
+            try:
+                stamp = stamp_from_name(path, site_tz)
+            except (ValueError, OverflowError) as err:
+                if misnamed is not None:
+                    misnamed.append((path.name, f"the time in its name is not a date ({err})"))
+                continue
             if stamp is not None:
                 found.append((stamp, path))
     return sorted(found)
@@ -68,25 +90,54 @@ def _source_of(payload: dict) -> str:
 
 
 def _load(path: Path) -> bytes:
+    """The file's raw PVS6 bytes, inflated if gzipped, never more than an upload may carry (16 MiB)."""
+    if path.stat().st_size > MAX_DECOMPRESSED_BYTES:
+        raise Unreadable("larger than 16 MiB, more than any PVS6 answer")
     raw = path.read_bytes()
-    return gzip.decompress(raw) if path.name.endswith(".gz") else raw
+    if not path.name.endswith(".gz"):
+        return raw
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, MAX_DECOMPRESSED_BYTES + 1)
+    except zlib.error as err:
+        raise Unreadable(f"not valid gzip ({err})") from err
+    if len(out) > MAX_DECOMPRESSED_BYTES or inflater.unconsumed_tail:
+        raise Unreadable("inflates to more than 16 MiB, more than any PVS6 answer")
+    if not inflater.eof:
+        raise Unreadable("gzip file is truncated")
+    return out
+
+
+def _read(path: Path, stamp: datetime, site: str) -> UploadItem:
+    """One archive file as an upload item, or :class:`Unreadable` saying why not."""
+    if stamp < EARLIEST_CAPTURE:
+        raise Unreadable(f"the time in its name is before {EARLIEST_CAPTURE:%Y}, before any PVS6 existed")
+    try:
+        raw = _load(path)
+        payload = json.loads(raw)
+        if not isinstance(payload, dict):
+            raise ParseError("not a JSON object")
+        source = _source_of(payload)
+        parse_payload(payload, source=source, site=site, captured_at=stamp)
+    except Unreadable:
+        raise
+    except RecursionError as err:
+        raise Unreadable("JSON nested too deep") from err
+    except (OSError, EOFError, ValueError) as err:  # ParseError and JSON errors are ValueErrors
+        raise Unreadable(str(err) or type(err).__name__) from err
+    return UploadItem(stamp, source, hashlib.sha256(raw).hexdigest(), payload)
 
 
 def _items(files: Iterable[tuple[datetime, Path]], site: str, report: ReplayReport) -> Iterator[UploadItem]:
     for stamp, path in files:
         report.files += 1
         try:
-            raw = _load(path)
-            payload = json.loads(raw)
-            if not isinstance(payload, dict):
-                raise ParseError("not a JSON object")
-            source = _source_of(payload)
-            parse_payload(payload, source=source, site=site, captured_at=stamp)
-        except (OSError, EOFError, ValueError) as err:  # ParseError and JSON errors are ValueErrors
+            item = _read(path, stamp, site)
+        except Unreadable as err:
             log.warning("skipping %s: %s", path.name, err)
             report.skipped.append((path.name, str(err)))
             continue
-        yield UploadItem(stamp, source, hashlib.sha256(raw).hexdigest(), payload)
+        yield item
 
 
 def replay_folder(
@@ -114,8 +165,11 @@ def replay_folder(
         Called with the number of files handled after each batch (for a progress bar).
     """
     site = config.site(site_id)
-    files = find_archive_files(folder, site.tz)
     report = ReplayReport()
+    files = find_archive_files(folder, site.tz, report.skipped)
+    report.files += len(report.skipped)
+    for name, reason in report.skipped:
+        log.warning("skipping %s: %s", name, reason)
     batch: list[UploadItem] = []
 
     def flush() -> None:

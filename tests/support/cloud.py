@@ -39,8 +39,12 @@ def local_config(tmp: Path, *, site: str = "home", extra: Mapping[str, Any] | No
 
 
 def snapshot_item(payload: Mapping[str, Any], captured_at: datetime, source: str = "dl_cgi") -> dict[str, Any]:
-    """One envelope item; the sha256 is over the raw bytes, as the edge computes it."""
-    raw = json.dumps(payload, sort_keys=True).encode()
+    """One envelope item; the sha256 is over the payload's bytes as :func:`signed` writes them into the body.
+
+    The edge splices the PVS6's raw bytes in unchanged; here the payload is a dict, so its bytes are what
+    ``json.dumps`` (default separators, as ``signed`` uses) makes of it inside the body.
+    """
+    raw = json.dumps(payload).encode()
     return {
         "captured_at": captured_at.isoformat(),
         "source": source,

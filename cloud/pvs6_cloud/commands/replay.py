@@ -39,4 +39,6 @@ def run(args: argparse.Namespace) -> int:
           f"{len(report.skipped)} skipped")
     for name, reason in report.skipped[:20]:
         print(f"  skipped {name}: {reason}")
+    if len(report.skipped) > 20:
+        print(f"  ... and {len(report.skipped) - 20} more skipped file(s); the log names each one and why")
     return 0 if not report.skipped else 1
