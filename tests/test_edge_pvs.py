@@ -98,15 +98,44 @@ def test_varserver_logs_in_asks_only_the_needed_prefixes_and_merges(pvs):
     assert "/sys/pvs/usb_erase_count" not in doc  # not asked for
     vars_paths = [p for p in pvs.requests if p.startswith("/vars")]
     assert len(vars_paths) == 4 and all("fmt=obj" in p for p in vars_paths)
-    assert pvs.logins == 1 and pvs.max_concurrent == 1 and client.requests_made == 5
+    assert pvs.logins == 1 and pvs.max_concurrent == 1 and client.requests_made == 6  # login, 4 vars, logout
+    assert pvs.logouts == 1
 
 
 def test_expired_session_is_renewed_once(pvs):
     pvs.expire_after_vars = 2  # the session dies between the 2nd and 3rd match query
     fetched, client = _fetch(pvs, api="varserver", serial_last5="A1234")
-    assert pvs.logins == 2 and client.requests_made == 7  # login, 2 vars, 401, login, 2 vars
+    assert pvs.logins == 2 and client.requests_made == 8  # login, 2 vars, 401, login, 2 vars, logout
     doc = json.loads(fetched.raw)
     assert "/sys/livedata/pv_p" in doc and "/sys/devices/inverter/0/sn" in doc
+
+
+@pytest.mark.parametrize("expired_status", [500, 200])
+def test_a_session_dead_as_500_or_empty_200_is_renewed_once(pvs, expired_status):
+    pvs.expire_after_vars, pvs.expired_status = 2, expired_status
+    fetched, _ = _fetch(pvs, api="varserver", serial_last5="A1234")
+    assert pvs.logins == 2 and "/sys/devices/inverter/1/sn" in json.loads(fetched.raw)
+
+
+def test_a_500_after_the_fresh_login_means_busy(pvs):
+    pvs.expired_status = 500
+    pvs.on_request = lambda path: pvs.expire_sessions() if path.startswith("/vars") else None  # always dead
+    with pytest.raises(PvsUnavailable, match="HTTP 500"):
+        _fetch(pvs, api="varserver", serial_last5="A1234")
+    assert pvs.logins == 2 and pvs.logouts == 1  # one renewal, never a loop
+
+
+def test_an_empty_class_answers_400_and_the_rest_of_the_reading_is_kept(pvs):
+    fetched, _ = _fetch(pvs, api="varserver", serial_last5="A1234",
+                        varserver_matches=("/sys/ess/", "/sys/devices/inverter/", "/sys/livedata/"))
+    doc = json.loads(fetched.raw)
+    assert doc["/sys/devices/inverter/0/sn"] == "E00123456789" and doc["/sys/livedata/pv_p"] == "0.41"
+
+
+def test_the_varserver_is_asked_over_https_whatever_the_configured_scheme(pvs):
+    assert pvs.url.startswith("http://")
+    _fetch(pvs, api="varserver", serial_last5="A1234")
+    assert set(pvs.schemes["/auth"]) == {"https"} and set(pvs.schemes["/vars"]) == {"https"}
 
 
 def test_session_refused_after_renewal_does_not_loop(pvs, monkeypatch):

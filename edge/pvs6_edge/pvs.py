@@ -3,13 +3,17 @@
 - ``dl_cgi``: the legacy ``GET /cgi-bin/dl_cgi?Command=DeviceList`` (seconds per answer on a busy PVS6).
 - ``varserver``: firmware build 61840 and later. ``GET /auth?login`` with Basic ``ssm_owner:<serial_last5>`` sets a
   session cookie; then one ``GET /vars?match=<prefix>&fmt=obj`` per prefix in ``pvs.varserver_matches``, one at a
-  time. Sessions expire after minutes, so a 401 renews the session once per run, never in a loop. The answers
-  are merged into one JSON object: packaging, not parsing. The PVS6's own Wi-Fi key is dropped on the way.
+  time, and ``GET /auth?logout`` at the end. The answers are merged into one JSON object: packaging, not
+  parsing. The PVS6's own Wi-Fi key is dropped on the way. Field habits (pypvs, its doc/LocalAPI.md; see
+  docs/firmware.md): the varserver speaks HTTPS only and marks its cookie ``Secure`` (over http:// requests
+  would never send it back), so the varserver style always uses ``https://`` on the configured host; a match
+  that finds nothing answers HTTP 400, which means "this class is empty", not a failed reading; an expired
+  session may answer 401, 500 or an empty 200, and each renews the session once per run, never in a loop.
 
 Every request has a hard deadline of ``pvs.timeout_s`` for the whole body (a watchdog shuts the socket when a
 slow PVS trickles bytes) and a size cap. The edge only checks that the body is a JSON object; the cloud parses.
-HTTPS on the PVS6 uses a self-signed certificate: verification is off for that host only, and only that host's
-``InsecureRequestWarning`` is silenced.
+HTTPS on the PVS6 uses a self-signed certificate: verification is off for the PVS6's requests only (this client
+talks to nothing else), and only that host's ``InsecureRequestWarning`` is silenced.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from pvs6_edge.clock import Clock
 from pvs6_edge.config import PvsConfig
-from pvs6_edge.errors import PvsAuthError, PvsBadResponse, PvsUnavailable, PvsWrongApi
+from pvs6_edge.errors import PvsAuthError, PvsBadResponse, PvsError, PvsUnavailable, PvsWrongApi
 
 __all__ = ["VARSERVER_MIN_BUILD", "Fetched", "PvsClient"]
 
@@ -67,13 +71,14 @@ class PvsClient:
         self._cfg = cfg
         self._clock = clock
         self._base = cfg.url.rstrip("/")
-        self._verify = not self._base.startswith("https://")
+        self._varserver_base = _https(self._base)
         self._renewed = False
+        self._logged_in = False
         self._info: dict[str, Any] | None = None
         self.requests_made = 0
-        if not self._verify:
-            host = urlsplit(self._base).hostname or ""
-            warnings.filterwarnings("ignore", category=InsecureRequestWarning, message=rf".*'{re.escape(host)}'")
+        # The PVS6's certificate is self-signed: no verification, and silence the warning for this host only.
+        host = urlsplit(self._base).hostname or ""
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning, message=rf".*'{re.escape(host)}'")
 
     def fetch(self, api: str, remembered: str | None = None) -> Fetched:
         """Fetch one answer with ``api`` (``auto`` uses ``remembered``, else detects, else tries both).
@@ -153,23 +158,47 @@ class PvsClient:
     def _fetch_varserver(self) -> bytes:
         self._login()
         merged: dict[str, Any] = {}
-        for prefix in self._cfg.varserver_matches:
-            merged.update(self._vars(prefix))
+        try:
+            for prefix in self._cfg.varserver_matches:
+                merged.update(self._vars(prefix))
+        finally:
+            self._logout()
+        if not merged:
+            raise PvsBadResponse("varserver: every match answered empty (HTTP 400); nothing to keep")
         for name in _REDACTED_VARS:
             merged.pop(name, None)
         return json.dumps(merged, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def _vars(self, prefix: str) -> dict[str, Any]:
+        """One class of variables; {} when the PVS6 says the class is empty (HTTP 400)."""
         params = {"match": prefix, "fmt": "obj"}
-        try:
-            return self._get_json("/vars", params, None, style="varserver")
-        except PvsAuthError:
-            if self._renewed:
-                raise
+        status, body = self._get("/vars", params, None, "varserver")
+        if _dead_session(status, body) and not self._renewed:
+            # pypvs logs in again on 401 and 500; owners also see an empty 200 from a dead session.
             self._renewed = True
-            log.info("varserver session expired; logging in again (once)")
+            log.info("varserver session looks expired (HTTP %d%s); logging in again (once)", status,
+                     ", empty body" if status == 200 else "")
             self._login()
-            return self._get_json("/vars", params, None, style="varserver")
+            status, body = self._get("/vars", params, None, "varserver")
+        if status == 400:
+            log.info("varserver has no variables matching %r (HTTP 400): that class is empty now", prefix)
+            return {}
+        if status == 200 and _empty(body):
+            raise PvsUnavailable(f"PVS6 busy: empty answer to /vars?match={prefix} even after a fresh login")
+        return json.loads(self._check("/vars", status, body, "varserver"))
+
+    def _logout(self) -> None:
+        """End the session (LocalAPI.md ``/auth?logout``); a failure here never costs the reading."""
+        if not self._logged_in:
+            return
+        self._logged_in = False
+        try:
+            status, _ = self._get("/auth?logout", None, None, "varserver")
+        except PvsError as err:
+            log.info("varserver logout failed (%s); the session will expire by itself", err)
+            return
+        if status != 200:
+            log.info("varserver logout answered HTTP %d; the session will expire by itself", status)
 
     def _login(self) -> None:
         password = self._cfg.serial_last5
@@ -183,6 +212,7 @@ class PvsClient:
             doc = self._get_json("/auth?login", None, {"Authorization": f"basic {token}"}, style="varserver")
         except PvsAuthError as err:
             raise PvsAuthError(f"varserver login refused ({err}): check pvs.serial_last5") from err
+        self._logged_in = True
         if "session" not in self._session.cookies and isinstance(doc.get("session"), str):
             self._session.cookies.set("session", doc["session"])
 
@@ -194,7 +224,11 @@ class PvsClient:
     def _get_raw(self, path: str, params: dict[str, str] | None, headers: dict[str, str] | None,
                  style: str) -> bytes:
         """GET and return the body once it is known to be a JSON object."""
-        status, body = self._get(path, params, headers)
+        status, body = self._get(path, params, headers, style)
+        return self._check(path, status, body, style)
+
+    def _check(self, path: str, status: int, body: bytes, style: str) -> bytes:
+        """``body`` once the status says it is an answer and it is a JSON object; else the matching PvsError."""
         if status in (401, 403):
             if style == "varserver":
                 raise PvsAuthError(f"HTTP {status} from {path}")
@@ -213,14 +247,15 @@ class PvsClient:
             raise PvsBadResponse(f"{path}: body is JSON but not an object")
         return body
 
-    def _get(self, path: str, params: dict[str, str] | None, headers: dict[str, str] | None) -> tuple[int, bytes]:
+    def _get(self, path: str, params: dict[str, str] | None, headers: dict[str, str] | None,
+             style: str) -> tuple[int, bytes]:
         timeout_s = self._cfg.timeout_s
-        url = self._base + path
+        url = (self._varserver_base if style == "varserver" else self._base) + path
         fired = threading.Event()
         self.requests_made += 1
         try:
             with self._session.get(url, params=params, headers=headers, timeout=(timeout_s, timeout_s),
-                                   stream=True, verify=self._verify, allow_redirects=False) as resp:
+                                   stream=True, verify=False, allow_redirects=False) as resp:
                 watchdog = threading.Timer(timeout_s, _shut, args=(resp, fired))
                 watchdog.daemon = True
                 watchdog.start()
@@ -246,6 +281,21 @@ class PvsClient:
                 raise PvsBadResponse(f"{path}: body larger than pvs.max_body_bytes ({self._cfg.max_body_bytes})")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _https(base: str) -> str:
+    """The same PVS6 address over https:// (the varserver answers nothing useful over plain HTTP)."""
+    parts = urlsplit(base)
+    return parts._replace(scheme="https").geturl()
+
+
+def _empty(body: bytes) -> bool:
+    return body.strip() in (b"", b"{}", b"[]")
+
+
+def _dead_session(status: int, body: bytes) -> bool:
+    """Whether a /vars answer is how a dead session looks in the field: 401/403, 500-class, or an empty 200."""
+    return status in (401, 403) or status >= 500 or (status == 200 and _empty(body))
 
 
 def _shut(resp: requests.Response, fired: threading.Event) -> None:

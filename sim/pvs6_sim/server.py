@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -27,7 +28,7 @@ from .config import SimConfig
 from .faults import Fault
 from .model import Simulator
 from .sessions import SessionStore
-from .tls import self_signed_context
+from .tls import self_signed_context, tls_or_plain
 
 LOGGER = logging.getLogger(__name__)
 GARBAGE = b"<html><body>\x00\x7f\xfe PVS6 lighttpd: <b>internal</b> \xff\xfe</body></html>\n"
@@ -137,6 +138,10 @@ class _Handler(BaseHTTPRequestHandler):
             if api == "varserver" and not owner.sessions.valid(self._session_token()):
                 return 403, b'{"result": "forbidden"}', {}
             return 200, render.dumps_dl_cgi(sim.device_list(sim.now())), {}
+        if path in ("/auth", "/vars") and api != "dl_cgi" and owner.tls and \
+                not isinstance(self.connection, ssl.SSLSocket):
+            # Like 2025 firmware: the varserver is HTTPS only (pypvs and LocalAPI.md use https://).
+            return 403, b'{"error": "the varserver answers over https only"}', {}
         if path == "/auth" and api != "dl_cgi":
             return self._auth(params)
         if path == "/vars" and api != "dl_cgi":
@@ -161,7 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _vars(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
         owner = self.server.owner
-        if not owner.sessions.valid(self._session_token()):
+        token = self._session_token()
+        if not owner.sessions.valid(token):
+            if owner.sessions.expired(token):
+                # Field habit: an expired session answers 500, not 401 (pypvs re-logs in on both).
+                return 500, b'{"error": "internal error"}', {}
             return 401, b'{"error": "unauthorized"}', {}
         sim = owner.sim
         query = owner.cached_query(params.get("cache"), params.get("match"), params.get("name"))
@@ -171,6 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
         reading = sim.reading(sim.now())
         if kind == "match":
             values = render.varserver_vars(reading, sim.config, value)
+            if not values:
+                # A match that finds nothing (no CT meter, no battery, no inverters after the reboot) is a 400.
+                return 400, b'{"error": "no variables match"}', {}
         else:
             values = render.varserver_names(reading, sim.config, [n for n in value.split(",") if n])
         obj = values if params.get("fmt") == "obj" else render.as_array(values)
@@ -199,6 +211,23 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     owner: SimServer
+    tls_context: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Serve plain HTTP and HTTPS on the same port (see `tls_or_plain`)."""
+        if self.tls_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            conn = tls_or_plain(request, self.tls_context)
+        except (ssl.SSLError, OSError) as err:
+            LOGGER.debug("TLS handshake from %s failed: %r", client_address, err)
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            if conn is not request:
+                conn.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that drop mid-request or refuse the self-signed certificate are normal here.
@@ -217,7 +246,8 @@ class SimServer:
     port : int, default 0
         0 picks a free port.
     tls : bool, default False
-        Serve HTTPS with an ephemeral self-signed certificate (like the real varserver).
+        Serve HTTPS with an ephemeral self-signed certificate (like the real varserver) and plain HTTP on the
+        same port; the varserver (/auth, /vars) then answers over HTTPS only and its cookie is ``Secure``.
     monotonic : callable, optional
         Real-seconds source for session expiry (inject a fake in tests).
     """
@@ -234,9 +264,7 @@ class SimServer:
         self._httpd = _HttpServer((host, port), _Handler)
         self._httpd.owner = self
         if tls:
-            context = self_signed_context()
-            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True,
-                                                     do_handshake_on_connect=False)
+            self._httpd.tls_context = self_signed_context()
         bound_host, bound_port = self._httpd.server_address[:2]
         self.url = f"{'https' if tls else 'http'}://{bound_host}:{bound_port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},

@@ -50,7 +50,8 @@ class SessionStore:
         token = secrets.token_urlsafe(48)
         with self._lock:
             now = self._monotonic()
-            self._expiry = {t: e for t, e in self._expiry.items() if e > now}
+            # Expired tokens are kept an hour, so a client still holding one is told "expired" (HTTP 500).
+            self._expiry = {t: e for t, e in self._expiry.items() if e > now - 3600.0}
             self._expiry[token] = now + self._ttl_s
         return token
 
@@ -66,6 +67,12 @@ class SessionStore:
         with self._lock:
             expiry = self._expiry.get(token)
             return expiry is not None and self._monotonic() < expiry
+
+    def expired(self, token: str | None) -> bool:
+        """Whether ``token`` named a session that has since expired (not one that never existed)."""
+        with self._lock:
+            expiry = self._expiry.get(token or "")
+            return expiry is not None and self._monotonic() >= expiry
 
 
 __all__ = ["USERS", "SessionStore"]

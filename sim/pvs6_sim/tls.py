@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -51,4 +52,23 @@ def self_signed_context(common_name: str = "pvs6.local") -> ssl.SSLContext:
     return context
 
 
-__all__ = ["self_signed_context"]
+_TLS_HANDSHAKE = 0x16  # first byte of a TLS ClientHello record
+
+
+def tls_or_plain(sock: socket.socket, context: ssl.SSLContext, timeout_s: float = 5.0) -> socket.socket:
+    """Wrap ``sock`` in TLS when the client opened with a TLS handshake, else hand it back as plain HTTP.
+
+    A real PVS6 answers ``http://`` on port 80 and ``https://`` on 443; one loopback port serving both lets
+    a test configure ``http://127.0.0.1:<port>`` and still watch the edge switch to HTTPS for the varserver.
+    """
+    sock.settimeout(timeout_s)
+    try:
+        first = sock.recv(1, socket.MSG_PEEK)
+    except OSError:
+        return sock
+    if first and first[0] == _TLS_HANDSHAKE:
+        return context.wrap_socket(sock, server_side=True)
+    return sock
+
+
+__all__ = ["self_signed_context", "tls_or_plain"]

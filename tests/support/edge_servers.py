@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import gzip
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +22,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from pvs6_sim.tls import self_signed_context, tls_or_plain
 
 PVS_MODES = ("ok", "hang", "500", "503", "truncated", "garbage", "slow", "array")
 
@@ -46,6 +50,27 @@ def device_list(n_inverters: int = 12, seq: int = 0) -> bytes:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    tls_context: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # Plain HTTP and HTTPS on one port, like the PVS6's ports 80 and 443 (the edge uses https for /auth, /vars).
+        if self.tls_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            conn = tls_or_plain(request, self.tls_context)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            if conn is not request:
+                conn.close()
+
+
+@functools.cache
+def _pvs_tls_context() -> ssl.SSLContext:
+    return self_signed_context()
 
 
 class FakePvs:
@@ -54,8 +79,10 @@ class FakePvs:
     Attributes to steer it: ``mode`` (one of PVS_MODES), ``build`` (firmware BUILD reported by supervisor/info,
     None for 404), ``password``, ``delay_s`` (for ``slow``), ``dl_cgi_needs_auth`` (401),
     ``dl_cgi_login_page`` (200 with an HTML login page), ``expire_after_vars`` (the
-    session expires once after that many ``/vars`` requests).
-    Counters: ``requests`` (list of paths), ``max_concurrent``, ``logins``. ``on_request`` (a callable taking
+    session expires once after that many ``/vars`` requests, answering ``expired_status`` [HTTP, 401 by default;
+    200 means an empty 200] on that request). A match that finds nothing answers 400, like the field.
+    Counters: ``requests`` (list of paths), ``schemes``, ``max_concurrent``, ``logins``, ``logouts``.
+    ``on_request`` (a callable taking
     the path) runs before each answer: a test changes the Pi's disk while the edge is in the middle of a run.
     """
 
@@ -67,9 +94,12 @@ class FakePvs:
         self.dl_cgi_needs_auth = False
         self.dl_cgi_login_page = False
         self.expire_after_vars: int | None = None
+        self.expired_status = 401
         self.on_request: Any = None
         self.requests: list[str] = []
+        self.schemes: dict[str, list[str]] = {}  # path -> "http" | "https" per request
         self.logins = 0
+        self.logouts = 0
         self.max_concurrent = 0
         self._active = 0
         self._seq = 0
@@ -77,6 +107,7 @@ class FakePvs:
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._server.tls_context = _pvs_tls_context()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> FakePvs:
@@ -107,6 +138,8 @@ class FakePvs:
                     pvs._active += 1
                     pvs.max_concurrent = max(pvs.max_concurrent, pvs._active)
                     pvs.requests.append(self.path)
+                    scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+                    pvs.schemes.setdefault(urlsplit(self.path).path, []).append(scheme)
                 if pvs.on_request is not None:
                     pvs.on_request(self.path)
                 try:
@@ -139,6 +172,10 @@ class FakePvs:
                 self._seq += 1
                 body = device_list(seq=self._seq)
             return self._body(h, body)
+        if url.path == "/auth" and "logout" in url.query:
+            with self._lock:
+                self.logouts += 1
+            return _send(h, 200, b'{"result":"logged out"}')
         if url.path == "/auth":
             return self._login(h)
         if url.path == "/vars":
@@ -149,9 +186,13 @@ class FakePvs:
                         self.expire_after_vars = None
                         self._sessions.clear()
             if not self._session_ok(h):
-                return _send(h, 401, b'{"error":"unauthorized"}')
+                if self.expired_status == 200:
+                    return _send(h, 200, b"")
+                return _send(h, self.expired_status, b'{"error":"unauthorized"}')
             match = parse_qs(url.query).get("match", [""])[0]
             data = {k: v for k, v in _VARS.items() if match in k}
+            if not data:
+                return _send(h, 400, b'{"error":"no variables match"}')
             return self._body(h, json.dumps(data).encode())
         return _send(h, 404, b"not found")
 
