@@ -18,12 +18,39 @@ VARSERVER_MIN_BUILD = 61840  # first PVS6 build with the /auth + /vars LocalAPI
 
 
 @dataclass(frozen=True, slots=True)
+class Plane:
+    """A roof face some panels sit on: tilt_deg [°], azimuth_deg [° from north, 180 = south], panels (0-based)."""
+
+    tilt_deg: float
+    azimuth_deg: float
+    panels: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Shade:
+    """Something that shades some panels whenever the sun stands in a patch of sky (a tree, a chimney).
+
+    Because it is geometry, it recurs every day the sun passes that patch. panels (0-based), azimuth window
+    [min_azimuth_deg, max_azimuth_deg) [° from north], below max_elevation_deg [°]; transmission [unitless] is
+    the share of the light that still reaches the cells (a dense tree lets through a few percent).
+    """
+
+    panels: tuple[int, ...]
+    min_azimuth_deg: float = 0.0
+    max_azimuth_deg: float = 360.0
+    max_elevation_deg: float = 90.0
+    transmission: float = 0.03
+
+
+@dataclass(frozen=True, slots=True)
 class ArrayConfig:
     """The PV array: microinverter count, circuits and panel geometry.
 
     Attributes: panels (count), circuits (count; panels are split evenly, in order), panel_w [W DC],
     tilt_deg [°], azimuth_deg [° from north, 180 = south], inverter_ac_limit_kw [kW] (AC clipping of one
-    microinverter), panel_spread_pct [%] (deterministic per-panel spread, +/-).
+    microinverter), panel_spread_pct [%] (deterministic per-panel spread, +/-). planes: roof faces that
+    override tilt and azimuth for the panels they list (others keep tilt_deg/azimuth_deg); shade: recurring
+    shadows (`Shade`).
     """
 
     panels: int = 12
@@ -36,6 +63,8 @@ class ArrayConfig:
     inverter_model: str = "AC_Module_Type_E"
     inverter_type: str = "SOLARBRIDGE"
     inverter_swver: str = "4.40.1"
+    planes: tuple[Plane, ...] = ()
+    shade: tuple[Shade, ...] = ()
 
     def circuit_of(self, index: int) -> int:
         """Return the 1-based circuit number that inverter `index` (0-based) hangs on."""
@@ -201,7 +230,9 @@ __all__ = [
     "ArrayConfig",
     "ConsumptionProfile",
     "Identity",
+    "Plane",
     "PvsConfig",
+    "Shade",
     "SimConfig",
     "SiteConfig",
     "as_utc",
