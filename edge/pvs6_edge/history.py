@@ -21,9 +21,7 @@ Values come from the shared stdlib-only parser ``pvs6_parse`` (the cloud's own),
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
 import logging
 import os
@@ -35,7 +33,8 @@ from typing import Any, NamedTuple
 
 from pvs6_edge.clock import stamp_utc
 from pvs6_edge.errors import StorageError
-from pvs6_edge.fsio import TEMP_PREFIX, atomic_write, fsync_dir
+from pvs6_edge.fsio import TEMP_PREFIX, atomic_write
+from pvs6_edge.history_csv import append_line, csv_line, last_row, read_month, read_tail, repair_tail, rewrite, row_ts
 
 __all__ = ["FIXED_COLUMNS", "PANEL_SUFFIX", "History", "local_zone", "panel_serial", "read_month"]
 
@@ -59,9 +58,6 @@ FIXED_COLUMNS: tuple[tuple[str, str], ...] = (
 PANEL_SUFFIX = " kW"
 _FIXED_HEADER = [title for _key, title in FIXED_COLUMNS]
 _N_FIXED = len(FIXED_COLUMNS)
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-_OFFSET_RE = re.compile(r"^UTC[+-]\d{2}:\d{2}$")
-_TAIL_BYTES = 64 * 1024  # the dedup window: about 200 rows, days of readings at any sane interval
 UNREADABLE_MAX_FILES = 500
 
 
@@ -127,9 +123,9 @@ class History:
         files = self.month_files()
         if not files:
             return None
-        _repair_tail(files[-1])
-        last = _last_row(files[-1])
-        return None if last is None else _row_ts(last)
+        repair_tail(files[-1])
+        last = last_row(files[-1])
+        return None if last is None else row_ts(last)
 
     def record_raw(self, raw: bytes, source: str, captured_ts: float) -> str:
         """:meth:`record` for the PVS6 bytes as received (``captured_ts`` in [unix s])."""
@@ -183,10 +179,10 @@ class History:
         new = [s for s in powers if s not in month.panels]
         if new:
             month.panels.extend(new)
-            _widen(path, month.panels)
+            rewrite(path, _header(month.panels))
             log.info("history: %s gets column(s) for new panel(s) %s", path.name, ", ".join(new))
         row += [_num(powers.get(serial)) for serial in month.panels]
-        _append(path, _csv_line(row))
+        append_line(path, csv_line(row))
         month.keys.add(key)
         return "written"
 
@@ -231,11 +227,11 @@ class History:
         self._sweep_temps()
         if not path.exists() or path.stat().st_size == 0:
             panels = self._inherited_panels(path)
-            atomic_write(path, _csv_line(_header(panels)).encode("utf-8"))
+            atomic_write(path, csv_line(_header(panels)).encode("utf-8"))
             month = _Month(panels, set())
         else:
-            _repair_tail(path)
-            header, rows = _read_tail(path)
+            repair_tail(path)
+            header, rows = read_tail(path)
             month = _Month([panel_serial(h) for h in header[_N_FIXED:]], {(r[0], r[1], r[_N_FIXED - 1]) for r in rows})
         self._checked[path] = month
         return month
@@ -245,7 +241,7 @@ class History:
         earlier = [p for p in self.month_files() if p.name < path.name]
         if not earlier:
             return []
-        header, _rows = _read_tail(earlier[-1])
+        header, _rows = read_tail(earlier[-1])
         return [panel_serial(h) for h in header[_N_FIXED:]]
 
     def _sweep_temps(self) -> None:
@@ -256,26 +252,6 @@ class History:
                     os.unlink(entry.path)
         except OSError as err:
             log.warning("history: cannot clear leftover temp files: %s", err)
-
-
-def read_month(path: Path) -> tuple[list[str], list[list[str]]]:
-    """All rows of a month file: (header, rows), skipping a torn last line (read-only: nothing is cut).
-
-    Raises
-    ------
-    StorageError
-        The file cannot be read.
-    """
-    try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except OSError as err:
-        raise StorageError(f"cannot read {path}: {err.strerror or err}") from err
-    lines = text.split("\n")
-    if not lines or not lines[0]:
-        return [], []
-    header = next(csv.reader([lines[0]]))
-    rows = [row for row in (_parse_line(line, len(header)) for line in lines[1:]) if row is not None]
-    return header, rows
 
 
 def _header(panels: list[str]) -> list[str]:
@@ -309,116 +285,3 @@ def _num(value: float | None) -> str:
         return ""
     text = f"{value:.4f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
-
-
-def _csv_line(cells: list[str]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(cells)
-    return buf.getvalue()
-
-
-def _parse_line(line: str, width: int) -> list[str] | None:
-    """A data row, or None for a line that is not one whole row (torn, zero-filled, wrong width)."""
-    if not line or "\x00" in line:
-        return None
-    try:
-        row = next(csv.reader([line]))
-    except (csv.Error, StopIteration):
-        return None
-    if len(row) != width or not _TIME_RE.match(row[0]) or not _OFFSET_RE.match(row[1]):
-        return None
-    return row
-
-
-def _row_ts(row: list[str]) -> float:
-    sign = -1 if row[1][3] == "-" else 1
-    hours, minutes = int(row[1][4:6]), int(row[1][7:9])
-    from datetime import timedelta, timezone
-
-    zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    return datetime.strptime(row[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone).timestamp()
-
-
-def _read_tail(path: Path) -> tuple[list[str], list[list[str]]]:
-    """The header and the whole rows within the last ``_TAIL_BYTES`` of a month file."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.readline().decode("utf-8", errors="replace").rstrip("\n")
-            start = fh.tell()
-            size = os.fstat(fh.fileno()).st_size
-            fh.seek(max(start, size - _TAIL_BYTES))
-            skip_partial = fh.tell() > start
-            tail = fh.read().decode("utf-8", errors="replace")
-    except OSError as err:
-        raise StorageError(f"cannot read {path}: {err.strerror or err}") from err
-    header = next(csv.reader([head])) if head else []
-    lines = tail.split("\n")
-    if skip_partial:
-        lines = lines[1:]
-    rows = [row for row in (_parse_line(line, len(header)) for line in lines) if row is not None]
-    return header, rows
-
-
-def _last_row(path: Path) -> list[str] | None:
-    _header_cells, rows = _read_tail(path)
-    return rows[-1] if rows else None
-
-
-def _repair_tail(path: Path) -> None:
-    """Cut what a power cut left at the end of a month file: a line without its newline, or a last line that is
-    no whole row (zero-filled blocks, a short write). Only the end is ever touched."""
-    try:
-        with path.open("r+b") as fh:
-            first = fh.readline()
-            header_len = len(first)
-            header = next(csv.reader([first.decode("utf-8", errors="replace").rstrip("\n")]), [])
-            size = os.fstat(fh.fileno()).st_size
-            good = size
-            while good > header_len:
-                fh.seek(max(header_len, good - _TAIL_BYTES))
-                chunk = fh.read(good - fh.tell())
-                base = good - len(chunk)
-                if not chunk.endswith(b"\n"):
-                    cut = chunk.rfind(b"\n")
-                    good = base + cut + 1 if cut >= 0 else base  # no newline in the window: look further back
-                    continue
-                prev = chunk.rfind(b"\n", 0, len(chunk) - 1)
-                if prev < 0 and base > header_len:
-                    break  # a line longer than the window: leave it, the reader skips it
-                line = chunk[prev + 1:-1].decode("utf-8", errors="replace")
-                if _parse_line(line, len(header)) is not None:
-                    break
-                good = base + prev + 1 if prev >= 0 else header_len
-            if good < size:
-                fh.truncate(good)
-                fh.flush()
-                os.fsync(fh.fileno())
-                log.warning("history: cut %d byte(s) of a torn last row from %s (a power cut mid-write?)",
-                            size - good, path.name)
-    except OSError as err:
-        raise StorageError(f"cannot repair {path}: {err.strerror or err}") from err
-
-
-def _append(path: Path, line: str) -> None:
-    """One row in one write, then fsync: a power cut leaves the row whole or a torn end ``_repair_tail`` cuts."""
-    data = line.encode("utf-8")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as err:
-        raise StorageError(f"cannot append to {path}: {err.strerror or err}") from err
-
-
-def _widen(path: Path, panels: list[str]) -> None:
-    """Rewrite a month file atomically with the wider header; old rows get empty cells in the new columns."""
-    header, rows = read_month(path)
-    extra = len(panels) + _N_FIXED - len(header)
-    lines = [_csv_line(_header(panels))] + [_csv_line(row + [""] * extra) for row in rows]
-    atomic_write(path, "".join(lines).encode("utf-8"))
-    fsync_dir(path.parent)
