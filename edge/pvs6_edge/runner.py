@@ -18,7 +18,7 @@ from pvs6_edge import __version__
 from pvs6_edge.archive import Archive
 from pvs6_edge.clock import EARLIEST_PLAUSIBLE_TS, Clock, ClockVerdict, SystemClock, iso_utc, judge_clock
 from pvs6_edge.config import EdgeConfig
-from pvs6_edge.errors import PvsError, StorageError
+from pvs6_edge.errors import PvsError, SpoolCorrupt, StorageError
 from pvs6_edge.lock import run_lock
 from pvs6_edge.spool import Spool
 from pvs6_edge.state import EdgeState, load_state, save_state
@@ -169,11 +169,12 @@ class EdgeRunner:
             self._pvs_failed(state, now, err)
             return "failed"
         captured = self.clock.time()
-        self.spool.put(fetched.raw, fetched.source, captured)
+        spooled = self.spool.put(fetched.raw, fetched.source, captured)
         try:
             self.archive.put(fetched.raw, captured)
         except StorageError as err:
             log.error("archive write failed (the snapshot is safe in the spool): %s", err)
+        self._record_history(fetched.raw, fetched.source, captured, str(spooled))
         if state.pvs_failing_since is not None:
             log.info("PVS6 answers again after %.0f min", max(0.0, captured - state.pvs_failing_since) / 60)
         state.pvs_failing_since = None
@@ -183,6 +184,28 @@ class EdgeRunner:
         log.info("collected a %s snapshot (%d bytes) in %.1f s", fetched.source, len(fetched.raw),
                  self.clock.monotonic() - started)
         return "ok"
+
+    def _record_history(self, raw: bytes, source: str, captured: float, spooled: str) -> None:
+        """Add the reading to the owner's CSV history, after any spooled one a killed run left out; never fatal."""
+        import json
+
+        from pvs6_edge.history import History, local_zone
+
+        history = History(self.cfg.storage.dir, self.cfg.cloud.site, local_zone(self.cfg.history.timezone))
+        try:
+            newest = history.newest_ts()
+            for item in self.spool.items():
+                if item.path == spooled or (newest is not None and item.captured_ts <= newest):
+                    continue
+                try:
+                    meta, obj = self.spool.read(item)
+                    payload = json.loads(obj)["payload"]
+                except (SpoolCorrupt, ValueError):
+                    continue  # the upload quarantines a corrupt item; an odd payload stays in the archive
+                history.record(payload, meta["source"], item.captured_ts, meta["sha256"])
+            history.record_raw(raw, source, captured)
+        except StorageError as err:
+            log.error("history write failed (the reading is safe in the spool and archive): %s", err)
 
     def _pvs_failed(self, state: EdgeState, now: float, err: PvsError) -> None:
         state.last_pvs_error = f"{type(err).__name__}: {err}"

@@ -457,7 +457,7 @@ def write_config(folder: Any, pvs_url: str, cloud_url: str, **extra: Any) -> Any
         if literal is None:
             sections[section].pop(key, None)
         else:
-            sections[section][key] = literal
+            sections.setdefault(section, {})[key] = literal
     text = "\n".join(f"[{name}]\n" + "\n".join(f"{k} = {v}" for k, v in keys.items()) + "\n"
                      for name, keys in sections.items())
     path = folder / "edge.toml"
