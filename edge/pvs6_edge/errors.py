@@ -71,11 +71,19 @@ class CloudRetryLater(CloudError):
         What happened, for the log and the status.
     retry_after_s : float or None
         The server's Retry-After, when it sent one [s].
+    status : int or None
+        The HTTP status when the cloud answered one (None: timeout, connection error).
     """
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, retry_after_s: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.status = status
+
+    @property
+    def server_fault(self) -> bool:
+        """The cloud answered 5xx: it may be one reading it cannot handle, not an outage."""
+        return self.status is not None and self.status >= 500
 
 
 class CloudRejected(CloudError):

@@ -19,6 +19,7 @@ from pvs6_edge.archive import Archive
 from pvs6_edge.clock import EARLIEST_PLAUSIBLE_TS, Clock, ClockVerdict, SystemClock, iso_utc, judge_clock
 from pvs6_edge.config import EdgeConfig
 from pvs6_edge.errors import PvsError, SpoolCorrupt, StorageError
+from pvs6_edge.failing import FailingItems
 from pvs6_edge.lock import run_lock
 from pvs6_edge.spool import Spool
 from pvs6_edge.state import EdgeState, load_state, save_state
@@ -285,7 +286,8 @@ class EdgeRunner:
                 log.info("cloud backoff: next upload attempt at %s", iso_utc(state.next_upload_at))
                 result.upload = "backoff"
                 return
-        uploader = Uploader(session, cloud, self.spool, self.clock, __version__)
+        failing = FailingItems(state.failing_items)
+        uploader = Uploader(session, cloud, self.spool, self.clock, __version__, failing)
         if state.clock_offset_s is not None and not verdict.confirmed:
             # The last clock check is too old to vouch for the local clock (the Pi was off, the cloud away, or
             # the clock jumped): ask the cloud's time with a heartbeat, then judge ages before sending snapshots,
@@ -298,6 +300,7 @@ class EdgeRunner:
                 self._apply_limits(state, [], fresh.age_now, prune_archive=True)
         status = build_status(state, self.spool, now)
         outcome = uploader.upload(status)
+        failing.keep_only(item.path for item in self.spool.items())
         if self._settle_outcome(state, outcome, result, now):
             log.info("upload: %d snapshot(s) acknowledged in %d request(s), %d bytes", outcome.acked,
                      outcome.requests, outcome.bytes_sent)
@@ -379,6 +382,7 @@ def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
         "last_upload_error": state.last_upload_error,
         "last_upload_error_at": iso(state.last_upload_error_at),
         "upload_failures": state.upload_failures,
+        "held_back": FailingItems(state.failing_items).report(),
         "next_upload_at": iso(state.next_upload_at),
         "clock": iso_utc(now),
     }

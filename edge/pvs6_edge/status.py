@@ -45,6 +45,9 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
     if status["next_upload_at"]:
         lines.append(f"next upload try:    {status['next_upload_at']} "
                      f"(after {status['upload_failures']} failure(s))")
+    for rec in status.get("held_back", []):
+        lines.append(f"held back:          {rec['name']}: the cloud failed on it alone {rec['attempts']} time(s) "
+                     f"since {rec['since']} while it took others; retried alone, set aside if it goes on")
     if status["dropped_total"]:
         lines.append(f"DATA DROPPED:       {status['dropped_total']} spool item(s) over the limits so far")
     lines.extend(f"WARNING:            {w}" for w in status["warnings"])
