@@ -410,16 +410,11 @@ store_secrets() {
 
 # --- step 4 ---------------------------------------------------------------------------------------------------
 # The deployable folder: cloud/ (main.py, requirements.txt, pvs6_cloud/) plus pvs6_parse/ (the parser the Pi shares)
-# and sheets_template/, which the package loads with importlib.resources. Only what the function needs goes in; tests and caches stay out.
+# and sheets_template/ (the sheet layout). deploy/stage_function.py builds it and refuses one that would not stand
+# alone; only what the function needs goes in, tests and caches stay out.
 stage_source() {
   local stage="$WORK/source"
-  mkdir -p "$stage/sheets_template"
-  cp "$SCRIPT_DIR/cloud/main.py" "$SCRIPT_DIR/cloud/requirements.txt" "$stage/"
-  tar -C "$SCRIPT_DIR/cloud" --exclude='__pycache__' --exclude='*.pyc' --exclude='tests' \
-    --exclude='.pytest_cache' -cf - pvs6_cloud | tar -C "$stage" -xf -
-  tar -C "$SCRIPT_DIR" --exclude='__pycache__' --exclude='*.pyc' -cf - pvs6_parse | tar -C "$stage" -xf -
-  cp "$SCRIPT_DIR/sheets_template/__init__.py" "$SCRIPT_DIR/sheets_template/layout.toml" "$stage/sheets_template/"
-  printf '%s\n' '.gcloudignore' '__pycache__/' '*.pyc' 'tests/' '.pytest_cache/' >"$stage/.gcloudignore"
+  python3 "$SCRIPT_DIR/deploy/stage_function.py" "$stage" >&2 || die "the function's folder could not be built"
   printf '%s' "$stage"
 }
 

@@ -1,8 +1,12 @@
 """How an email leaves: an SMTP server (Gmail with an app password in production) or ``.eml`` files in a folder.
 
 Both transports take one `OutgoingMail` and either deliver it or raise `TransientError`, which the mail queue
-reads as "keep it and try again later". A mail's ``id`` is stable: it becomes the ``Message-ID`` header and the
-outbox file name, so a retry after a half-finished delivery is recognisable (and is a no-op in the outbox).
+reads as "keep it and try again later". One refusal will not heal by waiting: a 5xx answer to the login (Gmail's
+``535 5.7.8 Username and Password not accepted``: the app password is wrong or was revoked) raises
+`MailLoginRefused`, whose message tells the owner what to do. The mail stays queued all the same, and goes out
+once a working password is stored. A 4xx answer to the login (``454`` "try again later") stays transient.
+A mail's ``id`` is stable: it becomes the ``Message-ID`` header and the outbox file name, so a retry after a
+half-finished delivery is recognisable (and is a no-op in the outbox).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from ..config import MailConfig
 from ..errors import ConfigError, TransientError
 
 __all__ = [
+    "MailLoginRefused",
     "MailTransport",
     "OutboxTransport",
     "OutgoingMail",
@@ -35,6 +40,29 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_SENDER = "pvs6-sentinel@localhost"
+
+
+class MailLoginRefused(TransientError):
+    """The mail server refused the password for good (SMTP 5xx to AUTH): waiting will not help, a person must.
+
+    Still a `TransientError`, so the mail stays queued; the message is the owner-facing sentence every path
+    (the log line Cloud Monitoring alerts on, the self-test, the ``pvs6-cloud`` output) shows.
+    """
+
+
+def login_refused_message(config: MailConfig, code: int, reply: str) -> str:
+    """What the owner reads when the server refused the password: what it means and how to fix it."""
+    # Gmail by its name, or by its reply (which links to support.google.com), whatever address reached it.
+    if config.smtp_host.lower().endswith(("gmail.com", "googlemail.com")) or "google.com" in reply:
+        server, what = "Gmail", "app password"
+        fix = ("Make a new one at https://myaccount.google.com/apppasswords and store it (docs/google-setup.md, "
+               '"New Gmail app password"; on a Pi-only setup, in cloud.env).')
+    else:
+        server, what = f"The mail server {config.smtp_host}", "password"
+        fix = "Check [mail] username and store the right password."
+    return (f"{server} refused the login of {config.username!r} ({code} {' '.join(reply.split())}): the {what} "
+            f"is wrong or was revoked, so no email can go out until it is replaced. {fix} Waiting mail stays "
+            "queued and goes out once the new password works.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +178,10 @@ class SmtpTransport:
 
         Raises
         ------
+        MailLoginRefused
+            The server refused the password (5xx): a person must store a new one; the mail stays queued.
         TransientError
-            The server is unreachable, refused the login, or refused the message; the mail must stay queued.
+            The server is unreachable, busy, or refused the message; the mail must stay queued.
         """
         cfg = self.config
         msg = build_message(mail, self.sender)
@@ -163,6 +193,8 @@ class SmtpTransport:
                     smtp.login(cfg.username, cfg.password)
                 smtp.send_message(msg, from_addr=self.sender, to_addrs=list(mail.to))
         except smtplib.SMTPAuthenticationError as err:
+            if 500 <= err.smtp_code < 600:
+                raise MailLoginRefused(login_refused_message(cfg, err.smtp_code, _text(err.smtp_error))) from err
             raise TransientError(
                 f"SMTP {cfg.smtp_host}:{cfg.smtp_port} refused the login of {cfg.username!r}: "
                 f"{err.smtp_code} {_text(err.smtp_error)}"

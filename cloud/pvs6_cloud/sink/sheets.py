@@ -49,12 +49,23 @@ log = logging.getLogger(__name__)
 SECTION = "sheets"
 READINGS = "Readings"
 _NEW_TAB_ROWS = 200
-_META_FIELDS = "properties.title,sheets(properties,charts(chartId,spec.title))"
+_META_FIELDS = "properties.title,sheets(properties,charts(chartId,spec.title),protectedRanges(range,warningOnly))"
+# A hidden tab is the function's memory (``_state``) or scratch space: an owner who unhides one gets a warning
+# before a stray edit, and the service account (an editor) writes on as before. Warning-only protection takes no
+# editors list: https://developers.google.com/sheets/api/reference/rest/v4/spreadsheets/sheets#ProtectedRange
+PROTECTION_NOTE = ("PVS6 Sentinel writes this tab itself (its memory). Editing it can make the monitor forget "
+                   "what it has stored or send alerts again: please leave it as it is.")
 # After the valve could not archive (no archive spreadsheet could be made), commits write on without trying again
 # for this long: the valve sits 1 M cells below Google's limit by default, over a year of readings for a house [s].
 _VALVE_PAUSE_S = 6 * 3600.0
 GOOGLE_MAX_CELLS = 10_000_000
 _VALUE_OPTS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"}
+
+
+def protection_request(sheet_id: int) -> dict[str, Any]:
+    """Warning-only protection of a whole tab (an unbounded range on the sheet is the sheet)."""
+    return {"addProtectedRange": {"protectedRange": {"range": {"sheetId": sheet_id}, "description": PROTECTION_NOTE,
+                                                     "warningOnly": True}}}
 
 
 class LayoutReport:
@@ -313,6 +324,7 @@ class SheetsSink:
             }}},
             header_request(sheet_id, [c.title for c in columns]),
             *format_requests(sheet_id, columns),
+            *([protection_request(sheet_id)] if tab.hidden else []),
         ]
 
     def _repair_properties(self, tab: Tab, info: SheetInfo, need_cols: int,
@@ -329,6 +341,9 @@ class SheetsSink:
                 "fields": ",".join(fields),
             }})
             report.properties_fixed.append(tab.name)
+        if tab.hidden and not info.protected:
+            requests.append(protection_request(info.sheet_id))
+            report.properties_fixed.append(tab.name)
         if info.columns < need_cols:
             requests.append({"appendDimension": {"sheetId": info.sheet_id, "dimension": "COLUMNS",
                                                  "length": need_cols - info.columns}})
@@ -337,13 +352,21 @@ class SheetsSink:
 
     def _drop_blank_default(self, meta: Mapping[str, SheetInfo], existing: Sequence[Tab],
                             report: LayoutReport) -> list[dict[str, Any]]:
-        """Remove the empty ``Sheet1`` a new spreadsheet starts with, once our tabs are being added."""
-        blank = meta.get("Sheet1")
-        if blank is None or existing or "Sheet1" in {t.name for t in self.layout.tabs}:
+        """Remove the empty first tab a new spreadsheet starts with, once our tabs are being added.
+
+        Known by what it is, not by its name (``Sheet1``, ``Feuille 1``, ``Tabellenblatt1``, ``Hoja 1``... by
+        the owner's language): the spreadsheet's only tab, the first one Google made (sheetId 0), empty, and
+        none of ours. A spreadsheet the owner already used (another tab, or anything written) is left alone.
+        """
+        ours = {t.name for t in self.layout.tabs}
+        if existing or len(meta) != 1:
             return []
-        if self.values([a1("Sheet1", 1, last_row=50)], "look at Sheet1")[0]:
+        blank = next(iter(meta.values()))
+        if blank.sheet_id != 0 or blank.title in ours:
             return []
-        report.removed.append("Sheet1")
+        if self.values([a1(blank.title, 1, last_row=50)], f"look at {blank.title}")[0]:
+            return []
+        report.removed.append(blank.title)
         return [{"deleteSheet": {"sheetId": blank.sheet_id}}]
 
     # -- state ---------------------------------------------------------------------------------------------------
