@@ -24,6 +24,8 @@ readonly RUNTIME="python312"
 readonly LABEL="app=pvs6-sentinel"
 readonly POLICY_ERRORS_NAME="PVS6 Sentinel: the cloud functions logged an error"
 readonly POLICY_SCHEDULER_NAME="PVS6 Sentinel: a scheduled job failed"
+readonly IMAGE_REPOSITORY="gcf-artifacts"
+readonly CLEANUP_POLICY="$SCRIPT_DIR/deploy/cleanup-policy.json"
 
 PROJECT="" REGION="" CLOUD_CONFIG="" OWNER_EMAIL="" TIME_ZONE="" DEPLOY_CONFIG=""
 DRY_RUN=0 SELFTEST=0 HAVE_GCLOUD=1 WORK=""
@@ -42,7 +44,8 @@ Inputs (a flag wins over the environment variable, which wins over the deploy co
   --owner-email EMAIL   PVS6_OWNER_EMAIL   who gets Google's own alert emails (default: first mail_to)
   --time-zone TZ        PVS6_TIME_ZONE     time zone of the schedules (default: the first site's timezone)
   --deploy-config FILE                     KEY=VALUE file with the settings above (default deploy/deploy.env)
-  --dry-run             print every command that would change something, change nothing
+  --dry-run             print every command that would change something, change nothing; then show
+                        each Google service's monthly use beside its free allowance (docs/cost.md)
   --selftest            afterwards, run `pvs6-cloud selftest` against the deployed config (needs the
                         project installed: pip install '.[cloud]'); it writes and removes a test row,
                         sends "PVS6 Sentinel is connected" and checks the weather service
@@ -54,7 +57,7 @@ What it does:
   1. enables the Google APIs it needs        5. creates or updates the Cloud Scheduler jobs
   2. creates two service accounts             6. creates the monitoring email channel and alert policies
   3. stores the config and secrets            7. prints the ingest URL and the lines for the Pi's edge.toml
-  4. deploys the four functions
+  4. deploys the four functions (old images are deleted a day after they were built)
 EOF
 }
 
@@ -496,6 +499,34 @@ deploy_functions() {
   done
 }
 
+# --- image cleanup (part of step 4) and the cost summary -----------------------------------------------------------
+# Each deploy builds one image per function into the repository gcf-artifacts, and Google never deletes the old
+# ones; its always-free storage is 0.5 GB (docs/cost.md). The policy in deploy/cleanup-policy.json keeps each
+# function's two newest images (the live one, and the one before it in case the newest failed to start) and lets
+# Artifact Registry delete the rest after a day. --no-dry-run: without it gcloud may only report what it would delete.
+image_cleanup_policy() {
+  say "  old function images: Artifact Registry keeps the two newest of each function and deletes the rest"
+  # The repository appears with the first function deployed; a dry run on a fresh project shows the command anyway.
+  if ((!DRY_RUN)) && ! query "${GC[@]}" artifacts repositories describe "$IMAGE_REPOSITORY" --location="$REGION" \
+    --format='value(name)' >/dev/null; then
+    warn "the repository $IMAGE_REPOSITORY was not found in $REGION; old images are not cleaned up (run deploy.sh again)"
+    return 0
+  fi
+  # Setting the same policies again changes nothing, like `services enable`: no need to compare first.
+  run "${GC[@]}" artifacts repositories set-cleanup-policies "$IMAGE_REPOSITORY" --location="$REGION" \
+    --policy="$CLEANUP_POLICY" --no-dry-run
+}
+
+# What the deployment uses of each Google service per month, beside the free allowances (deploy/cost_model.py;
+# figures measured by bench/cost.py). Shown with --dry-run, before anything is created.
+cost_summary() {
+  ((DRY_RUN)) || return 0
+  printf '\n== What it costs: monthly use of each Google service for %d site(s), beside the free allowance\n' \
+    "${#SITES[@]}"
+  python3 "$SCRIPT_DIR/deploy/cost_model.py" summary --sites "${#SITES[@]}" ||
+    warn "the cost summary could not be computed (see above); docs/cost.md has the figures"
+}
+
 # --- step 5 ---------------------------------------------------------------------------------------------------
 ensure_job() {
   local entry="$1" schedule="$2" deadline="$3" description="$4" job url verb
@@ -653,8 +684,10 @@ main() {
   service_accounts
   store_secrets
   deploy_functions
+  image_cleanup_policy
   scheduler_jobs
   monitoring
+  cost_summary
   summary
   selftest
 }
