@@ -426,12 +426,16 @@ stage_source() {
   printf '%s' "$stage"
 }
 
+# The secrets a function starts with: the config and the mail password always; the Pis' upload secrets only for
+# the function that checks uploads (pass "uploads"). Each is one Secret Manager read per start (docs/cost.md).
 secrets_flag() {
   local i id flag="$CONFIG_MOUNT=$CONFIG_SECRET:latest"
-  for i in "${!SITES[@]}"; do
-    id="$(secret_id "${SITE_SECRET_ENVS[$i]}")"
-    flag+=",${SITE_SECRET_ENVS[$i]}=$id:latest"
-  done
+  if [[ "${1:-}" == uploads ]]; then
+    for i in "${!SITES[@]}"; do
+      id="$(secret_id "${SITE_SECRET_ENVS[$i]}")"
+      flag+=",${SITE_SECRET_ENVS[$i]}=$id:latest"
+    done
+  fi
   if [[ -n "$MAIL_PASSWORD_ENV" ]]; then
     flag+=",$MAIL_PASSWORD_ENV=$(secret_id "$MAIL_PASSWORD_ENV"):latest"
   fi
@@ -475,17 +479,20 @@ deploy_functions() {
   step "deploy the four functions (gen2 Cloud Run functions, $RUNTIME; this takes a few minutes each)"
   local stage entry name secrets flag envs flags=()
   stage="$(stage_source)"
-  secrets="$(secrets_flag)"
   say "  source folder: $stage (cloud/ plus pvs6_parse/ and sheets_template/)"
   for entry in "${ENTRY_POINTS[@]}"; do
     name="$(function_name "$entry")"
     flags=()
     while IFS= read -r flag; do flags+=("$flag"); done < <(function_flags "$entry")
     envs="PVS6_CLOUD_CONFIG=$CONFIG_MOUNT"
+    secrets="$(secrets_flag uploads)"
     # A private function's callers are checked by Cloud Run, which then strips the token's signature: tell the
     # code it may trust the claims (pvs6_cloud/oidc.py). Never on a public function, where a token could be forged.
     if [[ " ${flags[*]} " == *" --no-allow-unauthenticated "* ]]; then
       envs+=",PVS6_CALLERS_CHECKED_BY_CLOUD_RUN=1"
+      # The scheduled jobs check no upload: they start without the Pis' secrets (pvs6_cloud/config.py).
+      envs+=",PVS6_NO_UPLOAD_SECRETS=1"
+      secrets="$(secrets_flag)"
     fi
     run "${GC[@]}" functions deploy "$name" --gen2 --runtime="$RUNTIME" --region="$REGION" --source="$stage" \
       --entry-point="$entry" --trigger-http "${flags[@]}" --service-account="$FUNCTION_SA" \

@@ -140,6 +140,7 @@ class Deployment:
     alert_policies: int
     keep_versions: int
     delete_after_days: float | None
+    jobs_get_upload_secrets: bool = True
 
 
 def _days(duration: str) -> float:
@@ -163,7 +164,7 @@ def read_deployment(deploy_text: str, policy: list[dict[str, Any]], alert_polici
     if not schedules:
         raise CostModelError("deploy.sh has no ensure_job lines")
     return Deployment(tuple(entries.group(1).split()), memory, schedules, alert_policies, max(keep, default=0),
-                      min(deletes, default=None))
+                      min(deletes, default=None), "PVS6_NO_UPLOAD_SECRETS=1" not in deploy_text)
 
 
 def load_deployment(root: Path = ROOT) -> Deployment:
@@ -213,7 +214,8 @@ def usage(figures: dict[str, Any], deployment: Deployment, runs_per_day: int, si
     calls = invocations(deployment, runs_per_day, sites)
     per_call = figures["functions"]
     vcpu_s = gib_s = 0.0
-    cold_starts = 0
+    mail = 1 if figures.get("mail_password_secret", True) else 0
+    secret_reads = 0.0
     for name, count in calls.items():
         fig = per_call[name]
         mib = deployment.memory_mib[name]
@@ -223,15 +225,15 @@ def usage(figures: dict[str, Any], deployment: Deployment, runs_per_day: int, si
             warm = fig.get("warm_handler_s") or fig["handler_s"]
             instance_s = slots * (_billed_s((fig["cold_start_s"] + fig["handler_s"]) * slow)
                                   + (sites - 1) * _billed_s(warm * slow))
-            cold_starts += slots
+            cold_starts, upload_secrets = slots, sites
         else:  # a scheduled job works through every site in one call
             instance_s = count * _billed_s((fig["cold_start_s"] + fig["handler_s"] * sites) * slow)
-            cold_starts += count
+            cold_starts, upload_secrets = count, sites if deployment.jobs_get_upload_secrets else 0
+        # Each start reads every secret the function is given once (the config file once per process).
+        secret_reads += cold_starts * (figures["config_reads_per_instance"] + upload_secrets + mail)
         vcpu_s += instance_s * VCPU_FOR_MIB[mib]
         gib_s += instance_s * mib / 1024
     requests = sum(calls.values())
-    secret_env = sites + (1 if figures.get("mail_password_secret", True) else 0)
-    secret_reads = cold_starts * (figures["config_reads_per_instance"] + secret_env)
     log_bytes = sum(count * (per_call[name]["log_bytes"] + REQUEST_LOG_BYTES) for name, count in calls.items())
     image = figures["image"]["compressed_bytes"]
     built = len(deployment.entry_points) * image  # one image per function per deploy
@@ -253,10 +255,10 @@ def usage(figures: dict[str, Any], deployment: Deployment, runs_per_day: int, si
              f"{built / 1e9:.2f} GB right after it"),
         Line("Cloud Scheduler", "jobs", len(deployment.schedules), FREE["scheduler_jobs"],
              "free jobs are per billing account"),
-        Line("Secret Manager: versions", "active versions", 1 + secret_env, FREE["secret_versions"],
+        Line("Secret Manager: versions", "active versions", 1 + sites + mail, FREE["secret_versions"],
              "one version each; a changed value adds one"),
         Line("Secret Manager: accesses", "accesses", secret_reads, FREE["secret_accesses"],
-             "one read per secret per cold start"),
+             "one read per secret a function is given, per cold start"),
         Line("Cloud Logging", "MiB", log_bytes / 2**20, FREE["log_bytes"] / 2**20),
         Line("Cloud Monitoring alerting", "alert policies", deployment.alert_policies, None,
              "log-based; see docs/cost.md"),

@@ -119,3 +119,21 @@ def test_the_summary_command_prints_one_column_per_site_count() -> None:
     head = proc.stdout.splitlines()[0]
     assert "1 site(s)" in head and "10 site(s)" in head
     assert "Artifact Registry storage" in proc.stdout
+
+
+def test_the_scheduled_jobs_start_without_upload_secrets_so_each_start_reads_fewer() -> None:
+    figures = cost.load_figures()
+    text = (REPO / "deploy.sh").read_text()
+    policy = json.loads((REPO / "deploy" / "cleanup-policy.json").read_text())
+    runs = cost.edge_runs_per_day(TIMER)
+    now = cost.read_deployment(text, policy, 2)
+    before = cost.read_deployment(text.replace("PVS6_NO_UPLOAD_SECRETS=1", ""), policy, 2)
+    assert not now.jobs_get_upload_secrets and before.jobs_get_upload_secrets
+
+    def reads(deployment: object, sites: int) -> float:
+        lines = cost.usage(figures, deployment, runs, sites)
+        return next(line.usage for line in lines if line.service == "Secret Manager: accesses")
+
+    job_starts = sum(cost.cron_runs_per_month(expr) for expr in now.schedules.values())
+    for sites in (1, 10):
+        assert reads(before, sites) - reads(now, sites) == job_starts * sites

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pvs6_cloud.config import NO_UPLOAD_SECRETS_ENV
 from pvs6_cloud.oidc import PRIVATE_ENV
 
 # Each deploy.sh run makes ~60 fake gcloud calls (one Python start each): seconds per run.
@@ -223,11 +224,12 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         private = "no-allow-unauthenticated" in flags
         assert private == (name != "pvs6-ingest")
         # Only a private function trusts the claims of the token Cloud Run checked (pvs6_cloud/oidc.py).
+        # The scheduled jobs check no upload, so they start without the Pi's upload secret (docs/cost.md).
         assert flags["set-env-vars"].split(",") == ["PVS6_CLOUD_CONFIG=/etc/pvs6-sentinel/config.toml"] + (
-            [f"{PRIVATE_ENV}=1"] if private else [])
+            [f"{PRIVATE_ENV}=1", f"{NO_UPLOAD_SECRETS_ENV}=1"] if private else [])
         assert flags["set-secrets"].split(",") == [
             "/etc/pvs6-sentinel/config.toml=pvs6-config:latest",
-            "PVS6_SECRET_HOME=pvs6-secret-home:latest",
+            *([] if private else ["PVS6_SECRET_HOME=pvs6-secret-home:latest"]),
             "PVS6_SMTP_PASSWORD=pvs6-smtp-password:latest",
         ]
         files = call.record["source_files"]
