@@ -275,6 +275,8 @@ def load_figures(path: Path = FIGURES) -> dict[str, Any]:
 
 
 def _amount(value: float) -> str:
+    if value == int(value):
+        return f"{int(value):,}"
     if value >= 100:
         return f"{value:,.0f}"
     if value >= 1:
@@ -285,7 +287,7 @@ def _amount(value: float) -> str:
 def _share(line: Line) -> str:
     share = line.share
     if share is None:
-        return "no allowance"
+        return "unclear"
     return f"{share * 100:.1f}%" if share <= 1 else f"OVER ({share * 100:.0f}%)"
 
 
