@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 CONFIG_ENV = "PVS6_CLOUD_CONFIG"
+# Set to 1 by deploy.sh on the scheduled functions, which never check an upload: they start without the Pis'
+# upload secrets (least privilege, and one Secret Manager read less per site at each start: docs/cost.md).
+NO_UPLOAD_SECRETS_ENV = "PVS6_NO_UPLOAD_SECRETS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +350,7 @@ def _read_site(site_id: str, r: _Reader) -> SiteConfig:
         raise ConfigError(f"[{r.path}] needs local_dir (CSV folder) or spreadsheet_id (Google Sheet)")
     site = SiteConfig(
         site_id=site_id,
-        secret=r.secret("secret", required=True),
+        secret=_upload_secret(r),
         latitude=r.number("latitude", 0.0, low=-90, high=90),
         longitude=r.number("longitude", 0.0, low=-180, high=180),
         timezone=timezone,
@@ -399,6 +402,15 @@ def _mail_password(r: _Reader) -> str:
     if host.endswith(("gmail.com", "googlemail.com")):
         password = "".join(password.split())
     return password
+
+
+def _upload_secret(r: _Reader) -> str:
+    """The site's upload secret; empty when this process checks no uploads and was given none (see
+    `NO_UPLOAD_SECRETS_ENV`). An inline secret or a set variable is still read and validated as usual."""
+    env_name = r.get("secret_env", str)
+    if r.env.get(NO_UPLOAD_SECRETS_ENV) == "1" and env_name and not r.env.get(env_name) and not r.get("secret", str):
+        return ""
+    return r.secret("secret", required=True)
 
 
 def parse_config(

@@ -107,6 +107,19 @@ def _site_lock(site_id: str) -> threading.Lock:
         return _site_locks.setdefault(site_id, threading.Lock())
 
 
+def _log_parse_warnings(site_id: str, snapshots: list[Snapshot]) -> None:
+    """One INFO line per batch, never one per reading: a 500-reading backlog whose PVS6 reports the same odd
+    field in each would otherwise write 500 lines to Cloud Logging (docs/cost.md). Each note stays at DEBUG."""
+    noted = [(s.sha256, w) for s in snapshots for w in s.warnings]
+    if not noted:
+        return
+    for sha256, warning in noted:
+        log.debug("site %s snapshot %s: %s", site_id, sha256[:12], warning)
+    readings = len({sha256 for sha256, _ in noted})
+    log.info("site %s: %d parse note(s) in %d reading(s), e.g. snapshot %s: %s", site_id, len(noted), readings,
+             noted[0][0][:12], noted[0][1])
+
+
 def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) -> IngestResult:
     """Store a batch exactly once and raise whatever alerts it shows.
 
@@ -145,9 +158,7 @@ def _ingest_locked(batch: UploadBatch, config: CloudConfig, services: Services) 
             batch_ids.add(item.sha256)
             fresh.append(item)
     snapshots = _parse_items(batch, fresh)
-    for snapshot in snapshots:
-        for warning in snapshot.warnings:
-            log.info("site %s snapshot %s: %s", site.site_id, snapshot.sha256[:12], warning)
+    _log_parse_warnings(site.site_id, snapshots)
 
     enrichments = enrich.enrich_batch(
         snapshots, site, config.weather, state.section("weather"), http=services.weather_http, now=now

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .config import CloudConfig, SiteConfig, load_config
+from .config import NO_UPLOAD_SECRETS_ENV, CloudConfig, SiteConfig, load_config
 from .contract import now_utc
+from .errors import ConfigError
 from .logsetup import configure_logging
 from .pipeline import Services
 from .sink import Sink, open_sink
@@ -53,8 +54,15 @@ class Runtime:
         return self._mailer
 
     def secret_for(self, site_id: str) -> str | None:
-        """The upload secret of a configured site (None for strangers)."""
+        """The upload secret of a configured site (None for strangers).
+
+        A site without one (a scheduled function started with ``PVS6_NO_UPLOAD_SECRETS=1``) is a configuration
+        error, never an empty key: anyone can sign with an empty key. The Pi retries a 500, so nothing is lost.
+        """
         site = self.config.sites.get(site_id)
+        if site is not None and not site.secret:
+            raise ConfigError(f"this function was started without the upload secret of site {site_id!r} "
+                              f"({NO_UPLOAD_SECRETS_ENV}=1 is meant for the scheduled functions only)")
         return site.secret if site else None
 
 
