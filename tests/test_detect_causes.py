@@ -51,3 +51,58 @@ def test_a_producing_panel_whose_counter_stops_is_still_found() -> None:
             lifetimes[serial] += 0.0 if serial == stuck else 0.0625
     result, _ = run(readings)
     assert "counter_stuck:" + stuck in keys(result)
+
+
+def _trip(site, hours_down: float = 2.0) -> list:
+    """Healthy 10:00-11:15 local; panels 7-12 at 0 W from 11:30 for ``hours_down``; then all healthy again."""
+    tripped = {**healthy(), **dict.fromkeys(SERIALS[6:], 0.0)}
+    out = [(snapshot(t, healthy()), sun()) for t in every(15, 6)]
+    down = int(hours_down * 4)
+    out += [(snapshot(t, tripped, stale=SERIALS[6:]), sun()) for t in every(15, down, T0 + timedelta(hours=1.5))]
+    out += [(snapshot(t, healthy()), sun()) for t in every(15, 6, T0 + timedelta(hours=1.5 + hours_down))]
+    return out
+
+
+def test_panels_that_stop_together_are_one_circuit_alert_without_a_map() -> None:
+    memory: dict = {}
+    seen: list[set[str]] = []
+    finding = None
+    for reading in _trip(UNMAPPED):
+        result, memory = run([reading], memory, site=UNMAPPED)
+        seen.append(keys(result))
+        finding = next(iter(result.findings), finding)
+    group = "circuit_down:" + ",".join(SERIALS[6:])
+    assert {k for ks in seen for k in ks} == {group}, "one alert, never six panel alerts"
+    first = next(i for i, ks in enumerate(seen) if ks)
+    assert first - 6 <= 4, "opened within an hour of the trip (four 15-minute readings)"
+    assert not seen[-1], "resolved as a group once the panels are back"
+    assert finding is not None
+    assert finding.summary == "6 of your 12 panels stopped together at 11:30"
+    assert "tripped breaker or a circuit fault, not 6 broken microinverters" in finding.details
+    assert "snow" not in finding.details  # they were producing before: not snow at first light
+
+
+def test_one_alert_row_for_a_trip_without_a_map_opened_and_resolved_once() -> None:
+    from pvs6_cloud.alerting import evaluate_batch
+    from pvs6_cloud.config import CloudConfig
+    from pvs6_cloud.state import SiteState
+
+    state = SiteState()
+    site = replace(UNMAPPED, mail_to=("o@example.com",))
+    evaluate_batch(_trip(site), {}, state, site, CloudConfig(sites={"home": site}), T0 + timedelta(days=1))
+    [row] = state.section("alerts")["rows"]
+    assert row["kind"] == "circuit_down" and row["resolved"]
+    assert "6 of your 12 panels stopped together" in row["message"]
+
+
+def test_a_configured_map_still_names_the_circuit() -> None:
+    result, _ = run(_trip(MAPPED, hours_down=1.5)[:13])
+    assert keys(result) == {"circuit_down:2"}
+
+
+def test_a_single_dead_panel_is_still_its_own_alert_without_a_map() -> None:
+    dead = {**healthy(), SERIALS[3]: 0.0}
+    readings = [(snapshot(t, healthy()), sun()) for t in every(15, 4)]
+    readings += [(snapshot(t, dead, stale=[SERIALS[3]]), sun()) for t in every(15, 6, T0 + timedelta(hours=1))]
+    result, _ = run(readings, site=UNMAPPED)
+    assert keys(result) == {"inverter_down:" + SERIALS[3]}
