@@ -126,8 +126,11 @@ def _learn_groups(frame: Frame, mem: dict[str, Any], verdicts: dict[str, bool | 
     """Group panels that stop in the same reading while others produce; advance each group's persistence."""
     cfg = ctx.config
     bad_now = {s for s, v in verdicts.items() if v is True}
-    newly = bad_now - set(mem["last_bad"])
+    # Only a stop that was seen: down now, producing at the previous judged reading (a panel never seen
+    # producing, such as one dead when monitoring began, did not "stop together" with anything).
+    newly = (bad_now - set(mem["last_bad"])) & set(mem.get("last_producing", ()))
     mem["last_bad"] = sorted(bad_now)
+    mem["last_producing"] = sorted(frame.producing)
     newly -= _explained_by_map(frame, newly, verdicts, ctx)
     if len(newly) >= 2 and frame.producing - newly:
         serials = sorted(newly)
