@@ -72,6 +72,8 @@ class Scenario:
     sunny_days_metric: bool = False
     seed: int = 1
     circuit_map: bool = True  # False: the config says nothing about circuits (most new users)
+    repeat: tuple[int, ...] = ()  # the fault again on these day offsets (same hours): an intermittent panel
+    related: tuple[str, ...] = ()  # other kinds on the expected device that are true alerts, not false ones
 
 
 def scenarios(quick: bool) -> list[Scenario]:
@@ -93,6 +95,12 @@ def scenarios(quick: bool) -> list[Scenario]:
                  {"kind": "dead", "target": 5, "start": 24 + 10.0, "end": 24 + 14.0},
                  ("inverter_down", "{serial:5}"), "<= 1 daylight h", weather={0: "clear", 1: "clear", 2: "clear"},
                  seed=5),
+        Scenario("dead inverter, December", date(2025, 12, 15), 3, {"kind": "dead", "target": 7, "start": 24 + 9.5},
+                 ("inverter_down", "{serial:7}"), "<= 1 daylight h", default_weather="cloudy", seed=6),
+        Scenario("intermittent panel", date(2025, 7, 7), 6,
+                 {"kind": "dead", "target": 9, "start": 14.2, "end": 14.9},
+                 ("inverter_intermittent", "{serial:9}"), "<= 4 days", repeat=(1, 3, 4, 5),
+                 related=("inverter_down",), weather=dict.fromkeys(range(6), "clear"), seed=7),
         Scenario("weak panel (75 %)", date(2025, 6, 23), 6, {"kind": "weak", "target": 8, "value": 0.75, "start": 0},
                  ("inverter_weak", "{serial:8}"), "<= 3 sunny days", sunny_days_metric=True,
                  weather={0: "clear", 1: "cloudy", 2: "clear", 3: "cloudy", 4: "clear", 5: "clear"}),
@@ -183,6 +191,9 @@ def play(sc: Scenario, first_day: int = 0, days: int | None = None) -> Played:
         fault_at = midnight + timedelta(hours=spec.pop("start"))
         end = spec.pop("end", None)
         sim.inject(Fault(start=fault_at, end=midnight + timedelta(hours=end) if end is not None else None, **spec))
+        for k in sc.repeat:
+            sim.inject(Fault(start=fault_at + timedelta(days=k),
+                             end=midnight + timedelta(hours=end, days=k) if end is not None else None, **spec))
         if spec["kind"] == "reboot":  # a second one, three hours later: "repeated daytime reboots"
             sim.inject(Fault("reboot", start=fault_at + timedelta(hours=3)))
     if sc.hang:
@@ -273,11 +284,14 @@ def _score(sc: Scenario, sim: Simulator, rows: list[dict[str, Any]], fault_at: d
            took_s: float, readings: int) -> dict[str, Any]:
     expected = (sc.expect[0], _device(sc.expect[1], sim)) if sc.expect else None
     hit = None
-    false = []
+    false: list[str] = []
+    related: list[str] = []
     for row in rows:
         opened = datetime.fromisoformat(row["opened"])
         if expected and (row["kind"], row["device"]) == expected and fault_at and opened >= fault_at and hit is None:
             hit = opened
+        elif expected and row["kind"] in sc.related and row["device"] == expected[1]:
+            related.append(f"{row['kind']}@{opened.astimezone(TZ):%m-%d %H:%M}")
         else:
             false.append(f"{row['kind']}:{row['device'][-6:]}@{opened.astimezone(TZ):%m-%d %H:%M}")
     delay = ""
@@ -290,7 +304,8 @@ def _score(sc: Scenario, sim: Simulator, rows: list[dict[str, Any]], fault_at: d
         else:
             delay = f"{_daylight_hours(fault_at, hit):.2f} daylight h ({(hit - fault_at).total_seconds() / 3600:.2f} h)"
     return {"name": sc.name, "expected": f"{expected[0]}" if expected else "-", "detected": hit is not None,
-            "delay": delay, "target": sc.target, "false": false, "mails": mails, "readings": readings,
+            "delay": delay, "target": sc.target, "false": false, "related": related, "mails": mails,
+            "readings": readings,
             "took_s": round(took_s, 1),
             "weather": "".join(WEATHER_LETTER[sim.config.weather_on(sc.start + timedelta(days=d))]
                                for d in range(sc.days))}
@@ -317,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['target']:17} {len(r['false']):<5} {r['mails']:<5} {backlog:8} {r['weather']}")
         for f in r["false"]:
             print(f"{'':28}   false alert: {f}")
+        for f in r["related"]:
+            print(f"{'':28}   also (true, same panel): {f}")
         ok &= (r["detected"] or r["expected"] == "-") and not r["false"] and r["backlog_same"] is not False
     total = sum(r["readings"] for r in results)
     print(f"\n{total} readings through the pipeline, {sum(r['took_s'] for r in results):.0f} s of work. "

@@ -31,6 +31,7 @@ LATE_AFTER = timedelta(minutes=60)
 KIND_TITLES = {
     "inverter_down": "Panel stopped producing",
     "inverter_weak": "Panel producing less than its neighbours",
+    "inverter_intermittent": "Panel keeps dropping out",
     "inverter_missing": "Panel no longer reported",
     "counter_stuck": "Panel's energy counter stopped",
     "device_new": "New device appeared",
