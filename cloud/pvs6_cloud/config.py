@@ -170,6 +170,9 @@ class DetectionConfig:
     learning_hours: float = 48.0
     reboots_per_day: int = 2
     reversed_min_kw: float = 0.1
+    low_light_peer_kw: float = 0.003
+    low_light_peer_share: float = 0.5
+    low_light_spread: float = 0.3
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,8 +205,10 @@ def _ingest_locked(batch: UploadBatch, config: CloudConfig, services: Services) 
     if mail_memory() != mail_before:
         # Sent mail leaves the queue, and a mail outage's start, end and failed attempts are remembered: save it
         # now, or the next upload would send the same mail again or report the same outage twice.
+        emailed = alerting.emailed_rows(state, site)
         try:
-            sink.commit(SheetWrite(state=state, panels=panels))
+            sink.commit(SheetWrite(state=state, panels=panels,
+                                   replace={"Alerts": emailed} if emailed is not None else {}))
         except SinkUnavailable as err:
             # The readings are stored, so they are still acknowledged: failing the request would only make the
             # Pi resend what we have. What is lost is the note that the mail went out.

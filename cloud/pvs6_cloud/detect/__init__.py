@@ -7,6 +7,7 @@ place. One module per rule family:
 
 - `inverters`: ``inverter_down`` (error, 0 W, stale or missing while peers produce), ``circuit_down``;
 - `weak`: ``inverter_weak`` (under 80 % of peers over sunny days);
+- `patterns`: ``inverter_intermittent`` (short drops of one panel, day after day);
 - `array`: ``array_down`` (whole array dark in sunshine), ``below_expected`` (far below the weather);
 - `counters`: ``counter_stuck``;
 - `devices`: ``device_new``, plus the known-panel list and the day series for charts;
@@ -27,12 +28,12 @@ from pvs6_parse.models import Snapshot
 from ..config import DetectionConfig, SiteConfig
 from ..enrich import Enrichment
 from ..lifecycle import Finding
-from . import array, counters, devices, inverters, meters, pvs, weak
+from . import array, counters, devices, inverters, meters, patterns, pvs, weak
 from .common import Context, build_frame
 
 __all__ = ["ALL_KINDS", "Detection", "detect"]
 
-ALL_KINDS = (*inverters.KINDS, *weak.KINDS, *array.KINDS, *counters.KINDS, *devices.KINDS, *pvs.KINDS,
+ALL_KINDS = (*inverters.KINDS, *patterns.KINDS, *weak.KINDS, *array.KINDS, *counters.KINDS, *devices.KINDS, *pvs.KINDS,
              *meters.KINDS)
 
 
@@ -86,6 +87,7 @@ def detect(
         frame = build_frame(snapshot, enrichment, known, ctx)
         judged |= devices.step(frame, dev_mem, ctx)
         judged |= inverters.step(frame, _section(memory, "inverters"), ctx)
+        judged |= patterns.step(frame, _section(memory, "patterns"), ctx)
         judged |= weak.step(frame, _section(memory, "weak"), ctx)
         judged |= array.step(frame, _section(memory, "array"), ctx)
         judged |= counters.step(frame, _section(memory, "counters"), ctx)
@@ -99,10 +101,13 @@ def detect(
 
     found: list[Finding] = []
     found += inverters.findings(_section(memory, "inverters"), ctx, chart)
+    found += patterns.findings(_section(memory, "patterns"), ctx, chart)
     found += weak.findings(_section(memory, "weak"), ctx, chart)
     found += array.findings(_section(memory, "array"), ctx, chart)
     found += counters.findings(_section(memory, "counters"), ctx)
     found += devices.findings(dev_mem, ctx)
     found += pvs.findings(_section(memory, "pvs"), ctx)
     found += meters.findings(_section(memory, "meters"), ctx)
+    last = _section(memory, "inverters").get("_last")
+    found = patterns.absorb(found, datetime.fromisoformat(last) if last else None)
     return Detection(tuple(found), frozenset(judged))

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import DetectionConfig, SiteConfig
-from ..lifecycle import Finding, apply_findings
+from ..lifecycle import Finding, alerts_rows, apply_findings, stamp_emailed
 from ..rows import panels as panel_columns
 from ..sink import SheetWrite, Sink
 from ..state import SiteState
@@ -291,5 +291,7 @@ def run_watchdog(
     if mailer is not None and pending_count(state):
         result.mail_sent = deliver_pending(state, mailer(), now)
         if result.mail_sent:
-            sink.commit(SheetWrite(state=state, panels=panels))
+            emailed = alerts_rows(state, site) if stamp_emailed(state) else None
+            sink.commit(SheetWrite(state=state, panels=panels,
+                                   replace={"Alerts": emailed} if emailed is not None else {}))
     return result

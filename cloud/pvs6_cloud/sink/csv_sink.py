@@ -147,9 +147,14 @@ class CsvSink:
         if self._read_header(path) == header:
             return  # the common case reads one line, not years of Readings
         rows = self._read_rows(tab.name)
-        if rows and [_restore(t) for t in rows[0]] != header[: len(rows[0])]:
-            log.warning("%s header differs from the layout; rewriting it (data rows are kept)", path.name)
+        old = [_restore(t) for t in rows[0]] if rows else []
         body = [r + [""] * (len(header) - len(r)) for r in rows[1:]]
+        if old and old != header[: len(old)]:
+            log.warning("%s header differs from the layout; rewriting it (data rows are kept)", path.name)
+            if set(old) & set(header):
+                # Columns moved (the Alerts tab gained Started and Emailed): each cell follows its title.
+                where = {title: i for i, title in reversed(list(enumerate(old)))}
+                body = [[r[where[t]] if t in where and where[t] < len(r) else "" for t in header] for r in rows[1:]]
         buf = io.StringIO()
         # A panel's title can be its device's serial: kept inert like every other device string.
         csv.writer(buf, lineterminator="\n").writerows([[neutralise(t) for t in header], *body])

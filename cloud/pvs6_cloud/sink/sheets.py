@@ -27,7 +27,7 @@ from ..errors import SinkUnavailable
 from ..layout import Cell, Column, Layout, Tab, load_layout
 from ..state import STATE_TAB, SiteState, state_from_rows, state_to_rows
 from ._sheets_archive import ArchiveMover, book_cells
-from ._sheets_cells import a1, cell_data, from_sheet, to_serial
+from ._sheets_cells import a1, cell_data, from_sheet, raw_cell_data, to_serial
 from ._sheets_client import SheetsApi, build_drive_service, build_service
 from ._sheets_layout import (
     CHART_COLUMNS,
@@ -158,6 +158,7 @@ class SheetsSink:
         self._meta: dict[str, SheetInfo] | None = None
         self._title = ""
         self._header_len: dict[str, int] = {}
+        self._replaced: set[str] = set()
         self._lock = threading.Lock()
         # (token the rotated state was loaded with, what the rotation stored): see `_catch_up`.
         self._rotated: tuple[str | None, dict[str, Any], int] | None = None
@@ -275,6 +276,7 @@ class SheetsSink:
             ids[tab.name] = info.sheet_id
             requests.extend(self._repair_properties(tab, info, need_cols, report))
             if current.get(tab.name, [])[: len(header)] != header:
+                requests.extend(self._rearrange_requests(tab, ids[tab.name], current.get(tab.name, []), header))
                 requests.append(header_request(ids[tab.name], header))
                 if info is not None:
                     report.headers_fixed.append(tab.name)
@@ -350,6 +352,31 @@ class SheetsSink:
             report.columns_added[tab.name] = need_cols - info.columns
         return requests
 
+    def _rearrange_requests(self, tab: Tab, sheet_id: int, old: Sequence[str],
+                            header: Sequence[str]) -> list[dict[str, Any]]:
+        """Move a tab's rows under a header whose columns moved (the Alerts tab gained Started and Emailed).
+
+        Cells follow their column's title, so no row is lost; a tab whose old header is a prefix of the new one
+        (panel columns added at the right) needs no move and costs no read.
+        """
+        old = [str(t) for t in old]
+        if not old or list(header[: len(old)]) == old or not set(old) & set(header):
+            return []
+        [rows] = self.values([a1(tab.name, 2)], f"read {tab.name} to move its columns")
+        if not rows:
+            return []
+        where = {title: i for i, title in reversed(list(enumerate(old)))}
+        dropped = [t for t in old if t and t not in header]
+        if dropped:
+            log.warning("%s: column(s) %s are no longer in the layout; their cells are left out", tab.name,
+                        ", ".join(dropped))
+        moved = [{"values": [raw_cell_data(row[where[t]]) if t in where and where[t] < len(row) else {}
+                             for t in header]} for row in rows]
+        log.info("%s: moving %d row(s) under the new header %s", tab.name, len(rows), ", ".join(header))
+        return [{"updateCells": {"range": {"sheetId": sheet_id, "startRowIndex": 1}, "fields": "userEnteredValue"}},
+                {"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": 1, "columnIndex": 0}, "rows": moved,
+                                 "fields": "userEnteredValue"}}]
+
     def _drop_blank_default(self, meta: Mapping[str, SheetInfo], existing: Sequence[Tab],
                             report: LayoutReport) -> list[dict[str, Any]]:
         """Remove the empty first tab a new spreadsheet starts with, once our tabs are being added.
@@ -396,6 +423,7 @@ class SheetsSink:
         except SinkUnavailable:
             self._meta = None  # a tab may have been changed by a person: look again next time
             self._header_len.clear()
+            self._replaced.clear()
             raise
 
     def _state_requests(self, state: SiteState) -> list[dict[str, Any]]:
@@ -550,6 +578,12 @@ class SheetsSink:
     def _replace_requests(self, name: str, records: Sequence[Mapping[str, Cell]],
                           panels: Panels) -> list[dict[str, Any]]:
         tab, panels, sheet_id, requests = self._shape(name, panels)
+        if not tab.dynamic and name not in self._replaced:
+            # The whole content is rewritten anyway: write its header and formats too, once per process, so a
+            # tab made by an older layout (Alerts before Started/Emailed) never shows cells under wrong titles.
+            requests.append(header_request(sheet_id, tab.header()))
+            requests.extend(format_requests(sheet_id, tab.columns))
+            self._replaced.add(name)
         requests.append({"updateCells": {"range": {"sheetId": sheet_id, "startRowIndex": 1},
                                          "fields": "userEnteredValue"}})
         if records:
