@@ -35,6 +35,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from pvs6_edge.clock import Clock
 from pvs6_edge.config import PvsConfig
 from pvs6_edge.errors import PvsAuthError, PvsBadResponse, PvsError, PvsUnavailable, PvsWrongApi
+from pvs6_edge.tls import mount_unverified
 
 __all__ = ["VARSERVER_MIN_BUILD", "Fetched", "PvsClient"]
 
@@ -79,6 +80,7 @@ class PvsClient:
         # The PVS6's certificate is self-signed: no verification, and silence the warning for this host only.
         host = urlsplit(self._base).hostname or ""
         warnings.filterwarnings("ignore", category=InsecureRequestWarning, message=rf".*'{re.escape(host)}'")
+        mount_unverified(session, self._varserver_base)
 
     def fetch(self, api: str, remembered: str | None = None) -> Fetched:
         """Fetch one answer with ``api`` (``auto`` uses ``remembered``, else detects, else tries both).
