@@ -17,6 +17,7 @@ from .config import as_utc
 
 DEVICE_KINDS = frozenset({
     "dead", "weak", "breaker", "stuck", "reversed_ct", "reboot", "comm_errors", "flash_low", "vanished",
+    "blind", "frozen",
 })
 TRANSPORT_KINDS = frozenset({"hang", "http500", "http503", "garbage", "truncated", "slow"})
 TARGETED_KINDS = frozenset({"dead", "weak", "stuck", "vanished", "breaker"})
@@ -117,6 +118,8 @@ def parse_fault(spec: str) -> Fault:
 
     Grammar: ``KIND[:ARG[:ARG]][@START[/END]]``. Examples: ``dead:3@2025-06-01T10:00Z`` (inverter index 3,
     or a serial), ``weak:5:0.75``, ``breaker:2`` (circuit 2), ``stuck:0``, ``vanished:7``, ``reversed_ct``,
+    ``blind`` (the PVS6 lists no inverters while they and the meters go on), ``frozen`` (it repeats every
+    inverter's readings, timestamps included, from the first answer inside the window),
     ``reboot:600``, ``comm_errors:300``, ``flash_low:800``, transport ``hang``, ``http500:3`` (next 3
     requests), ``http503``, ``garbage:1``, ``truncated``, ``slow:2.5`` (delay [s]) or ``slow:2.5:4``.
 

@@ -64,6 +64,7 @@ class Simulator:
         self._g = float(np.floor(history_start / self.config.step_s) * self.config.step_s)
         self._t = self.config.start
         self._last_seen_s = np.full(panels, self._g)
+        self._frozen: dict[int, tuple[InverterReading, ...]] = {}  # fault id -> the inverters it repeats
         self._advance_to(self.config.start)
 
     # ----------------------------------------------------------------- public API
@@ -220,6 +221,7 @@ class Simulator:
                            float(sample.temp_cell_c[0]), inv[i] / UNITS_PER_KWH, float(seen[i]))
             for i in range(self.config.array.panels) if i not in vanished
         )
+        inverters = self._blindness(at, faults, inverters)
         load_kw = float(house_load_kw(times, self.config)[0])
         production, consumption = meter_readings(
             self.config, self.identity, at, float(ac_w.sum()) / 1000.0, bool(reversed_ct[0]), load_kw,
@@ -227,6 +229,22 @@ class Simulator:
         )
         return SiteReading(at, pvs_reading(self.config, self.identity, faults, at), inverters, production,
                            consumption, load_kw, float(sample.elevation_deg[0]))
+
+    def _blindness(self, at: datetime, faults: list[Fault],
+                   inverters: tuple[InverterReading, ...]) -> tuple[InverterReading, ...]:
+        """The PVS6 losing sight of its inverters while they (and the meters) go on producing.
+
+        Owners see both after the nightly restart (pvs-hass#17, ha-esunpower#39): ``blind`` lists none at all,
+        ``frozen`` repeats the same readings (power, counters and measurement times) again and again. A frozen
+        window repeats the inverters of the first answer it served.
+        """
+        for fault in faults:
+            if fault.kind == "blind" and fault.active(at):
+                return ()
+        for fault in faults:
+            if fault.kind == "frozen" and fault.active(at):
+                return self._frozen.setdefault(fault.fault_id, inverters)
+        return inverters
 
     def _inverter(self, i: int, at: datetime, ac_w: float, dc_w: float, awake: bool, temp_air_c: float,
                   temp_cell_c: float, lifetime_kwh: float, last_seen_s: float) -> InverterReading:
