@@ -67,6 +67,7 @@ class Scenario:
     hang: tuple[float, float] | None = None  # PVS6 answers nothing between these offsets (h)
     sunny_days_metric: bool = False
     seed: int = 1
+    more_faults: tuple[dict[str, Any], ...] = ()  # further faults, same shape as ``fault``
 
 
 def scenarios(quick: bool) -> list[Scenario]:
@@ -97,6 +98,11 @@ def scenarios(quick: bool) -> list[Scenario]:
                  ("monitor_blind", ""), "<= 1 daylight h", default_weather="cloudy", seed=2),
         Scenario("blind after nightly reboot", date(2025, 8, 18), 2, {"kind": "blind", "start": 24 + 3.2},
                  ("monitor_blind", ""), "<= 2 daylight h"),
+        Scenario("403 fits (old firmware)", date(2025, 8, 25), 2, {"kind": "unauthorized", "start": 24 + 9.5,
+                                                                   "end": 24 + 10.2}, None, "0 false",
+                 more_faults=({"kind": "unauthorized", "start": 24 + 13.0, "end": 24 + 13.75},)),
+        Scenario("403 fit that lasts", date(2025, 9, 1), 2, {"kind": "unauthorized", "start": 24 + 11.0},
+                 ("pvs_unreachable", "{pvs}"), "<= 1.5 h"),
         Scenario("clean winter (snow)", date(2025, 1, 10), month, None, None, "0 false",
                  weather={1: "snow", 2: "snow", 3: "clear", 8: "snow", 9: "cloudy", 12: "snow", 13: "snow"}),
         Scenario("clean summer", date(2025, 5, 1), month, None, None, "0 false", seed=3),
@@ -149,12 +155,13 @@ def run_scenario(sc: Scenario) -> dict[str, Any]:
     sim = Simulator(SimConfig(start=sim_start, default_weather=sc.default_weather, weather=weather, seed=sc.seed,
                               pvs=PvsConfig(nightly_reboot_hour_utc=7)))
     fault_at = None
-    if sc.fault:
-        spec = dict(sc.fault)
-        fault_at = midnight + timedelta(hours=spec.pop("start"))
+    for number, fault in enumerate((sc.fault, *sc.more_faults) if sc.fault else ()):
+        spec = dict(fault)
+        at = midnight + timedelta(hours=spec.pop("start"))
+        fault_at = at if number == 0 else fault_at
         end = spec.pop("end", None)
-        sim.inject(Fault(start=fault_at, end=midnight + timedelta(hours=end) if end is not None else None, **spec))
-        if spec["kind"] == "reboot":  # a second one, three hours later: "repeated daytime reboots"
+        sim.inject(Fault(start=at, end=midnight + timedelta(hours=end) if end is not None else None, **spec))
+        if spec["kind"] == "reboot" and number == 0:  # a second one, three hours later: "repeated daytime reboots"
             sim.inject(Fault("reboot", start=fault_at + timedelta(hours=3)))
     if sc.hang:
         fault_at = midnight + timedelta(hours=sc.hang[0])
@@ -173,7 +180,8 @@ def run_scenario(sc: Scenario) -> dict[str, Any]:
             hung = sc.hang is not None and midnight + timedelta(hours=sc.hang[0]) <= at < midnight + timedelta(
                 hours=sc.hang[1])
             items: tuple[UploadItem, ...] = ()
-            if not hung and sim.answering(at):
+            refused = sim.refusing_dl_cgi(at, "/cgi-bin/dl_cgi")  # old firmware's 403 fit: the edge's PvsRefusing
+            if not hung and not refused and sim.answering(at):
                 payload = sim.device_list(at)
                 raw = json.dumps(payload, sort_keys=True).encode()
                 items = (UploadItem(at, "dl_cgi", hashlib.sha256(raw).hexdigest(), payload),)
@@ -185,7 +193,8 @@ def run_scenario(sc: Scenario) -> dict[str, Any]:
                 status["last_pvs_contact"] = last_contact.isoformat()
             if unreachable_since is not None:
                 status["pvs_unreachable_since"] = unreachable_since.isoformat()
-                status["last_pvs_error"] = "timed out after 60 s"
+                status["last_pvs_error"] = ("PvsRefusing: dl_cgi refused the Pi (HTTP 403 from /cgi-bin/dl_cgi)"
+                                            if refused else "timed out after 60 s")
             clock[0] = at + timedelta(seconds=20)
             ingest_batch(UploadBatch("home", "bench", status, items), config, services)
             clock[0] = at + timedelta(minutes=2)

@@ -95,6 +95,10 @@ class Simulator:
         """False while the PVS6 is rebooting (the HTTP server then drops connections)."""
         return health.answering(self.config, self.faults.device_faults(), as_utc(at))
 
+    def refusing_dl_cgi(self, at: datetime, path: str) -> bool:
+        """Whether old firmware's 403 fit refuses dl_cgi ``path`` at ``at`` (see `health.refusing_dl_cgi`)."""
+        return health.refusing_dl_cgi(self.faults.device_faults(), as_utc(at), path)
+
     def reading(self, at: datetime) -> SiteReading:
         """The typed state of the site at `at` (clamped to the last time asked, see module docstring)."""
         with self._lock:

@@ -31,6 +31,7 @@ from .sessions import SessionStore
 from .tls import self_signed_context, tls_or_plain
 
 LOGGER = logging.getLogger(__name__)
+UNAUTHORIZED = b'{"status":403,"error":"Unauthorized","path":""}'  # as owners quote it (ha-esunpower#27)
 GARBAGE = b"<html><body>\x00\x7f\xfe PVS6 lighttpd: <b>internal</b> \xff\xfe</body></html>\n"
 
 
@@ -131,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
         owner, sim = self.server.owner, self.server.owner.sim
         api = sim.config.api
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        if path.startswith("/cgi-bin/dl_cgi") and sim.refusing_dl_cgi(sim.now(), path):
+            return 403, UNAUTHORIZED, {}
         if path == "/cgi-bin/dl_cgi/supervisor/info":
             return 200, render.dumps_dl_cgi(sim.supervisor_info()), {}
         if (path == "/cgi-bin/dl_cgi" and params.get("Command") == "DeviceList") or \
