@@ -103,6 +103,9 @@ def scenarios(quick: bool) -> list[Scenario]:
                  more_faults=({"kind": "unauthorized", "start": 24 + 13.0, "end": 24 + 13.75},)),
         Scenario("403 fit that lasts", date(2025, 9, 1), 2, {"kind": "unauthorized", "start": 24 + 11.0},
                  ("pvs_unreachable", "{pvs}"), "<= 1.5 h"),
+        Scenario("firmware update at noon", date(2025, 9, 8), 3, {"kind": "firmware", "value": 61845,
+                                                                  "start": 24 + 12.0},
+                 ("firmware_changed", "{pvs}"), "1 quiet notice", weather={0: "clear", 1: "clear", 2: "cloudy"}),
         Scenario("clean winter (snow)", date(2025, 1, 10), month, None, None, "0 false",
                  weather={1: "snow", 2: "snow", 3: "clear", 8: "snow", 9: "cloudy", 12: "snow", 13: "snow"}),
         Scenario("clean summer", date(2025, 5, 1), month, None, None, "0 false", seed=3),
@@ -182,9 +185,11 @@ def run_scenario(sc: Scenario) -> dict[str, Any]:
             items: tuple[UploadItem, ...] = ()
             refused = sim.refusing_dl_cgi(at, "/cgi-bin/dl_cgi")  # old firmware's 403 fit: the edge's PvsRefusing
             if not hung and not refused and sim.answering(at):
-                payload = sim.device_list(at)
+                source = "varserver" if sim.config_at(at).api == "varserver" else "dl_cgi"  # after an update
+                payload = sim.device_list(at) if source == "dl_cgi" else {
+                    k: v for k, v in sim.varserver_vars(at, "/").items() if k != "/sys/info/wpa_key"}
                 raw = json.dumps(payload, sort_keys=True).encode()
-                items = (UploadItem(at, "dl_cgi", hashlib.sha256(raw).hexdigest(), payload),)
+                items = (UploadItem(at, source, hashlib.sha256(raw).hexdigest(), payload),)
                 last_contact, unreachable_since = at, None
             elif unreachable_since is None:
                 unreachable_since = at

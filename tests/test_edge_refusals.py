@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -110,3 +111,32 @@ def test_a_lasting_fit_keeps_dl_cgi_and_the_alert_says_switch_the_breaker(tmp_pa
     text = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
     assert "Unauthorized" in text and "breaker off for a minute" in text
     assert "network cable" not in text
+
+
+def test_a_firmware_update_mid_run_is_followed_recorded_once_and_raises_nothing_else(tmp_path) -> None:
+    clock = SimulatedClock(START - timedelta(hours=1))
+    cloud = local_config(tmp_path)
+    with run_simulator(SimConfig(start=clock.at, api="dl_cgi"), tls=True) as pvs, \
+            serve_function(Runtime(cloud, clock=clock.now)) as url:
+        pvs.sim.inject(Fault("firmware", value=61845, start=START + timedelta(minutes=5)))
+        edge = EdgeRunner(load_config(_toml(tmp_path, pvs.url.replace("https:", "http:"), url), {}), clock=clock)
+        sources, collected = [], []
+        while clock.at <= START + timedelta(hours=2):
+            pvs.sim.clock.set(clock.at)
+            collected.append(edge.execute(collect=True, upload=True).collect)
+            sources.append(edge.status()["api"])
+            clock.at += timedelta(minutes=15)
+    assert sources[:5] == ["dl_cgi"] * 5 and sources[-4:] == ["varserver"] * 4
+    assert collected.count("failed") <= 1, "only the update's own restart costs a reading"
+    sheet = tmp_path / "sheet"
+    with (sheet / "Readings.csv").open(newline="") as fh:
+        readings = list(csv.DictReader(fh))
+    assert {r["Panels total"] for r in readings} == {"12"}
+    with (sheet / "Alerts.csv").open(newline="") as fh:
+        alerts = list(csv.DictReader(fh))
+    assert [a["Kind"] for a in alerts] == ["firmware_changed"]
+    [mail] = sorted((tmp_path / "outbox").glob("*.eml"))
+    message = message_from_bytes(mail.read_bytes(), policy=policy.default)
+    assert "build 61839 to 61845" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()
+    assert "2025.09.04.61845" in text and "the Pi switched by itself" in text

@@ -17,6 +17,8 @@ def reboot_windows(config: SimConfig, faults: list[Fault], at: datetime) -> list
     """Return the silent windows [start, end) relevant up to `at`: injected reboots and nightly ones."""
     windows = [(f.start, f.start + timedelta(seconds=f.amount)) for f in faults
                if f.kind == "reboot" and f.start is not None and f.start <= at]
+    windows += [(f.start, f.start + timedelta(seconds=config.pvs.reboot_down_s)) for f in faults
+                if f.kind == "firmware" and f.start is not None and f.start <= at]  # an update restarts it
     hour = config.pvs.nightly_reboot_hour_utc
     if hour is not None:
         down = timedelta(seconds=config.pvs.reboot_down_s)

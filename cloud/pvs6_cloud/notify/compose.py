@@ -42,6 +42,7 @@ KIND_TITLES = {
     "meter_impossible": "Impossible meter reading",
     "edge_silent": "Raspberry Pi has gone silent",
     "monitor_blind": "Monitor has lost sight of the panels",
+    "firmware_changed": "Monitor's firmware was updated",
 }
 
 
