@@ -74,6 +74,7 @@ class Scenario:
     circuit_map: bool = True  # False: the config says nothing about circuits (most new users)
     repeat: tuple[int, ...] = ()  # the fault again on these day offsets (same hours): an intermittent panel
     related: tuple[str, ...] = ()  # other kinds on the expected device that are true alerts, not false ones
+    more_faults: tuple[dict[str, Any], ...] = ()  # further faults, same shape as ``fault``
 
 
 def scenarios(quick: bool) -> list[Scenario]:
@@ -112,6 +113,20 @@ def scenarios(quick: bool) -> list[Scenario]:
                  hang=(24 + 14.0, 24 + 19.0)),
         Scenario("daytime reboots", date(2025, 7, 28), 2, {"kind": "reboot", "start": 24 + 14.0},
                  ("pvs_reboots", ""), "second reboot"),
+        Scenario("blind monitor (no panels)", date(2025, 8, 4), 2, {"kind": "blind", "start": 24 + 14.2},
+                 ("monitor_blind", ""), "<= 1 daylight h"),
+        Scenario("blind monitor (frozen)", date(2025, 8, 11), 2, {"kind": "frozen", "start": 24 + 15.4},
+                 ("monitor_blind", ""), "<= 1 daylight h", default_weather="cloudy", seed=2),
+        Scenario("blind after nightly reboot", date(2025, 8, 18), 2, {"kind": "blind", "start": 24 + 3.2},
+                 ("monitor_blind", ""), "<= 2 daylight h"),
+        Scenario("403 fits (old firmware)", date(2025, 8, 25), 2, {"kind": "unauthorized", "start": 24 + 9.5,
+                                                                   "end": 24 + 10.2}, None, "0 false",
+                 more_faults=({"kind": "unauthorized", "start": 24 + 13.0, "end": 24 + 13.75},)),
+        Scenario("403 fit that lasts", date(2025, 9, 1), 2, {"kind": "unauthorized", "start": 24 + 11.0},
+                 ("pvs_unreachable", "{pvs}"), "<= 1.5 h"),
+        Scenario("firmware update at noon", date(2025, 9, 8), 3, {"kind": "firmware", "value": 61845,
+                                                                  "start": 24 + 12.0},
+                 ("firmware_changed", "{pvs}"), "1 quiet notice", weather={0: "clear", 1: "clear", 2: "cloudy"}),
         Scenario("clean winter (snow)", date(2025, 1, 10), month, None, None, "0 false",
                  weather={1: "snow", 2: "snow", 3: "clear", 8: "snow", 9: "cloudy", 12: "snow", 13: "snow"}),
         Scenario("clean summer", date(2025, 5, 1), month, None, None, "0 false", seed=3),
@@ -186,15 +201,16 @@ def play(sc: Scenario, first_day: int = 0, days: int | None = None) -> Played:
     sim = Simulator(SimConfig(start=midnight - timedelta(hours=1), default_weather=sc.default_weather,
                               weather=weather, seed=sc.seed, pvs=PvsConfig(nightly_reboot_hour_utc=7)))
     fault_at = None
-    if sc.fault:
-        spec = dict(sc.fault)
-        fault_at = midnight + timedelta(hours=spec.pop("start"))
+    for number, fault in enumerate((sc.fault, *sc.more_faults) if sc.fault else ()):
+        spec = dict(fault)
+        at = midnight + timedelta(hours=spec.pop("start"))
+        fault_at = at if number == 0 else fault_at
         end = spec.pop("end", None)
-        sim.inject(Fault(start=fault_at, end=midnight + timedelta(hours=end) if end is not None else None, **spec))
-        for k in sc.repeat:
-            sim.inject(Fault(start=fault_at + timedelta(days=k),
+        sim.inject(Fault(start=at, end=midnight + timedelta(hours=end) if end is not None else None, **spec))
+        for k in sc.repeat if number == 0 else ():
+            sim.inject(Fault(start=at + timedelta(days=k),
                              end=midnight + timedelta(hours=end, days=k) if end is not None else None, **spec))
-        if spec["kind"] == "reboot":  # a second one, three hours later: "repeated daytime reboots"
+        if spec["kind"] == "reboot" and number == 0:  # a second one, three hours later: "repeated daytime reboots"
             sim.inject(Fault("reboot", start=fault_at + timedelta(hours=3)))
     if sc.hang:
         fault_at = midnight + timedelta(hours=sc.hang[0])
@@ -206,10 +222,13 @@ def play(sc: Scenario, first_day: int = 0, days: int | None = None) -> Played:
         hung = sc.hang is not None and midnight + timedelta(hours=sc.hang[0]) <= at < midnight + timedelta(
             hours=sc.hang[1])
         items: tuple[UploadItem, ...] = ()
-        if not hung and sim.answering(at):
-            payload = sim.device_list(at)
+        refused = sim.refusing_dl_cgi(at, "/cgi-bin/dl_cgi")  # old firmware's 403 fit: the edge's PvsRefusing
+        if not hung and not refused and sim.answering(at):
+            source = "varserver" if sim.config_at(at).api == "varserver" else "dl_cgi"  # after an update
+            payload = sim.device_list(at) if source == "dl_cgi" else {
+                k: v for k, v in sim.varserver_vars(at, "/").items() if k != "/sys/info/wpa_key"}
             raw = json.dumps(payload, sort_keys=True).encode()
-            items = (UploadItem(at, "dl_cgi", hashlib.sha256(raw).hexdigest(), payload),)
+            items = (UploadItem(at, source, hashlib.sha256(raw).hexdigest(), payload),)
             last_contact, unreachable_since = at, None
         elif unreachable_since is None:
             unreachable_since = at
@@ -218,7 +237,8 @@ def play(sc: Scenario, first_day: int = 0, days: int | None = None) -> Played:
             status["last_pvs_contact"] = last_contact.isoformat()
         if unreachable_since is not None:
             status["pvs_unreachable_since"] = unreachable_since.isoformat()
-            status["last_pvs_error"] = "timed out after 60 s"
+            status["last_pvs_error"] = ("PvsRefusing: dl_cgi refused the Pi (HTTP 403 from /cgi-bin/dl_cgi)"
+                                        if refused else "timed out after 60 s")
         uploads.append(Upload(at, items, status))
     return Played(sim, uploads, fault_at)
 

@@ -95,7 +95,8 @@ def test_overlapping_run_exits_quietly(tmp_path, servers, caplog):
 
 
 @pytest.mark.slow
-def test_cloud_down_for_a_week_then_every_snapshot_arrives_once_in_order(tmp_path, servers):
+def test_cloud_down_for_a_week_then_every_snapshot_arrives_once_in_order(ram_tmp_path, servers):
+    tmp_path = ram_tmp_path
     pvs, ingest, clock = servers
     runner = _runner(tmp_path, pvs, ingest, clock)
     ingest.stop()  # connection refused for days ...

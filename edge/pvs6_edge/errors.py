@@ -15,6 +15,8 @@ __all__ = [
     "PvsAuthError",
     "PvsBadResponse",
     "PvsError",
+    "PvsLoginDemanded",
+    "PvsRefusing",
     "PvsUnavailable",
     "PvsWrongApi",
     "SpoolCorrupt",
@@ -56,6 +58,17 @@ class PvsAuthError(PvsError):
 
 class PvsWrongApi(PvsError):
     """This API style is not served by this firmware (404, or login demanded on dl_cgi): detect again."""
+
+
+class PvsLoginDemanded(PvsWrongApi):
+    """dl_cgi answered 401/403: new firmware that wants the varserver, or old firmware's passing fit."""
+
+
+class PvsRefusing(PvsUnavailable):
+    """Old firmware refuses dl_cgi (403 Unauthorized) although it has no varserver: a fit, not a new firmware.
+
+    Keep asking dl_cgi at the next poll; one that lasts is cured by power-cycling the PVS6.
+    """
 
 
 class CloudError(EdgeError):

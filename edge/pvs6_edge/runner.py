@@ -16,9 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from pvs6_edge import __version__
 from pvs6_edge.archive import Archive
-from pvs6_edge.clock import EARLIEST_PLAUSIBLE_TS, Clock, ClockVerdict, SystemClock, iso_utc, judge_clock
+from pvs6_edge.clock import (
+    EARLIEST_PLAUSIBLE_TS,
+    Clock,
+    ClockVerdict,
+    SystemClock,
+    describe_span,
+    iso_utc,
+    judge_clock,
+)
 from pvs6_edge.config import EdgeConfig
-from pvs6_edge.errors import PvsError, SpoolCorrupt, StorageError
+from pvs6_edge.errors import PvsError, PvsRefusing, SpoolCorrupt, StorageError
 from pvs6_edge.failing import FailingItems
 from pvs6_edge.lock import run_lock
 from pvs6_edge.spool import Spool
@@ -47,6 +55,11 @@ class RunResult:
     snapshots_acked: int = 0
     upload_requests: int = 0
     upload_bytes: int = 0
+
+
+REFUSING_ADVICE_AFTER_S = 3600.0  # a 403 fit lasting this long is not passing by itself [s]
+REFUSING_ADVICE = ("switch the PVS6's breaker off for a minute and on again (it takes about 10 minutes to come "
+                   "back); that ends these fits")
 
 
 class EdgeRunner:
@@ -209,11 +222,17 @@ class EdgeRunner:
             log.error("history write failed (the reading is safe in the spool and archive): %s", err)
 
     def _pvs_failed(self, state: EdgeState, now: float, err: PvsError) -> None:
+        advised = REFUSING_ADVICE in (state.last_pvs_error or "")
         state.last_pvs_error = f"{type(err).__name__}: {err}"
         state.last_pvs_error_at = now
         if state.pvs_failing_since is None:
             state.pvs_failing_since = now
             log.warning("PVS6 did not answer: %s", state.last_pvs_error)
+        elif isinstance(err, PvsRefusing) and now - state.pvs_failing_since >= REFUSING_ADVICE_AFTER_S:
+            # The message travels in the heartbeat into the cloud's alert: it must say what helps.
+            state.last_pvs_error += (f". It has refused for {describe_span(now - state.pvs_failing_since)}: "
+                                     f"{REFUSING_ADVICE}")
+            (log.info if advised else log.warning)("%s", state.last_pvs_error)
         else:
             log.info("PVS6 still not answering (since %s): %s", iso_utc(state.pvs_failing_since),
                      state.last_pvs_error)

@@ -13,7 +13,9 @@ place. One module per rule family:
 - `devices`: ``device_new``, plus the known-panel list and the day series for charts;
 - `pvs`: ``pvs_comm_errors``, ``pvs_reboots``, ``pvs_flash_low`` (``pvs_unreachable`` and ``edge_silent``
   belong to the scheduled watchdog, `pvs6_cloud.jobs.watchdog`);
-- `meters`: ``meter_reversed``, ``meter_impossible``.
+- `meters`: ``meter_reversed``, ``meter_impossible``;
+- `blind`: ``monitor_blind`` (the meter shows production but the PVS6 lists no live inverters);
+- `firmware`: ``firmware_changed`` (one quiet notice per firmware update) and the build history.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from pvs6_parse.models import Snapshot
 from ..config import DetectionConfig, SiteConfig
 from ..enrich import Enrichment
 from ..lifecycle import Finding
-from . import array, counters, devices, inverters, meters, patterns, pvs, weak
+from . import array, blind, counters, devices, firmware, inverters, meters, patterns, pvs, weak
 from .common import Context, build_frame
 
 __all__ = ["ALL_KINDS", "Detection", "detect"]
 
 ALL_KINDS = (*inverters.KINDS, *patterns.KINDS, *weak.KINDS, *array.KINDS, *counters.KINDS, *devices.KINDS, *pvs.KINDS,
-             *meters.KINDS)
+             *meters.KINDS, *blind.KINDS, *firmware.KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ def detect(
         judged |= counters.step(frame, _section(memory, "counters"), ctx)
         judged |= pvs.step(frame, _section(memory, "pvs"), ctx)
         judged |= meters.step(frame, _section(memory, "meters"), ctx)
+        judged |= blind.step(frame, _section(memory, "blind"), ctx)
+        judged |= firmware.step(frame, _section(memory, "firmware"), ctx)
 
     dev_mem = _section(memory, "devices")
 
@@ -108,6 +112,8 @@ def detect(
     found += devices.findings(dev_mem, ctx)
     found += pvs.findings(_section(memory, "pvs"), ctx)
     found += meters.findings(_section(memory, "meters"), ctx)
+    found += blind.findings(_section(memory, "blind"), ctx)
+    found += firmware.findings(_section(memory, "firmware"), ctx)
     last = _section(memory, "inverters").get("_last")
     found = patterns.absorb(found, datetime.fromisoformat(last) if last else None)
     return Detection(tuple(found), frozenset(judged))

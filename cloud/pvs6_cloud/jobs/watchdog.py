@@ -146,14 +146,21 @@ def _pvs_finding(state: SiteState, site: SiteConfig, last: datetime | None, quie
     details = f"The Pi is running and calling in, but the PVS6 has not answered it {since} ({_hours(quiet_min)})."
     if isinstance(error, str) and error:
         details += f" The Pi's last error: {error}."
+    advice = ("Check the network cable between the Pi and the PVS6 (its LAN port) and that the PVS6's lights are "
+              "on. A hung PVS6 usually recovers when its breaker is switched off for a minute and back on. The "
+              "panels keep producing meanwhile: only the monitoring stopped.")
+    if isinstance(error, str) and error.startswith("PvsRefusing"):
+        # Old firmware's 403 fit (the edge's PvsRefusing): the cable is fine, only a restart ends it.
+        advice = ("The PVS6 answers the Pi but refuses it ('Unauthorized'), a habit of older PVS6 firmware that "
+                  "lasts until it is restarted: switch the PVS6's breaker off for a minute and on again (it takes "
+                  "about 10 minutes to come back). The panels keep producing meanwhile: only the monitoring "
+                  "stopped.")
     return Finding(
         kind="pvs_unreachable",
         device=_pvs_serial(state),
         summary="The Raspberry Pi cannot reach the PVS6 monitor",
         details=details,
-        advice=("Check the network cable between the Pi and the PVS6 (its LAN port) and that the PVS6's lights are "
-                "on. A hung PVS6 usually recovers when its breaker is switched off for a minute and back on. The "
-                "panels keep producing meanwhile: only the monitoring stopped."),
+        advice=advice,
         evidence={"last_answer": last.isoformat() if last else None, "quiet_active_min": round(quiet_min, 1)},
     )
 

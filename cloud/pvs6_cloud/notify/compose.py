@@ -45,6 +45,8 @@ KIND_TITLES = {
     "meter_reversed": "Production meter reads backwards",
     "meter_impossible": "Impossible meter reading",
     "edge_silent": "Raspberry Pi has gone silent",
+    "monitor_blind": "Monitor has lost sight of the panels",
+    "firmware_changed": "Monitor's firmware was updated",
 }
 
 
