@@ -169,3 +169,20 @@ def test_history_timezone_is_checked_when_the_config_loads(tmp_path):
                                  **{"history.zone": '"UTC"'}), {})
     cfg = load_config(write_config(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9"), {})
     assert cfg.history.timezone == ""  # the Pi's own zone
+
+
+def test_a_killed_runs_reading_in_the_same_second_as_the_last_row_is_caught_up_once(tmp_path):
+    clock = FakeClock(TS)
+    with FakePvs() as pvs, FakeIngest("home", SECRET, clock.time) as ingest:
+        cfg = load_config(write_config(tmp_path, pvs.url, ingest.url, **{"pvs.min_interval_s": "0"}), {})
+        runner = EdgeRunner(cfg, clock=clock, rng=lambda: 0.5)
+        runner.execute(collect=True, upload=False)
+        runner.spool.put(device_list(12, seq=7), "dl_cgi", TS + 0.5)  # spooled, then killed before its row
+        clock.advance(900)
+        runner.execute(collect=True, upload=False)
+        clock.advance(900)
+        runner.execute(collect=True, upload=False)
+    _header, rows = read_month(tmp_path / "data" / "history" / "2025-09.csv")
+    ids = [r[N_FIXED - 1] for r in rows]
+    assert len(rows) == 4 and len(set(ids)) == 4
+    assert [r[0][11:] for r in rows].count(rows[0][0][11:]) == 2  # both readings of that second

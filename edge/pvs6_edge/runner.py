@@ -209,7 +209,7 @@ class EdgeRunner:
         try:
             newest = history.newest_ts()
             for item in self.spool.items():
-                if item.path == spooled or (newest is not None and item.captured_ts <= newest):
+                if item.path == spooled or (newest is not None and item.captured_ts < newest):  # same second: deduped
                     continue
                 try:
                     meta, obj = self.spool.read(item)
