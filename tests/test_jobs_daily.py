@@ -6,6 +6,7 @@ energy is known independently of the 15-minute readings the rollup sees.
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -260,3 +261,28 @@ def test_completeness_of_a_dst_day_counts_its_real_hours(tmp_path: Path, day: da
     assert row["completeness_pct"] == pytest.approx(1.0)
     half = rollup_day(readings[::2], day, site, PANELS)
     assert half["completeness_pct"] == pytest.approx(0.5)
+
+
+def test_rollups_after_replays_write_only_days_of_the_site_and_keep_daily_in_date_order(tmp_path: Path) -> None:
+    """A first rollup after replaying an old archive writes its days only (no empty year up to today); later
+    replays of other archives land in date order among the nightly rows."""
+    site = make_site(tmp_path)
+    sink = CsvSink(site.local_dir, TZ)
+    store(sink, SyntheticSite({}, date(2025, 6, 1)).generate(5))  # June 2025, replayed in December 2026
+    run_daily_rollup(sink, site, datetime(2026, 12, 3, 1, 0, tzinfo=TZ))
+    with (site.local_dir / "Daily.csv").open(encoding="utf-8", newline="") as fh:
+        first = [row["Date"] for row in csv.DictReader(fh)]
+    assert first == [f"2025-06-0{d}" for d in range(1, 6)]
+
+    store(sink, SyntheticSite({}, date(2026, 12, 3)).generate(2))  # the Pi goes live
+    run_daily_rollup(sink, site, datetime(2026, 12, 5, 1, 0, tzinfo=TZ))
+    store(sink, SyntheticSite({}, date(2026, 5, 1)).generate(3))  # then an older archive is replayed
+    run_daily_rollup(sink, site, datetime(2026, 12, 6, 1, 0, tzinfo=TZ))
+    with (site.local_dir / "Daily.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    dates = [row["Date"] for row in rows]
+    assert dates == sorted(dates) and len(set(dates)) == len(dates)
+    assert dates[:8] == [*first, "2026-05-01", "2026-05-02", "2026-05-03"]
+    assert {"2026-12-03", "2026-12-04", "2026-12-05"} <= set(dates)
+    assert not [d for d in dates if "2025-06-05" < d < "2026-05-01"]  # no empty rows between the archives
+    assert all(row["Solar production (kWh)"] for row in rows if row["Date"] <= "2026-05-03")

@@ -155,6 +155,23 @@ def test_upsert_replaces_by_key_and_appends_new(fake, clock):
     assert [r["date"] for r in sink.read_records("Daily", PANELS, start_row=2)] == [date(2025, 9, 13)]
 
 
+def test_keyed_tabs_stay_in_key_order_whatever_order_rows_arrive_in(fake, clock):
+    """A replay of older days after the nightly rollup: the Sheet sorts Daily and Monthly by their key."""
+    sink = make_sink(fake, clock)
+    sink.bootstrap(PANELS)
+    state = sink.load_state()
+    late, early = date(2025, 9, 12), date(2025, 6, 1)
+    sink.commit(SheetWrite(state=state, panels=PANELS, upsert={
+        "Daily": ("date", [{"date": late, "production_kwh": 3.0}]),
+        "Monthly": ("month", [{"month": "2025-09", "production_kwh": 300.0}])}))
+    sink.commit(SheetWrite(state=state, panels=PANELS, upsert={
+        "Daily": ("date", [{"date": early, "production_kwh": 20.0}, {"date": late, "production_kwh": 4.0}]),
+        "Monthly": ("month", [{"month": "2025-06", "production_kwh": 600.0}])}))
+    daily = [(r["date"], r["production_kwh"]) for r in sink.read_records("Daily", PANELS)]
+    assert daily == [(early, 20.0), (late, 4.0)]
+    assert [r["month"] for r in sink.read_records("Monthly")] == ["2025-06", "2025-09"]
+
+
 def test_live_commit_costs_one_read_and_one_write(fake, clock):
     sid = fake.add_spreadsheet()
     make_sink(fake, clock, sid).bootstrap(PANELS)

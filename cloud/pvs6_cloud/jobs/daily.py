@@ -433,6 +433,8 @@ def run_daily_rollup(
             seen = [r["time"].astimezone(site.tz).date() for r in records if isinstance(r.get("time"), datetime)]
             first = max(min(seen), today - timedelta(days=_MAX_CATCH_UP_DAYS)) if seen else today
         wanted = days_between(first, yesterday)
+        if not last:  # the first run (after a replay, say) rolls every day of the readings, however old
+            wanted = sorted(set(wanted) | {d for d in seen if d <= yesterday})
         # Rows appended since the last run may be days old (a Pi back from a long outage sends its backlog):
         # their days are rolled again too, not only the last LATE_DAYS.
         seen_rows = memory.get("rows_seen")
@@ -441,6 +443,9 @@ def run_daily_rollup(
             late = {r["time"].astimezone(site.tz).date() for r in records[max(0, seen_rows - start_row):]
                     if isinstance(r.get("time"), datetime)}
             wanted = sorted(set(wanted) | {d for d in late if oldest <= d <= yesterday})
+    considered = wanted
+    if not explicit:
+        wanted = _site_days(considered, records, site, memory, yesterday, live=bool(memory.get("last_day")))
     fill = None
     if weather is not None and weather.enabled:
         fill = weather_fill_from(site, weather, state.section("weather"), now, http)
@@ -449,8 +454,8 @@ def run_daily_rollup(
     result.rows = rows
 
     if not explicit:
-        if wanted:
-            memory["last_day"] = max(wanted[-1].isoformat(), memory.get("last_day", ""))
+        if considered:
+            memory["last_day"] = max(considered[-1].isoformat(), memory.get("last_day", ""))
         keep_from = day_bounds(today - timedelta(days=LATE_DAYS + 1), site.tz)[0]
         memory["start_row"] = _new_mark(records, start_row, keep_from)
         memory["rows_seen"] = start_row + len(records)
@@ -465,6 +470,31 @@ def run_daily_rollup(
             _memory(fresh.section(SECTION)).update(memory)
             sink.commit(SheetWrite(state=fresh, panels=panels))
     return result
+
+
+def _site_days(wanted: Sequence[date], records: Sequence[Mapping[str, Any]], site: SiteConfig,
+               memory: dict[str, Any], yesterday: date, *, live: bool) -> list[date]:
+    """The wanted days that are days of the site: no empty rows before its first reading, none for the
+    stretch after the last reading of an old archive replayed today.
+
+    A day without a single reading is kept only between the first and the last day with readings (a real gap,
+    shown as 0 % received) or, once the nightly job runs (``live``), among the last `LATE_DAYS` (a silent Pi
+    shows at once; late data still fills it). ``memory`` keeps the first and last reading days across runs that
+    read only the newest rows.
+    """
+    seen = {r["time"].astimezone(site.tz).date() for r in records if isinstance(r.get("time"), datetime)}
+    first = min([*seen, *([date.fromisoformat(memory["first_day"])] if memory.get("first_day") else [])],
+                default=None)
+    last = max([*seen, *([date.fromisoformat(memory["last_reading_day"])] if memory.get("last_reading_day")
+                         else [])], default=None)
+    if first is not None:
+        memory["first_day"] = first.isoformat()
+    if last is not None:
+        memory["last_reading_day"] = last.isoformat()
+    if first is None or last is None:
+        return []
+    recent = yesterday - timedelta(days=LATE_DAYS - 1)
+    return [d for d in wanted if d in seen or (d >= first and (d <= last or (live and d >= recent)))]
 
 
 def _rotate(sink: Sink, site: SiteConfig, today: date, memory: dict[str, Any]) -> int:

@@ -264,6 +264,8 @@ class CsvSink:
                 existing.append(dict(record))
             else:
                 existing[slot] = dict(record)
+        # Keyed tabs (Daily, Monthly) stay in key order whatever order days arrive in; ISO text sorts by date.
+        existing.sort(key=lambda r: (r.get(key) is None, self._format(r.get(key))))
         rows = [tab.header(panels), *(stored_cells(tab, r, panels, self.tz) for r in existing)]
         self._write_atomic(self._path(tab.name), self._rows_text(rows))
 

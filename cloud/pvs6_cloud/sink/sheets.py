@@ -565,6 +565,11 @@ class SheetsSink:
             if fresh:
                 requests.append({"appendCells": {"sheetId": sheet_id, "rows": self._rows(tab, fresh, tab_panels),
                                                  "fields": "userEnteredValue"}})
+            # Keyed tabs (Daily, Monthly) stay in key order whatever order days arrive in (a replay of older
+            # days after the nightly rollup): dates are serial numbers and months "YYYY-MM", so both sort.
+            index = [c.key for c in tab.columns].index(key)
+            requests.append({"sortRange": {"range": {"sheetId": sheet_id, "startRowIndex": 1},
+                                           "sortSpecs": [{"dimensionIndex": index, "sortOrder": "ASCENDING"}]}})
         return requests
 
     # -- reading -------------------------------------------------------------------------------------------------
