@@ -228,4 +228,5 @@ def compose_summary_mail(summary: MonthSummary, site: SiteConfig, now: datetime,
     if resend:
         mail_id += f"-{now:%Y%m%d%H%M%S}"
     return OutgoingMail(to=tuple(site.mail_to), subject=_subject(summary), text=_text(summary, parts),
-                        html=_html(summary, parts), images=images, kind="summary", id=mail_id)
+                        html=_html(summary, parts), images=images, kind="summary", id=mail_id,
+                        timezone=site.timezone)

@@ -195,4 +195,5 @@ def compose_alert_mail(
         images=images,
         kind=kind,
         id=_mail_id(site, now, opened, reminded, resolved),
+        timezone=site.timezone,
     )
