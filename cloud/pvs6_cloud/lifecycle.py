@@ -237,14 +237,19 @@ def apply_findings(
 
 
 def alerts_rows(state: SiteState, site: SiteConfig) -> list[dict[str, Any]]:
-    """The whole Alerts tab as records, oldest first, times aware in the site's zone (resolved None if open)."""
+    """The whole Alerts tab as records, oldest first, times aware in the site's zone (resolved None if open).
+
+    The Kind column is the alert's title in words ("Panel stopped producing"), as the email heads it.
+    """
+    from .notify.compose import KIND_TITLES
+
     tz = site.tz
     out = []
     for row in _memory(state)["rows"]:
         out.append({
             "opened": datetime.fromisoformat(row["opened"]).astimezone(tz),
             "resolved": datetime.fromisoformat(row["resolved"]).astimezone(tz) if row["resolved"] else None,
-            "kind": row["kind"],
+            "kind": KIND_TITLES.get(row["kind"], row["kind"]),
             "device": row["device"],
             "message": row["message"],
             "alert_id": row["alert_id"],
