@@ -20,6 +20,7 @@ from pvs6_cloud.jobs.daily import DayWeather, counter_baseline, rollup_day, run_
 from pvs6_cloud.layout import panel_key
 from pvs6_cloud.sink import SheetWrite
 from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.state import SiteState
 
 TZ = ZoneInfo("America/New_York")
 SERIALS = [f"E00{1000 + i}" for i in range(12)]
@@ -160,6 +161,29 @@ def test_weather_gaps_are_filled_from_the_weather_service(tmp_path: Path) -> Non
                      weather=DayWeather(cloud_cover_pct=40.0, insolation_kwh_m2=6.0, expected_kwh=30.0))
     assert (row["cloud_cover_pct"], row["insolation_kwh_m2"], row["expected_kwh"]) == (40.0, 6.0, 30.0)
     assert row["performance_ratio"] == pytest.approx(row["production_kwh"] / 30.0)
+
+
+def test_a_day_with_a_reading_gap_expects_what_the_whole_day_allowed(tmp_path: Path) -> None:
+    """Four midday hours missing: the straight line across the gap would understate the day's expectation
+    (and show more than 100 %), so the weather service's whole-day figure stands in the Daily tab."""
+    from pvs6_cloud.jobs.daily import rollup_days
+
+    site = make_site(tmp_path)
+    gen = SyntheticSite({}, date(2025, 6, 1))
+    gap_day = date(2025, 6, 2)
+    records = gen.generate(2, skip={(gap_day, h) for h in range(10, 14)})
+    whole_day = gen.truth[gap_day]["prod"] / 0.9  # the synthetic site makes 90 % of what it should
+    fills = {gap_day: DayWeather(cloud_cover_pct=10.0, insolation_kwh_m2=7.0, expected_kwh=whole_day)}
+    rows = rollup_days(records, [date(2025, 6, 1), gap_day], site, PANELS, fills.get)
+    received_only = rollup_day([r for r in records if r["time"].date() == gap_day], gap_day, site, PANELS)
+    assert received_only["expected_kwh"] < 0.97 * whole_day  # the straight line under the midday hump
+    sink = CsvSink(site.local_dir, TZ)
+    sink.commit(SheetWrite(state=SiteState(), panels=PANELS, upsert={"Daily": ("date", rows)}))
+    with (site.local_dir / "Daily.csv").open(encoding="utf-8", newline="") as fh:
+        full, gappy = list(csv.DictReader(fh))
+    assert float(gappy["Expected for the weather (kWh)"]) == pytest.approx(whole_day, abs=0.01)
+    assert float(gappy["Actual / expected (%)"]) == pytest.approx(90.0, abs=0.2)
+    assert float(full["Actual / expected (%)"]) == pytest.approx(90.0, abs=2.0)  # no gap: its own readings
 
 
 def test_nightly_runs_write_each_day_once_read_only_new_rows_and_pick_up_late_data(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 from ..config import SiteConfig, WeatherConfig
@@ -222,8 +223,22 @@ def _completeness(readings: Sequence[Mapping[str, Cell]], day: date, site: SiteC
     return min(1.0, len(slots) / max(1, round(active / CADENCE_MIN)))
 
 
+def has_reading_gap(readings: Sequence[Mapping[str, Cell]]) -> bool:
+    """True when the day's expectation series misses readings (two in a row more than two cadences apart).
+
+    Integrating what the weather allowed across such a gap draws a straight line under the midday hump, so the
+    day's expectation would be too low (and its ratio above 100 %).
+    """
+    times = [at for at, _value in _series(readings, "expected_kw")]
+    return any((b - a).total_seconds() > 2 * CADENCE_MIN * 60 for a, b in pairwise(times))
+
+
 def _weather(readings: Sequence[Mapping[str, Cell]], fill: DayWeather | None) -> tuple[float | None, ...]:
-    """(cloud cover %, insolation kWh/m², expected kWh) from the readings, gaps filled from ``fill``."""
+    """(cloud cover %, insolation kWh/m², expected kWh) from the readings, gaps filled from ``fill``.
+
+    When readings are missing inside the day, the weather service's whole-day sunlight and expectation replace
+    the integrals over the readings received: the expectation covers the whole day.
+    """
     daylight = [r for r in readings if _is_daylight(r)]
     clouds = [v for r in daylight if (v := _num(r.get("cloud_cover_pct"))) is not None]
     sun = _series(readings, "irradiance_w_m2")
@@ -232,6 +247,9 @@ def _weather(readings: Sequence[Mapping[str, Cell]], fill: DayWeather | None) ->
     cloud = sum(clouds) / len(clouds) if len(clouds) >= enough else None
     insolation = _integrate(sun) / 1000.0 if len(sun) >= enough else None
     expected_kwh = _integrate(expected) if len(expected) >= enough else None
+    if fill is not None and has_reading_gap(readings):
+        insolation = fill.insolation_kwh_m2 if fill.insolation_kwh_m2 is not None else insolation
+        expected_kwh = fill.expected_kwh if fill.expected_kwh is not None else expected_kwh
     if fill is not None:
         cloud = cloud if cloud is not None else fill.cloud_cover_pct
         insolation = insolation if insolation is not None else fill.insolation_kwh_m2
@@ -329,7 +347,8 @@ def rollup_days(
         records = grouped.get(day, [])
         baseline = counter_baseline(grouped.get(day - timedelta(days=1), []), start)
         row = rollup_day(records, day, site, panels, baseline=baseline)
-        lacking = any(row[k] is None for k in ("cloud_cover_pct", "insolation_kwh_m2", "expected_kwh"))
+        lacking = any(row[k] is None for k in ("cloud_cover_pct", "insolation_kwh_m2", "expected_kwh")) \
+            or has_reading_gap(records)
         if weather_fill is not None and records and lacking:
             row = rollup_day(records, day, site, panels, baseline=baseline, weather=weather_fill(day))
         out.append(row)
