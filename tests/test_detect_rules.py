@@ -77,6 +77,12 @@ def test_weak_panel_found_on_the_third_sunny_day_and_not_on_cloudy_ones() -> Non
     assert finding.device == SERIALS[9]
     assert "73%" in finding.summary
     assert finding.evidence["ratios"] == [0.731, 0.731, 0.731]
+    # The mail's words: days as the rest of the email writes them, one way of writing percentages.
+    from datetime import date
+    days = [date.fromisoformat(d) for d in finding.evidence["days"]]
+    assert f"per day: {', '.join(f'{d:%a} {d.day} {d:%b}: 73%' for d in days)}; the other panels = 100%)" \
+        in finding.details
+    assert "below are your evidence" not in finding.advice
 
 
 def test_slightly_lower_panel_is_not_weak() -> None:
@@ -93,6 +99,9 @@ def test_stuck_lifetime_counter_while_peers_grow() -> None:
         readings.append((with_lifetimes(snapshot(t, healthy()), lifetimes), sun()))
     result, memory = run(readings)
     assert keys(result) == {"counter_stuck:" + SERIALS[1]}
+    [stuck] = result.findings
+    assert "running total of energy made has stayed at 1900.00 kWh" in stuck.details
+    assert "lifetime counter" not in stuck.details
     moving = {s: 2010.0 for s in SERIALS}
     result, _ = run([(with_lifetimes(snapshot(T0 + timedelta(hours=7), healthy()), moving), sun())], memory)
     assert "counter_stuck:" + SERIALS[1] not in keys(result)

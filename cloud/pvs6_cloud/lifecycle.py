@@ -343,7 +343,11 @@ def alerts_rows(state: SiteState, site: SiteConfig) -> list[dict[str, Any]]:
     """The whole Alerts tab as records, oldest first, times aware in the site's zone (None when not known yet).
 
     Rows stored before ``started``/``emailed`` were kept have them empty: their ``opened`` is what they had.
+
+    The Kind column is the alert's title in words ("Panel stopped producing"), as the email heads it.
     """
+    from .notify.compose import KIND_TITLES
+
     tz = site.tz
 
     def local(text: Any) -> datetime | None:
@@ -357,7 +361,7 @@ def alerts_rows(state: SiteState, site: SiteConfig) -> list[dict[str, Any]]:
             "opened": local(row.get("opened")),
             "resolved": local(row.get("resolved")),
             "emailed": local(row.get("emailed")),
-            "kind": row["kind"],
+            "kind": KIND_TITLES.get(row["kind"], row["kind"]),
             "device": row["device"],
             "message": row["message"],
             "alert_id": row["alert_id"],

@@ -164,8 +164,11 @@ def _ingest_locked(batch: UploadBatch, config: CloudConfig, services: Services) 
         snapshots, site, config.weather, state.section("weather"), http=services.weather_http, now=now
     )
     grew = False
-    for snapshot in snapshots:
-        grew = rows.remember_devices(state, snapshot) or grew
+    min_elevation = config.detection.min_sun_elevation_deg
+    for snapshot, enrichment in zip(snapshots, enrichments, strict=True):
+        elevation = enrichment.sun_elevation_deg
+        daylight = elevation is None or elevation >= min_elevation
+        grew = rows.remember_devices(state, snapshot, daylight=daylight) or grew
         state.remember(snapshot.sha256, snapshot.captured_at)
     panels = rows.panels(state, site.array.places)
     readings = [rows.readings_record(s, e) for s, e in zip(snapshots, enrichments, strict=True)]

@@ -734,6 +734,32 @@ class SheetsFake:
                                 f"{sheet.column_count}")
         return sheet, r0, r1, c0, c1
 
+    def _req_sortRange(self, book: FakeSpreadsheet, body: dict[str, Any]) -> None:
+        """``SortRangeRequest``: rows of the range reordered by the sort specs' columns, as the real API does
+        (empty cells last whatever the order; numbers before text; ties keep their order)."""
+        sheet, r0, r1, c0, c1 = self._grid_range(book, body["range"])
+        specs = body.get("sortSpecs") or []
+        if not specs:
+            raise ApiError(400, "sortSpecs is required")
+        block = sheet.rows[r0:min(r1, len(sheet.rows))]
+        for spec in reversed(specs):
+            column = int(spec["dimensionIndex"])
+            if not c0 <= column < c1:
+                raise ApiError(400, "dimensionIndex outside the range")
+            reverse = spec.get("sortOrder", "ASCENDING") == "DESCENDING"
+
+            def key(row: list[CellValue], column: int = column) -> tuple[int, Any]:
+                cell = row[column] if column < len(row) else None
+                if cell is None:
+                    return (0, 0)
+                kind, value = cell
+                return (1, (0, float(value), "")) if kind == "n" else (1, (1, 0.0, str(value)))
+
+            present = [r for r in block if key(r)[0]]
+            empty = [r for r in block if not key(r)[0]]
+            block = sorted(present, key=lambda r: key(r)[1], reverse=reverse) + empty
+        sheet.rows[r0:r0 + len(block)] = block
+
     def _req_repeatCell(self, book: FakeSpreadsheet, body: dict[str, Any]) -> None:
         sheet, _r0, _r1, c0, c1 = self._grid_range(book, body["range"])
         fmt = body.get("cell", {}).get("userEnteredFormat", {})

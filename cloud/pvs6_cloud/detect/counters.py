@@ -79,8 +79,9 @@ def findings(mem: dict[str, Any], ctx: Context) -> list[Finding]:
     for serial, rec in sorted(_memory(mem)["active"].items()):
         since = datetime.fromisoformat(rec["since"])
         at = datetime.fromisoformat(rec["at"])
-        details = (f"Its lifetime counter has read {rec['value']:.2f} kWh since {ctx.local(since, with_day=True)} "
-                   f"or earlier, while the other panels' counters grew by about {rec['peer_growth']:.2f} kWh each "
+        details = (f"Its running total of energy made has stayed at {rec['value']:.2f} kWh since "
+                   f"{ctx.local(since, with_day=True)} or earlier, while the other panels' totals grew by about "
+                   f"{rec['peer_growth']:.2f} kWh each "
                    f"(checked {ctx.local(at, with_day=True)}), and the panel itself reports power.")
         out.append(Finding("counter_stuck", serial, f"{ctx.panel_words(serial)}: energy counter stopped counting",
                            details, ADVICE, dict(rec)))

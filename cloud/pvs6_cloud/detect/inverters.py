@@ -162,18 +162,22 @@ def _details(serial: str, mem: dict[str, Any], ctx: Context) -> str:
             parts.append(f"At {ctx.local(at)} the monitor did not list it at all, while {ev['peers']} other "
                          f"panels made about {ev['ref'] * 1000:.0f} W each.")
         else:
-            state = f" and its status reads '{ev['state']}'" if ev.get("state") else ""
+            state = _STATE_WORDS.get(str(ev.get("state") or ""), "")
             parts.append(f"At {ctx.local(at)} it made {(ev.get('kw') or 0) * 1000:.0f} W{state}, while "
                          f"{ev['peers']} other panels made about {ev['ref'] * 1000:.0f} W each.")
             age = ev.get("age_min")
             if age is not None and age > ctx.config.stale_measurement_min:
                 parts.append(f"Its own last measurement is {age:.0f} minutes old.")
-    parts.append(f"Not producing since about {ctx.local(since, with_day=True)} "
-                 f"({rec['bad']:.0f} minutes of daylight so far).")
+    stopped = ctx.local(since, with_day=True)
+    parts.append(f"Not producing since about {stopped} ({rec['bad']:.0f} minutes of daylight so far).")
     last = mem["last_prod"].get(serial)
-    if last:
-        parts.append(f"Last seen producing: {ctx.local(datetime.fromisoformat(last), with_day=True)}.")
+    if last and (produced := ctx.local(datetime.fromisoformat(last), with_day=True)) != stopped:
+        parts.append(f"It last produced power on {produced}.")
     return " ".join(parts)
+
+
+# What the PVS6's device states mean in the alert's words ("working" needs no remark).
+_STATE_WORDS = {"error": " and the monitor lists it as faulty", "offline": " and the monitor lists it as offline"}
 
 
 def findings(mem: dict[str, Any], ctx: Context, chart: Any) -> list[Finding]:

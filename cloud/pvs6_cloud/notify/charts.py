@@ -64,17 +64,17 @@ def render_day_chart(chart: Mapping[str, Any], tz: tzinfo, *, title: str = "", w
     ax = fig.add_subplot()
     peers = [s for s in panels if s not in focus]
     for serial in peers:
-        ax.plot(times, [_nan(v) for v in panels[serial]], color="#b0b0b0", linewidth=0.9)
+        ax.plot(times, [_watts(v) for v in panels[serial]], color="#b0b0b0", linewidth=0.9)
     if peers:
         median = []
         for i in range(len(times)):
             vals = sorted(v for s in peers if (v := panels[s][i]) is not None)
-            median.append(vals[len(vals) // 2] if vals else float("nan"))
+            median.append(vals[len(vals) // 2] * 1000.0 if vals else float("nan"))
         ax.plot(times, median, color="#555555", linewidth=1.6, linestyle="--", label="other panels (typical)")
     for n, serial in enumerate(focus):
-        ax.plot(times, [_nan(v) for v in panels[serial]], color=FOCUS_COLOURS[n % len(FOCUS_COLOURS)],
+        ax.plot(times, [_watts(v) for v in panels[serial]], color=FOCUS_COLOURS[n % len(FOCUS_COLOURS)],
                 linewidth=2.4, label=labels.get(serial, serial))
-    ax.set_ylabel("Power per panel (kW)")
+    ax.set_ylabel("Power per panel (W)")  # the email's text says watts too
     ax.set_ylim(bottom=0)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
     ax.grid(True, alpha=0.3)
@@ -87,5 +87,5 @@ def render_day_chart(chart: Mapping[str, Any], tz: tzinfo, *, title: str = "", w
     return buffer.getvalue()
 
 
-def _nan(value: float | None) -> float:
-    return float("nan") if value is None else float(value)
+def _watts(value_kw: float | None) -> float:
+    return float("nan") if value_kw is None else float(value_kw) * 1000.0

@@ -202,7 +202,7 @@ def compose_alert_mail(
         since = f"open since {local_time(began, site)}, {_duration(began, cleared)}"
         when = (f"While your Pi was offline, {_on(cleared, site)}, it cleared"
                 if _late(cleared, now) else f"Cleared at {local_time(cleared, site)}")
-        text += [f"RESOLVED: {item.summary}. {when} ({since}). Nothing more to do.", ""]
+        text += [f"RESOLVED: {item.summary}", "", f"{when} ({since}). Nothing more to do.", ""]
         cards.append(
             '<div style="border-left:6px solid #1e8449;padding:8px 12px;margin:16px 0;background:#fafafa">'
             '<div style="font-size:13px;color:#1e8449;text-transform:uppercase;letter-spacing:.05em">Resolved</div>'
@@ -218,14 +218,14 @@ def compose_alert_mail(
         footer_html += f'<br><a href="{e(site.sheet_url)}">Open your solar spreadsheet</a> (see the Alerts tab).'
     text += ["--", *footer_text]
     kind = "alert" if opened else ("reminder" if reminded else "resolved")
-    title = "Solar alert" if opened else ("Solar reminder" if reminded else "Solar: all clear")
+    title = "Solar alert" if opened else ("Solar reminder" if reminded else "All clear")
     body = (
         '<!doctype html><html><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1"></head>'
         '<body style="margin:0;padding:0;background:#ffffff">'
         '<div style="max-width:600px;margin:0 auto;padding:12px;font-family:-apple-system,Segoe UI,Roboto,'
         'Helvetica,Arial,sans-serif;font-size:16px;line-height:1.45;color:#222">'
-        f'<div style="font-size:22px;font-weight:bold">{e(title)}: {e(site.display_name)}</div>'
+        f'<div style="font-size:22px;font-weight:bold">{e(title)} for {e(site.display_name)}</div>'
         f'<div style="color:#666;font-size:14px">{e(local_time(now, site))}</div>'
         + "".join(cards)
         + f'<p style="color:#666;font-size:13px;margin-top:24px">{footer_html}</p></div></body></html>'
@@ -238,4 +238,5 @@ def compose_alert_mail(
         images=images,
         kind=kind,
         id=_mail_id(site, now, opened, reminded, resolved),
+        timezone=site.timezone,
     )

@@ -19,10 +19,12 @@ import ssl
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..config import MailConfig
 from ..errors import ConfigError, TransientError
@@ -40,6 +42,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_SENDER = "pvs6-sentinel@localhost"
+SENDER_NAME = "PVS6 Sentinel"
 
 
 class MailLoginRefused(TransientError):
@@ -85,6 +88,8 @@ class OutgoingMail:
         ``"alert"``, ``"summary"``, ``"watchdog"``...: for logs and the outbox file name.
     id : str
         Stable identity: the same mail queued twice is one mail, and it becomes the Message-ID.
+    timezone : str
+        The recipients' site zone (IANA name): the ``Date`` header is the sending time there, with its offset.
     """
 
     to: tuple[str, ...]
@@ -94,6 +99,7 @@ class OutgoingMail:
     images: Mapping[str, bytes] = field(default_factory=dict)
     kind: str = "alert"
     id: str = ""
+    timezone: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data (images base64) for the mail queue in the site state."""
@@ -105,6 +111,7 @@ class OutgoingMail:
             "images": {cid: base64.b64encode(png).decode("ascii") for cid, png in self.images.items()},
             "kind": self.kind,
             "id": self.id,
+            "timezone": self.timezone,
         }
 
     @classmethod
@@ -118,6 +125,7 @@ class OutgoingMail:
             images={cid: base64.b64decode(b64) for cid, b64 in dict(data.get("images", {})).items()},
             kind=str(data.get("kind", "alert")),
             id=str(data.get("id", "")),
+            timezone=str(data.get("timezone", "")),
         )
 
 
@@ -128,7 +136,23 @@ class MailTransport(Protocol):
         """Deliver ``mail`` or raise `TransientError` (server down, login refused): the caller keeps it."""
 
 
-def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
+def sender_with_name(sender: str) -> str:
+    """The From header: the configured address, named "PVS6 Sentinel" unless it already carries a name."""
+    name, address = parseaddr(sender)
+    return sender if name or not address else formataddr((SENDER_NAME, address))
+
+
+def _date_header(mail: OutgoingMail, now: datetime | None) -> str:
+    """The sending time in the site's zone with its real offset (``-0400``), never the anonymous ``-0000``."""
+    when = now or datetime.now(UTC)
+    try:
+        local = when.astimezone(ZoneInfo(mail.timezone)) if mail.timezone else when.astimezone()
+    except (ZoneInfoNotFoundError, ValueError):
+        local = when.astimezone()
+    return format_datetime(local)
+
+
+def build_message(mail: OutgoingMail, sender: str, now: datetime | None = None) -> EmailMessage:
     """The MIME message: plain text, and when there is HTML, an HTML alternative with its images inline.
 
     Parameters
@@ -136,7 +160,9 @@ def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
     mail : OutgoingMail
         What to send.
     sender : str
-        The From address.
+        The From address; a bare address gets the display name "PVS6 Sentinel".
+    now : datetime, optional
+        The sending time [aware]; default the clock.
 
     Returns
     -------
@@ -144,10 +170,10 @@ def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
         ``multipart/alternative`` (text, then ``multipart/related`` HTML + PNGs) or a single text part.
     """
     msg = EmailMessage()
-    msg["From"] = sender
+    msg["From"] = sender_with_name(sender)
     msg["To"] = ", ".join(mail.to)
     msg["Subject"] = mail.subject
-    msg["Date"] = formatdate(localtime=False)
+    msg["Date"] = _date_header(mail, now)
     if mail.id:
         msg["Message-ID"] = f"<{mail.id}@pvs6-sentinel>"
     msg["X-PVS6-Sentinel-Kind"] = mail.kind

@@ -16,7 +16,7 @@ __all__ = ["SheetInfo", "chart_request", "format_requests", "header_request", "n
 
 # Columns kept free to the right of a tab's data for the chart anchored there.
 CHART_COLUMNS = 8
-_FORMAT_TYPES = {"datetime": "DATE_TIME", "date": "DATE", "month": "DATE", "percent": "PERCENT",
+_FORMAT_TYPES = {"datetime": "DATE_TIME", "date": "DATE", "month": "DATE", "percent": "NUMBER",
                  "number": "NUMBER", "integer": "NUMBER"}
 
 

@@ -38,6 +38,7 @@ from ._sheets_layout import (
     parse_meta,
 )
 from .base import Panels, SheetWrite
+from .stored import from_stored, match_header, stored_cells
 
 if TYPE_CHECKING:
     from ..config import SheetsConfig, SiteConfig
@@ -552,7 +553,7 @@ class SheetsSink:
         return [{"appendDimension": {"sheetId": sheet_id, "dimension": "COLUMNS", "length": grow}}]
 
     def _rows(self, tab: Tab, records: Sequence[Mapping[str, Cell]], panels: Panels) -> list[dict[str, Any]]:
-        return [{"values": [cell_data(v, self.tz) for v in tab.to_cells(r, panels)]} for r in records]
+        return [{"values": [cell_data(v, self.tz) for v in stored_cells(tab, r, panels, self.tz)]} for r in records]
 
     def _shape(self, name: str, panels: Panels) -> tuple[Tab, Panels, int, list[dict[str, Any]]]:
         """Tab, its panels, sheet id, and the requests that make room for and write its current header."""
@@ -621,6 +622,11 @@ class SheetsSink:
             if fresh:
                 requests.append({"appendCells": {"sheetId": sheet_id, "rows": self._rows(tab, fresh, tab_panels),
                                                  "fields": "userEnteredValue"}})
+            # Keyed tabs (Daily, Monthly) stay in key order whatever order days arrive in (a replay of older
+            # days after the nightly rollup): dates are serial numbers and months "YYYY-MM", so both sort.
+            index = [c.key for c in tab.columns].index(key)
+            requests.append({"sortRange": {"range": {"sheetId": sheet_id, "startRowIndex": 1},
+                                           "sortSpecs": [{"dimensionIndex": index, "sortOrder": "ASCENDING"}]}})
         return requests
 
     # -- reading -------------------------------------------------------------------------------------------------
@@ -633,16 +639,16 @@ class SheetsSink:
         header_rows, rows = self.values([a1(tab, 1, last_row=1), a1(tab, 2 + start_row)], f"read {tab}")
         if not header_rows:
             return []
-        columns = layout_tab.all_columns(panels if layout_tab.dynamic else ())
-        by_title = {c.title: c for c in columns}
-        header = [by_title.get(str(title)) for title in header_rows[0]]
+        panels = panels if layout_tab.dynamic else ()
+        header = match_header(layout_tab, [str(title) for title in header_rows[0]], panels)
+        legacy = {m.column.key for m in header if m is not None and m.legacy}
         records = []
         for raw in rows:
-            record: dict[str, Cell] = {c.key: None for c in columns}
-            for col, value in zip(header, raw, strict=False):
-                if col is not None:
-                    record[col.key] = from_sheet(value, col.type, self.tz)
-            records.append(record)
+            values: dict[str, Cell] = {}
+            for match, value in zip(header, raw, strict=False):
+                if match is not None:
+                    values[match.column.key] = from_sheet(value, match.column.type, self.tz)
+            records.append(from_stored(layout_tab, values, legacy, panels))
         return records
 
     def stored_ids(self, state: SiteState, since: datetime, until: datetime) -> set[str]:
