@@ -18,7 +18,7 @@ from pvs6_cloud.alerting import deliver_pending, emailed_rows, evaluate_batch
 from pvs6_cloud.config import CloudConfig
 from pvs6_cloud.layout import Layout, parse_layout
 from pvs6_cloud.lifecycle import Finding, alerts_rows, apply_findings
-from pvs6_cloud.notify.compose import chart_title
+from pvs6_cloud.notify.compose import KIND_TITLES, chart_title
 from pvs6_cloud.notify.transport import OutboxTransport
 from pvs6_cloud.sink import SheetWrite
 from pvs6_cloud.sink._sheets_client import build_service
@@ -162,7 +162,7 @@ def _check(records: list[dict[str, Any]]) -> None:
     assert [r["device"] for r in records] == ["E1", "E2", "E3"]
     assert records[0]["opened"] == datetime.fromisoformat(OLD_ROWS[0]["opened"])
     assert records[0]["resolved"] == datetime.fromisoformat(OLD_ROWS[0]["resolved"])
-    assert records[1]["kind"] == "counter_stuck" and records[1]["resolved"] is None
+    assert records[1]["kind"] == KIND_TITLES["counter_stuck"] and records[1]["resolved"] is None  # Kind in words
     assert records[0]["started"] is None and records[0]["emailed"] is None  # not known for old rows
     assert records[2]["started"] == T0 - timedelta(minutes=45) and records[2]["opened"] == T0
 
