@@ -10,6 +10,7 @@ from pathlib import Path
 
 from test_detect_inverters import T0, every, healthy, keys, run, snapshot, sun
 
+from pvs6_cloud.notify.compose import KIND_TITLES
 from pvs6_cloud.runtime import Runtime
 from pvs6_edge.config import load_config as load_edge_config
 from pvs6_edge.runner import EdgeRunner
@@ -129,7 +130,7 @@ def test_a_blind_pvs6_over_the_varserver_reaches_the_owner_as_one_alert(tmp_path
             clock.at += timedelta(minutes=15)
     with (tmp_path / "sheet" / "Alerts.csv").open(newline="") as fh:
         alerts = list(csv.DictReader(fh))
-    assert [a["Kind"] for a in alerts] == ["monitor_blind"]
+    assert [a["Kind"] for a in alerts] == [KIND_TITLES["monitor_blind"]]
     [mail] = sorted((tmp_path / "outbox").glob("*.eml"))
     text = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
     assert "lost sight of them" in text and "Panel faults cannot be detected" in text

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from pvs6_cloud.jobs.watchdog import run_watchdog
+from pvs6_cloud.notify.compose import KIND_TITLES
 from pvs6_cloud.notify.transport import OutboxTransport
 from pvs6_cloud.runtime import Runtime
 from pvs6_cloud.sink.csv_sink import CsvSink
@@ -134,7 +135,7 @@ def test_a_firmware_update_mid_run_is_followed_recorded_once_and_raises_nothing_
     assert {r["Panels total"] for r in readings} == {"12"}
     with (sheet / "Alerts.csv").open(newline="") as fh:
         alerts = list(csv.DictReader(fh))
-    assert [a["Kind"] for a in alerts] == ["firmware_changed"]
+    assert [a["Kind"] for a in alerts] == [KIND_TITLES["firmware_changed"]]
     [mail] = sorted((tmp_path / "outbox").glob("*.eml"))
     message = message_from_bytes(mail.read_bytes(), policy=policy.default)
     assert "build 61839 to 61845" in message["Subject"]

@@ -161,7 +161,7 @@ def test_a_backlog_batch_reports_an_alert_that_opened_and_cleared_inside_it_in_o
     [mail] = _pending(state)
     assert f"Panel {dead}" in mail["text"] and f"Panel {flaky}" in mail["text"]
     assert "the monitor lists it as faulty" in mail["text"] and "status reads" not in mail["text"]
-    assert "Cleared at Tue 3 Jun 13:15" in mail["text"]
+    assert "While your Pi was offline, on Tue 3 Jun at 13:15, it cleared" in mail["text"]  # a backlog tells the past
     rows = {r["device"]: r for r in outcome.alerts_rows}
     assert rows[dead]["resolved"] is None
     assert rows[flaky]["resolved"] is not None
