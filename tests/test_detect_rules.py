@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from test_detect_inverters import SERIALS, every, healthy, keys, run, snapshot, sun
 
 from pvs6_cloud.enrich import Enrichment
@@ -151,6 +152,15 @@ def test_repeated_daytime_reboots_alert() -> None:
     result, _ = run(_pvs_day([2, 5], elevation=50.0))
     assert keys(result) == {"pvs_reboots:"}
     assert "2 times" in result.findings[0].details
+
+
+@pytest.mark.parametrize("absurd", [1e300, 1e15, -5.0], ids=["overflows-timedelta", "past-a-century", "negative"])
+def test_an_uptime_no_pvs6_can_have_is_no_reboot_and_no_crash(absurd: float) -> None:
+    """A corrupted or hostile uptime once overflowed the boot-time arithmetic: a 500 that stalled the Pi."""
+    readings = [(with_pvs(snapshot(t, healthy()), uptime_s=absurd / (i + 1)), sun())  # falling: looks like a reboot
+                for i, t in enumerate(every(15, 6))]
+    result, _ = run(readings)
+    assert "pvs_reboots:" not in keys(result)
 
 
 def test_comm_errors_rising_fast_and_calming_down() -> None:
