@@ -89,7 +89,7 @@ def _charts(findings: Sequence[Finding], site: SiteConfig) -> dict[str, bytes]:
         from .charts import render_day_chart
 
         try:
-            title = "Today: the panel in question (colour) against the others (grey)"
+            title = "Today: this panel (colour), the others (grey)"
             images[_cid(finding)] = render_day_chart(chart, site.tz, title=title)
         except (ValueError, TypeError, KeyError, RuntimeError, OSError) as err:
             log.warning("chart for %s not drawn: %s", finding.key, err)
