@@ -114,6 +114,8 @@ def test_summary_numbers_row_and_email(world, tmp_path: Path) -> None:
     assert "Monitor up 98%" in text
     pngs = parts["image/png"]
     assert len(pngs) == 2 and all(p.get_content()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    # Drawn for a 3x phone screen: a mail column about 360 px wide gets about 1080 px.
+    assert all(int.from_bytes(p.get_content()[16:20], "big") >= 1000 for p in pngs)
     assert WEAK in text
 
 

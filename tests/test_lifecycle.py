@@ -129,6 +129,7 @@ def test_alert_email_in_outbox_reads_well(tmp_path: Path) -> None:
     assert "docs.google.com" in html
     pngs = [p for p in msg.walk() if p.get_content_type() == "image/png"]
     assert len(pngs) == 1 and pngs[0].get_content().startswith(b"\x89PNG")
+    assert int.from_bytes(pngs[0].get_content()[16:20], "big") >= 1000  # sharp on a 3x phone screen
     assert f"cid:{pngs[0]['Content-ID'].strip('<>')}" in html
 
 

@@ -78,7 +78,7 @@ def chart_title(chart: dict, site: SiteConfig, now: datetime) -> str:
     times = chart.get("times") or []
     day = datetime.fromisoformat(times[-1]).astimezone(site.tz) if times else now.astimezone(site.tz)
     when = "Today" if day.date() == now.astimezone(site.tz).date() else f"{day:%a} {day.day} {day:%b}"
-    return f"{when}: the panel in question (colour) against the others (grey)"
+    return f"{when}: this panel (colour), the others (grey)"
 
 
 def _duration(start: datetime, end: datetime) -> str:
