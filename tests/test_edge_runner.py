@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,7 @@ def test_disk_full_still_uploads_the_spool_and_reports_it(tmp_path, servers):
     runner.execute(collect=True, upload=True)  # one item waits in the spool
     ingest.start()
     clock.advance(900)
+    shutil.rmtree(tmp_path / "data" / "archive")  # no archive left to give way to the new reading
     _fill_disk_for(tmp_path / "data" / "state.json")  # the state save before the poll meets ENOSPC
     result = runner.execute(collect=True, upload=True)
     assert result.collect == "failed" and result.upload == "ok"

@@ -6,6 +6,8 @@ Callers catch :class:`EdgeError` (or one subclass) and keep the cause: library e
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "CloudError",
     "CloudRejected",
@@ -34,6 +36,12 @@ class ConfigError(EdgeError, ValueError):
 
 class StorageError(EdgeError, OSError):
     """The storage folder cannot be written (disk full, read-only SD card, permissions)."""
+
+    @property
+    def disk_full(self) -> bool:
+        """The file system had no room left (the OSError this was raised from says ENOSPC or EDQUOT)."""
+        cause = self.__cause__
+        return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class SpoolCorrupt(EdgeError):

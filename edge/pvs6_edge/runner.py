@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pvs6_edge import __version__
 from pvs6_edge.archive import Archive
@@ -28,6 +28,7 @@ from pvs6_edge.clock import (
 from pvs6_edge.config import EdgeConfig
 from pvs6_edge.errors import PvsError, PvsRefusing, SpoolCorrupt, StorageError
 from pvs6_edge.failing import FailingItems
+from pvs6_edge.housekeeping import DISK_FULL_BYTES, free_bytes, sweep_leftovers
 from pvs6_edge.lock import run_lock
 from pvs6_edge.spool import Spool
 from pvs6_edge.state import EdgeState, load_state, save_state
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 _DAY_S = 86400.0
 _MAX_REPORTED_QUARANTINE = 50
+_ROOM_MARGIN_BYTES = 256 * 1024  # freed beyond a write's own size when the disk is full (state, archive copy)
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -113,7 +116,8 @@ class EdgeRunner:
             # A full or failing SD card must not stop the upload (which frees space) nor the heartbeat that
             # tells the owner: storage errors of the steps before the upload are recorded, then the run goes on.
             try:
-                state.unreported_quarantine.extend(self.spool.sweep_temps())
+                records, _removed = sweep_leftovers(self.cfg.storage.dir, self.spool)
+                state.unreported_quarantine.extend(records)
             except StorageError as err:
                 self._storage_failed(state, err, failures)
             with self._new_session() as session:
@@ -134,8 +138,27 @@ class EdgeRunner:
                     state.storage_error = state.storage_error_at = None
                 if upload:
                     self._upload(session, state, result, verdict)
-            save_state(self.state_path, state)
+            self._save_state(state)
         return result
+
+    def _save_state(self, state: EdgeState) -> None:
+        self._with_room(lambda: save_state(self.state_path, state), 0)
+
+    def _with_room(self, write: Callable[[], _T], size_bytes: int) -> _T:
+        """Run a write; when the disk is full, let the oldest archive files go and try once more.
+
+        Raises
+        ------
+        StorageError
+            The write failed for another reason, or still fails with nothing left to free.
+        """
+        try:
+            return write()
+        except StorageError as err:
+            if not err.disk_full or not self.archive.make_room(2 * size_bytes + _ROOM_MARGIN_BYTES):
+                raise
+            log.warning("disk full (%s): the oldest archive files gave way; writing again", err)
+            return write()
 
     def _storage_failed(self, state: EdgeState, err: StorageError, failures: list[StorageError]) -> None:
         failures.append(err)
@@ -175,7 +198,7 @@ class EdgeRunner:
                      now - last, self.cfg.pvs.min_interval_s)
             return "skipped"
         state.last_poll_at = now
-        save_state(self.state_path, state)  # a run killed mid-poll still counts as a poll
+        self._save_state(state)  # a run killed mid-poll still counts as a poll
         started = self.clock.monotonic()
         try:
             fetched = PvsClient(session, self.cfg.pvs, self.clock).fetch(self.cfg.pvs.api, state.api)
@@ -183,9 +206,9 @@ class EdgeRunner:
             self._pvs_failed(state, now, err)
             return "failed"
         captured = self.clock.time()
-        spooled = self.spool.put(fetched.raw, fetched.source, captured)
+        spooled = self._with_room(lambda: self.spool.put(fetched.raw, fetched.source, captured), len(fetched.raw))
         try:
-            self.archive.put(fetched.raw, captured)
+            self._with_room(lambda: self.archive.put(fetched.raw, captured), len(fetched.raw))
         except StorageError as err:
             log.error("archive write failed (the snapshot is safe in the spool): %s", err)
         self._record_history(fetched.raw, fetched.source, captured, str(spooled))
@@ -375,6 +398,7 @@ def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
         JSON-ready status; times are ISO-8601 UTC, ages in seconds.
     """
     items = spool.items()
+    disk_free = free_bytes(spool.limits.dir)
 
     def iso(ts: float | None) -> str | None:
         return iso_utc(ts) if ts is not None else None
@@ -388,6 +412,8 @@ def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
         "last_pvs_error_at": iso(state.last_pvs_error_at),
         "storage_error": state.storage_error,
         "storage_error_at": iso(state.storage_error_at),
+        "disk_free_bytes": disk_free,
+        "disk_full": disk_free is not None and disk_free < DISK_FULL_BYTES,
         "spool_depth": len(items),
         "spool_bytes": sum(i.size_bytes for i in items),
         "oldest_item_age_s": round(max(0.0, now - items[0].captured_ts)) if items else None,

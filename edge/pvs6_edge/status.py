@@ -34,6 +34,10 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
         lines.append(f"last PVS error:     {status['last_pvs_error_at']}  {status['last_pvs_error']}")
     if status.get("storage_error"):
         lines.append(f"STORAGE FAILING:    {status['storage_error_at']}  {status['storage_error']}")
+    if status.get("disk_full"):
+        # Measured now, not remembered: with the disk full the last run may not have been able to save its state.
+        lines.append(f"DISK FULL:          {status['disk_free_bytes'] // 1024} KiB free where the Pi keeps its "
+                     f"files: new readings cannot be kept; free space on the SD card")
     lines += [
         f"spool:              {status['spool_depth']} item(s), {status['spool_bytes'] / 1024:.0f} KiB, "
         f"oldest {_age(status['oldest_item_age_s'])}",
