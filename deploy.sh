@@ -418,11 +418,16 @@ stage_source() {
   printf '%s' "$stage"
 }
 
+# Where a site's upload secret is mounted: a folder of its own (a secret mount hides the whole folder). Cloud Run
+# reads a mounted secret's latest version at every read, so a new version reaches the running function within a
+# minute (pvs6_cloud/runtime.py); an environment variable would be fixed until the next deploy.
+site_secret_file() { printf '/etc/%s/secret' "$(secret_id "$1")"; }
+
 secrets_flag() {
   local i id flag="$CONFIG_MOUNT=$CONFIG_SECRET:latest"
   for i in "${!SITES[@]}"; do
     id="$(secret_id "${SITE_SECRET_ENVS[$i]}")"
-    flag+=",${SITE_SECRET_ENVS[$i]}=$id:latest"
+    flag+=",$(site_secret_file "${SITE_SECRET_ENVS[$i]}")=$id:latest"
   done
   if [[ -n "$MAIL_PASSWORD_ENV" ]]; then
     flag+=",$MAIL_PASSWORD_ENV=$(secret_id "$MAIL_PASSWORD_ENV"):latest"
@@ -465,7 +470,7 @@ sys.exit(0 if sys.argv[1] in json.loads(annotations.get("run.googleapis.com/cust
 
 deploy_functions() {
   step "deploy the four functions (gen2 Cloud Run functions, $RUNTIME; this takes a few minutes each)"
-  local stage entry name secrets flag envs flags=()
+  local stage entry name secrets flag envs i flags=()
   stage="$(stage_source)"
   secrets="$(secrets_flag)"
   say "  source folder: $stage (cloud/ plus pvs6_parse/ and sheets_template/)"
@@ -474,6 +479,9 @@ deploy_functions() {
     flags=()
     while IFS= read -r flag; do flags+=("$flag"); done < <(function_flags "$entry")
     envs="PVS6_CLOUD_CONFIG=$CONFIG_MOUNT"
+    for i in "${!SITES[@]}"; do
+      envs+=",${SITE_SECRET_ENVS[$i]}_FILE=$(site_secret_file "${SITE_SECRET_ENVS[$i]}")"
+    done
     # A private function's callers are checked by Cloud Run, which then strips the token's signature: tell the
     # code it may trust the claims (pvs6_cloud/oidc.py). Never on a public function, where a token could be forged.
     if [[ " ${flags[*]} " == *" --no-allow-unauthenticated "* ]]; then

@@ -222,13 +222,19 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         private = "no-allow-unauthenticated" in flags
         assert private == (name != "pvs6-ingest")
         # Only a private function trusts the claims of the token Cloud Run checked (pvs6_cloud/oidc.py).
-        assert flags["set-env-vars"].split(",") == ["PVS6_CLOUD_CONFIG=/etc/pvs6-sentinel/config.toml"] + (
-            [f"{PRIVATE_ENV}=1"] if private else [])
+        # The Pi's secret is a mounted file (re-read from its latest version, so rotating it needs no
+        # redeploy), named to the code by <secret_env>_FILE (pvs6_cloud/config.py).
+        assert flags["set-env-vars"].split(",") == [
+            "PVS6_CLOUD_CONFIG=/etc/pvs6-sentinel/config.toml",
+            "PVS6_SECRET_HOME_FILE=/etc/pvs6-secret-home/secret"] + ([f"{PRIVATE_ENV}=1"] if private else [])
         assert flags["set-secrets"].split(",") == [
             "/etc/pvs6-sentinel/config.toml=pvs6-config:latest",
-            "PVS6_SECRET_HOME=pvs6-secret-home:latest",
+            "/etc/pvs6-secret-home/secret=pvs6-secret-home:latest",
             "PVS6_SMTP_PASSWORD=pvs6-smtp-password:latest",
         ]
+        mounts = [m.partition("=")[0] for m in flags["set-secrets"].split(",") if m.startswith("/")]
+        folders = [m.rsplit("/", 1)[0] for m in mounts]
+        assert len(set(folders)) == len(folders), "a secret mount hides its whole folder: one folder each"
         files = call.record["source_files"]
         assert {"main.py", "requirements.txt", "pvs6_cloud/__init__.py", "pvs6_cloud/config.py",
                 "pvs6_parse/__init__.py", "pvs6_parse/models.py",
