@@ -423,12 +423,17 @@ stage_source() {
 
 # The secrets a function starts with: the config and the mail password always; the Pis' upload secrets only for
 # the function that checks uploads (pass "uploads"). Each is one Secret Manager read per start (docs/cost.md).
+# A site's upload secret is mounted in a folder of its own (a secret mount hides the whole folder). Cloud Run
+# reads a mounted secret's latest version at every read, so a new version reaches the running function within a
+# minute (pvs6_cloud/runtime.py); an environment variable would be fixed until the next deploy.
+site_secret_file() { printf '/etc/%s/secret' "$(secret_id "$1")"; }
+
 secrets_flag() {
   local i id flag="$CONFIG_MOUNT=$CONFIG_SECRET:latest"
   if [[ "${1:-}" == uploads ]]; then
     for i in "${!SITES[@]}"; do
       id="$(secret_id "${SITE_SECRET_ENVS[$i]}")"
-      flag+=",${SITE_SECRET_ENVS[$i]}=$id:latest"
+      flag+=",$(site_secret_file "${SITE_SECRET_ENVS[$i]}")=$id:latest"
     done
   fi
   if [[ -n "$MAIL_PASSWORD_ENV" ]]; then
@@ -472,7 +477,7 @@ sys.exit(0 if sys.argv[1] in json.loads(annotations.get("run.googleapis.com/cust
 
 deploy_functions() {
   step "deploy the four functions (gen2 Cloud Run functions, $RUNTIME; this takes a few minutes each)"
-  local stage entry name secrets flag envs flags=()
+  local stage entry name secrets flag envs i flags=()
   stage="$(stage_source)"
   say "  source folder: $stage (cloud/ plus pvs6_parse/ and sheets_template/)"
   for entry in "${ENTRY_POINTS[@]}"; do
@@ -480,7 +485,6 @@ deploy_functions() {
     flags=()
     while IFS= read -r flag; do flags+=("$flag"); done < <(function_flags "$entry")
     envs="PVS6_CLOUD_CONFIG=$CONFIG_MOUNT"
-    secrets="$(secrets_flag uploads)"
     # A private function's callers are checked by Cloud Run, which then strips the token's signature: tell the
     # code it may trust the claims (pvs6_cloud/oidc.py). Never on a public function, where a token could be forged.
     if [[ " ${flags[*]} " == *" --no-allow-unauthenticated "* ]]; then
@@ -488,6 +492,11 @@ deploy_functions() {
       # The scheduled jobs check no upload: they start without the Pis' secrets (pvs6_cloud/config.py).
       envs+=",PVS6_NO_UPLOAD_SECRETS=1"
       secrets="$(secrets_flag)"
+    else
+      secrets="$(secrets_flag uploads)"
+      for i in "${!SITES[@]}"; do
+        envs+=",${SITE_SECRET_ENVS[$i]}_FILE=$(site_secret_file "${SITE_SECRET_ENVS[$i]}")"
+      done
     fi
     run "${GC[@]}" functions deploy "$name" --gen2 --runtime="$RUNTIME" --region="$REGION" --source="$stage" \
       --entry-point="$entry" --trigger-http "${flags[@]}" --service-account="$FUNCTION_SA" \

@@ -224,14 +224,20 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         private = "no-allow-unauthenticated" in flags
         assert private == (name != "pvs6-ingest")
         # Only a private function trusts the claims of the token Cloud Run checked (pvs6_cloud/oidc.py).
-        # The scheduled jobs check no upload, so they start without the Pi's upload secret (docs/cost.md).
+        # The scheduled jobs check no upload, so they start without the Pi's upload secret (docs/cost.md). The
+        # ingest function mounts it as a file (re-read from its latest version, so rotating it needs no
+        # redeploy), named to the code by <secret_env>_FILE (pvs6_cloud/config.py).
         assert flags["set-env-vars"].split(",") == ["PVS6_CLOUD_CONFIG=/etc/pvs6-sentinel/config.toml"] + (
-            [f"{PRIVATE_ENV}=1", f"{NO_UPLOAD_SECRETS_ENV}=1"] if private else [])
+            [f"{PRIVATE_ENV}=1", f"{NO_UPLOAD_SECRETS_ENV}=1"] if private
+            else ["PVS6_SECRET_HOME_FILE=/etc/pvs6-secret-home/secret"])
         assert flags["set-secrets"].split(",") == [
             "/etc/pvs6-sentinel/config.toml=pvs6-config:latest",
-            *([] if private else ["PVS6_SECRET_HOME=pvs6-secret-home:latest"]),
+            *([] if private else ["/etc/pvs6-secret-home/secret=pvs6-secret-home:latest"]),
             "PVS6_SMTP_PASSWORD=pvs6-smtp-password:latest",
         ]
+        mounts = [m.partition("=")[0] for m in flags["set-secrets"].split(",") if m.startswith("/")]
+        folders = [m.rsplit("/", 1)[0] for m in mounts]
+        assert len(set(folders)) == len(folders), "a secret mount hides its whole folder: one folder each"
         files = call.record["source_files"]
         assert {"main.py", "requirements.txt", "pvs6_cloud/__init__.py", "pvs6_cloud/config.py",
                 "pvs6_parse/__init__.py", "pvs6_parse/models.py",
