@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cloud.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/detection.py
+	$(BIN)/python bench/cost.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

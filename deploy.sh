@@ -24,6 +24,8 @@ readonly RUNTIME="python312"
 readonly LABEL="app=pvs6-sentinel"
 readonly POLICY_ERRORS_NAME="PVS6 Sentinel: the cloud functions logged an error"
 readonly POLICY_SCHEDULER_NAME="PVS6 Sentinel: a scheduled job failed"
+readonly IMAGE_REPOSITORY="gcf-artifacts"
+readonly CLEANUP_POLICY="$SCRIPT_DIR/deploy/cleanup-policy.json"
 
 PROJECT="" REGION="" CLOUD_CONFIG="" OWNER_EMAIL="" TIME_ZONE="" DEPLOY_CONFIG=""
 DRY_RUN=0 SELFTEST=0 HAVE_GCLOUD=1 WORK=""
@@ -42,7 +44,8 @@ Inputs (a flag wins over the environment variable, which wins over the deploy co
   --owner-email EMAIL   PVS6_OWNER_EMAIL   who gets Google's own alert emails (default: first mail_to)
   --time-zone TZ        PVS6_TIME_ZONE     time zone of the schedules (default: the first site's timezone)
   --deploy-config FILE                     KEY=VALUE file with the settings above (default deploy/deploy.env)
-  --dry-run             print every command that would change something, change nothing
+  --dry-run             print every command that would change something, change nothing; then show
+                        each Google service's monthly use beside its free allowance (docs/cost.md)
   --selftest            afterwards, run `pvs6-cloud selftest` against the deployed config (needs the
                         project installed: pip install '.[cloud]'); it writes and removes a test row,
                         sends "PVS6 Sentinel is connected" and checks the weather service
@@ -54,7 +57,7 @@ What it does:
   1. enables the Google APIs it needs        5. creates or updates the Cloud Scheduler jobs
   2. creates two service accounts             6. creates the monitoring email channel and alert policies
   3. stores the config and secrets            7. prints the ingest URL and the lines for the Pi's edge.toml
-  4. deploys the four functions
+  4. deploys the four functions (old images are deleted a day after they were built)
 EOF
 }
 
@@ -410,25 +413,29 @@ store_secrets() {
 
 # --- step 4 ---------------------------------------------------------------------------------------------------
 # The deployable folder: cloud/ (main.py, requirements.txt, pvs6_cloud/) plus pvs6_parse/ (the parser the Pi shares)
-# and sheets_template/, which the package loads with importlib.resources. Only what the function needs goes in; tests and caches stay out.
+# and sheets_template/ (the sheet layout). deploy/stage_function.py builds it and refuses one that would not stand
+# alone; only what the function needs goes in, tests and caches stay out.
 stage_source() {
   local stage="$WORK/source"
-  mkdir -p "$stage/sheets_template"
-  cp "$SCRIPT_DIR/cloud/main.py" "$SCRIPT_DIR/cloud/requirements.txt" "$stage/"
-  tar -C "$SCRIPT_DIR/cloud" --exclude='__pycache__' --exclude='*.pyc' --exclude='tests' \
-    --exclude='.pytest_cache' -cf - pvs6_cloud | tar -C "$stage" -xf -
-  tar -C "$SCRIPT_DIR" --exclude='__pycache__' --exclude='*.pyc' -cf - pvs6_parse | tar -C "$stage" -xf -
-  cp "$SCRIPT_DIR/sheets_template/__init__.py" "$SCRIPT_DIR/sheets_template/layout.toml" "$stage/sheets_template/"
-  printf '%s\n' '.gcloudignore' '__pycache__/' '*.pyc' 'tests/' '.pytest_cache/' >"$stage/.gcloudignore"
+  python3 "$SCRIPT_DIR/deploy/stage_function.py" "$stage" >&2 || die "the function's folder could not be built"
   printf '%s' "$stage"
 }
 
+# The secrets a function starts with: the config and the mail password always; the Pis' upload secrets only for
+# the function that checks uploads (pass "uploads"). Each is one Secret Manager read per start (docs/cost.md).
+# A site's upload secret is mounted in a folder of its own (a secret mount hides the whole folder). Cloud Run
+# reads a mounted secret's latest version at every read, so a new version reaches the running function within a
+# minute (pvs6_cloud/runtime.py); an environment variable would be fixed until the next deploy.
+site_secret_file() { printf '/etc/%s/secret' "$(secret_id "$1")"; }
+
 secrets_flag() {
   local i id flag="$CONFIG_MOUNT=$CONFIG_SECRET:latest"
-  for i in "${!SITES[@]}"; do
-    id="$(secret_id "${SITE_SECRET_ENVS[$i]}")"
-    flag+=",${SITE_SECRET_ENVS[$i]}=$id:latest"
-  done
+  if [[ "${1:-}" == uploads ]]; then
+    for i in "${!SITES[@]}"; do
+      id="$(secret_id "${SITE_SECRET_ENVS[$i]}")"
+      flag+=",$(site_secret_file "${SITE_SECRET_ENVS[$i]}")=$id:latest"
+    done
+  fi
   if [[ -n "$MAIL_PASSWORD_ENV" ]]; then
     flag+=",$MAIL_PASSWORD_ENV=$(secret_id "$MAIL_PASSWORD_ENV"):latest"
   fi
@@ -470,9 +477,8 @@ sys.exit(0 if sys.argv[1] in json.loads(annotations.get("run.googleapis.com/cust
 
 deploy_functions() {
   step "deploy the four functions (gen2 Cloud Run functions, $RUNTIME; this takes a few minutes each)"
-  local stage entry name secrets flag envs flags=()
+  local stage entry name secrets flag envs i flags=()
   stage="$(stage_source)"
-  secrets="$(secrets_flag)"
   say "  source folder: $stage (cloud/ plus pvs6_parse/ and sheets_template/)"
   for entry in "${ENTRY_POINTS[@]}"; do
     name="$(function_name "$entry")"
@@ -483,6 +489,14 @@ deploy_functions() {
     # code it may trust the claims (pvs6_cloud/oidc.py). Never on a public function, where a token could be forged.
     if [[ " ${flags[*]} " == *" --no-allow-unauthenticated "* ]]; then
       envs+=",PVS6_CALLERS_CHECKED_BY_CLOUD_RUN=1"
+      # The scheduled jobs check no upload: they start without the Pis' secrets (pvs6_cloud/config.py).
+      envs+=",PVS6_NO_UPLOAD_SECRETS=1"
+      secrets="$(secrets_flag)"
+    else
+      secrets="$(secrets_flag uploads)"
+      for i in "${!SITES[@]}"; do
+        envs+=",${SITE_SECRET_ENVS[$i]}_FILE=$(site_secret_file "${SITE_SECRET_ENVS[$i]}")"
+      done
     fi
     run "${GC[@]}" functions deploy "$name" --gen2 --runtime="$RUNTIME" --region="$REGION" --source="$stage" \
       --entry-point="$entry" --trigger-http "${flags[@]}" --service-account="$FUNCTION_SA" \
@@ -494,6 +508,35 @@ deploy_functions() {
       --member="serviceAccount:$SCHEDULER_SA"
     ensure_audience "$name"
   done
+}
+
+# --- image cleanup (part of step 4) and the cost summary -----------------------------------------------------------
+# Each deploy builds one image per function into the repository gcf-artifacts, and Google never deletes the old
+# ones; its always-free storage is 0.5 GB and four images take 0.55 GB (docs/cost.md). The policy in
+# deploy/cleanup-policy.json deletes every image a day after its build, as Google's Firebase CLI does for this
+# repository by default: a deployed function keeps running without it. --no-dry-run: without it gcloud may only
+# report what the policy would delete.
+image_cleanup_policy() {
+  say "  old function images: Artifact Registry deletes each one a day after it was built (0.5 GB are free)"
+  # The repository appears with the first function deployed; a dry run on a fresh project shows the command anyway.
+  if ((!DRY_RUN)) && ! query "${GC[@]}" artifacts repositories describe "$IMAGE_REPOSITORY" --location="$REGION" \
+    --format='value(name)' >/dev/null; then
+    warn "the repository $IMAGE_REPOSITORY was not found in $REGION; old images are not cleaned up (run deploy.sh again)"
+    return 0
+  fi
+  # Setting the same policies again changes nothing, like `services enable`: no need to compare first.
+  run "${GC[@]}" artifacts repositories set-cleanup-policies "$IMAGE_REPOSITORY" --location="$REGION" \
+    --policy="$CLEANUP_POLICY" --no-dry-run
+}
+
+# What the deployment uses of each Google service per month, beside the free allowances (deploy/cost_model.py;
+# figures measured by bench/cost.py). Shown with --dry-run, before anything is created.
+cost_summary() {
+  ((DRY_RUN)) || return 0
+  printf '\n== What it costs: monthly use of each Google service for %d site(s), beside the free allowance\n' \
+    "${#SITES[@]}"
+  python3 "$SCRIPT_DIR/deploy/cost_model.py" summary --sites "${#SITES[@]}" ||
+    warn "the cost summary could not be computed (see above); docs/cost.md has the figures"
 }
 
 # --- step 5 ---------------------------------------------------------------------------------------------------
@@ -653,8 +696,10 @@ main() {
   service_accounts
   store_secrets
   deploy_functions
+  image_cleanup_policy
   scheduler_jobs
   monitoring
+  cost_summary
   summary
   selftest
 }

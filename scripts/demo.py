@@ -54,7 +54,7 @@ def write_configs(out: Path, pvs_url: str = "", cloud_url: str = "", weather_url
     edge.write_text(
         f'[pvs]\nurl = "{pvs_url}"\napi = "auto"\ntimeout_s = 10\nmin_interval_s = 60\n'
         f'[cloud]\nurl = "{cloud_url}"\nsite = "home"\nsecret = "{DEMO_SECRET}"\n'
-        '[storage]\ndir = "edge"\n'
+        '[storage]\ndir = "edge"\n[history]\ntimezone = "America/New_York"\n'
     )
     return cloud, edge
 

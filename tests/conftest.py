@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,18 @@ def shared_fixtures() -> Path:
 def seed_payload() -> dict:
     """The user's own PVS6 DeviceList sample (from the seed document)."""
     return json.loads((DATA / "seed_devicelist.json").read_text())
+
+
+@pytest.fixture
+def ram_tmp_path(tmp_path: Path):
+    """A temporary folder in RAM (``/dev/shm``) when the machine has one, else ``tmp_path``.
+
+    The edge fsyncs every file it keeps (as it must on a Pi's SD card); a test that runs it hundreds of times
+    otherwise spends most of its minutes waiting on the disk rather than testing anything.
+    """
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    with tempfile.TemporaryDirectory(prefix="pvs6-test-", dir=shm) as folder:
+        yield Path(folder)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pvs6_cloud.config import load_config, parse_config
+from pvs6_cloud.config import NO_UPLOAD_SECRETS_ENV, load_config, parse_config
 from pvs6_cloud.errors import ConfigError
 
 SITE = {"secret": "s", "latitude": 41.76, "longitude": -72.68, "timezone": "America/New_York", "local_dir": "sheet"}
@@ -34,6 +34,20 @@ def test_secret_from_environment():
     assert config.site("home").secret == "from-env"
     with pytest.raises(ConfigError, match="not both"):
         _cfg({"secret_env": "HOME_SECRET"})
+
+
+def test_a_scheduled_function_may_start_without_the_upload_secrets_but_not_without_the_mail_password():
+    without_inline = {k: v for k, v in SITE.items() if k != "secret"}
+    data = {"sites": {"home": {**without_inline, "secret_env": "HOME_SECRET"}},
+            "mail": {"smtp_host": "smtp.example.com", "username": "u@example.com", "password_env": "SMTP_PW"}}
+    config = parse_config(data, env={NO_UPLOAD_SECRETS_ENV: "1", "SMTP_PW": "pw"})
+    assert config.site("home").secret == ""
+    assert parse_config(data, env={NO_UPLOAD_SECRETS_ENV: "1", "SMTP_PW": "pw", "HOME_SECRET": "s"}).site(
+        "home").secret == "s"
+    with pytest.raises(ConfigError, match="HOME_SECRET"):
+        parse_config(data, env={"SMTP_PW": "pw"})  # the ingest function: the secret is required
+    with pytest.raises(ConfigError, match="SMTP_PW"):
+        parse_config(data, env={NO_UPLOAD_SECRETS_ENV: "1"})
 
 
 @pytest.mark.parametrize(

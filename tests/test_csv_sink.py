@@ -38,7 +38,7 @@ def test_round_trip_is_typed_and_local(tmp_path):
     state = SiteState()
     sink.commit(SheetWrite(state=state, panels=[("A1", "A1")], append={"Readings": [_reading(0)]}))
     text = (tmp_path / "Readings.csv").read_text()
-    assert "2025-06-01T12:00:00-04:00" in text  # site-local with offset
+    assert "\n2025-06-01 12:00:00,UTC-4," in text  # site-local wall time a spreadsheet reads as a date, its offset
     [record] = sink.read_records("Readings", [("A1", "A1")])
     assert record["time"] == T0
     assert record["production_kw"] == 1.5

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pvs6_cloud.config import NO_UPLOAD_SECRETS_ENV
 from pvs6_cloud.oidc import PRIVATE_ENV
 
 # Each deploy.sh run makes ~60 fake gcloud calls (one Python start each): seconds per run.
@@ -185,6 +186,7 @@ FRESH_KEYS = [
     "run services update pvs6-watchdog",
     "functions add-invoker-policy-binding pvs6-daily-rollup",
     "run services update pvs6-daily-rollup",
+    "artifacts repositories set-cleanup-policies gcf-artifacts",
     "scheduler jobs create http pvs6-monthly-summary",
     "scheduler jobs create http pvs6-watchdog",
     "scheduler jobs create http pvs6-daily-rollup",
@@ -222,13 +224,20 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         private = "no-allow-unauthenticated" in flags
         assert private == (name != "pvs6-ingest")
         # Only a private function trusts the claims of the token Cloud Run checked (pvs6_cloud/oidc.py).
+        # The scheduled jobs check no upload, so they start without the Pi's upload secret (docs/cost.md). The
+        # ingest function mounts it as a file (re-read from its latest version, so rotating it needs no
+        # redeploy), named to the code by <secret_env>_FILE (pvs6_cloud/config.py).
         assert flags["set-env-vars"].split(",") == ["PVS6_CLOUD_CONFIG=/etc/pvs6-sentinel/config.toml"] + (
-            [f"{PRIVATE_ENV}=1"] if private else [])
+            [f"{PRIVATE_ENV}=1", f"{NO_UPLOAD_SECRETS_ENV}=1"] if private
+            else ["PVS6_SECRET_HOME_FILE=/etc/pvs6-secret-home/secret"])
         assert flags["set-secrets"].split(",") == [
             "/etc/pvs6-sentinel/config.toml=pvs6-config:latest",
-            "PVS6_SECRET_HOME=pvs6-secret-home:latest",
+            *([] if private else ["/etc/pvs6-secret-home/secret=pvs6-secret-home:latest"]),
             "PVS6_SMTP_PASSWORD=pvs6-smtp-password:latest",
         ]
+        mounts = [m.partition("=")[0] for m in flags["set-secrets"].split(",") if m.startswith("/")]
+        folders = [m.rsplit("/", 1)[0] for m in mounts]
+        assert len(set(folders)) == len(folders), "a secret mount hides its whole folder: one folder each"
         files = call.record["source_files"]
         assert {"main.py", "requirements.txt", "pvs6_cloud/__init__.py", "pvs6_cloud/config.py",
                 "pvs6_parse/__init__.py", "pvs6_parse/models.py",
@@ -290,6 +299,38 @@ def test_monitoring_channel_and_log_based_policies_reach_the_owner(fresh: tuple[
     assert all(f'"{job}"' in scheduler_filter for job in SCHEDULED)
 
 
+def test_old_function_images_are_deleted_by_a_cleanup_policy(
+        fresh: tuple[Deployer, Any]) -> None:
+    deployer = fresh[0]
+    (call,) = [c for c in deployer.mutating() if c.words[:3] == ["artifacts", "repositories", "set-cleanup-policies"]]
+    assert call.words[3] == "gcf-artifacts" and call.flags["location"] == REGION
+    applied = deployer.state()["cleanup_policies"][f"{REGION}/gcf-artifacts"]
+    assert applied["dry_run"] is False, "the policy deletes for real, not only reports"
+    (policy,) = applied["policies"]
+    # As Google's own Firebase CLI does for gcf-artifacts: every image goes a day after its build (a deployed
+    # revision no longer needs it), so storage stays near zero between deploys instead of growing with each one.
+    assert policy["action"] == {"type": "Delete"}
+    assert policy["condition"] == {"tagState": "ANY", "olderThan": "1d"}
+
+
+def test_a_missing_image_repository_is_a_warning_not_a_stop(deployer: Deployer) -> None:
+    """gcf-artifacts appears with the first function; if Google has not made it, the deploy still finishes."""
+    proc = deployer.run(FAKE_GCLOUD_NO_REPOSITORY="1")
+    assert "gcf-artifacts was not found" in proc.stderr
+    assert [c.key for c in deployer.mutating()] == [k for k in FRESH_KEYS if not k.startswith("artifacts")]
+
+
+def test_dry_run_shows_the_cleanup_policy_and_what_it_costs(deployer: Deployer) -> None:
+    proc = deployer.run("--dry-run")
+    printed = [c for c in _printed_commands(proc.stdout) if "set-cleanup-policies" in c]
+    assert len(printed) == 1 and "gcf-artifacts" in printed[0] and "--no-dry-run" in printed[0]
+    assert "What it costs" in proc.stdout and "for 1 site(s)" in proc.stdout
+    for service in ("Cloud Run functions: requests", "Artifact Registry storage", "Cloud Scheduler",
+                    "Secret Manager: accesses", "Cloud Logging"):
+        assert service in proc.stdout
+    assert "cost summary could not be computed" not in proc.stderr
+
+
 def test_second_run_updates_and_never_creates_twice(deployer: Deployer) -> None:
     deployer.run()
     first_state = deployer.state()
@@ -301,7 +342,7 @@ def test_second_run_updates_and_never_creates_twice(deployer: Deployer) -> None:
     assert keys.count("functions deploy pvs6-ingest") == 1
     assert [k for k in keys if k.startswith("scheduler")] == [
         f"scheduler jobs update http {job}" for job in SCHEDULED]
-    assert [k for k in keys if "policies" in k] == ["alpha monitoring policies update"] * 2
+    assert [k for k in keys if "monitoring policies" in k] == ["alpha monitoring policies update"] * 2
     state = deployer.state()
     assert len(state["channels"]) == 1
     assert len(state["policies"]) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from test_detect_inverters import SERIALS, every, healthy, keys, run, snapshot, sun
 
 from pvs6_cloud.enrich import Enrichment
@@ -77,6 +78,12 @@ def test_weak_panel_found_on_the_third_sunny_day_and_not_on_cloudy_ones() -> Non
     assert finding.device == SERIALS[9]
     assert "73%" in finding.summary
     assert finding.evidence["ratios"] == [0.731, 0.731, 0.731]
+    # The mail's words: days as the rest of the email writes them, one way of writing percentages.
+    from datetime import date
+    days = [date.fromisoformat(d) for d in finding.evidence["days"]]
+    assert f"per day: {', '.join(f'{d:%a} {d.day} {d:%b}: 73%' for d in days)}; the other panels = 100%)" \
+        in finding.details
+    assert "below are your evidence" not in finding.advice
 
 
 def test_slightly_lower_panel_is_not_weak() -> None:
@@ -93,6 +100,9 @@ def test_stuck_lifetime_counter_while_peers_grow() -> None:
         readings.append((with_lifetimes(snapshot(t, healthy()), lifetimes), sun()))
     result, memory = run(readings)
     assert keys(result) == {"counter_stuck:" + SERIALS[1]}
+    [stuck] = result.findings
+    assert "running total of energy made has stayed at 1900.00 kWh" in stuck.details
+    assert "lifetime counter" not in stuck.details
     moving = {s: 2010.0 for s in SERIALS}
     result, _ = run([(with_lifetimes(snapshot(T0 + timedelta(hours=7), healthy()), moving), sun())], memory)
     assert "counter_stuck:" + SERIALS[1] not in keys(result)
@@ -142,6 +152,15 @@ def test_repeated_daytime_reboots_alert() -> None:
     result, _ = run(_pvs_day([2, 5], elevation=50.0))
     assert keys(result) == {"pvs_reboots:"}
     assert "2 times" in result.findings[0].details
+
+
+@pytest.mark.parametrize("absurd", [1e300, 1e15, -5.0], ids=["overflows-timedelta", "past-a-century", "negative"])
+def test_an_uptime_no_pvs6_can_have_is_no_reboot_and_no_crash(absurd: float) -> None:
+    """A corrupted or hostile uptime once overflowed the boot-time arithmetic: a 500 that stalled the Pi."""
+    readings = [(with_pvs(snapshot(t, healthy()), uptime_s=absurd / (i + 1)), sun())  # falling: looks like a reboot
+                for i, t in enumerate(every(15, 6))]
+    result, _ = run(readings)
+    assert "pvs_reboots:" not in keys(result)
 
 
 def test_comm_errors_rising_fast_and_calming_down() -> None:

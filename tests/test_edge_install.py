@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import shutil
 import stat
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.support.edge_wheel import build_edge_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL = ROOT / "edge" / "install.sh"
@@ -21,26 +20,6 @@ INSTALL = ROOT / "edge" / "install.sh"
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "CONFIG_DIR": str(tmp_path / "etc"), "SYSTEMD_DIR": str(tmp_path / "systemd"),
             "STATE_DIR": str(tmp_path / "state"), "PYTHON": sys.executable, **extra}
-
-
-def _wheel(folder: Path) -> Path:
-    """An edge-only wheel made by hand, so the test needs neither a build backend nor the network."""
-    path = folder / "pvs6_sentinel-0.1.0-py3-none-any.whl"
-    info = "pvs6_sentinel-0.1.0.dist-info"
-    files = {f"pvs6_edge/{p.name}": p.read_bytes() for p in (ROOT / "edge" / "pvs6_edge").glob("*.py")}
-    files[f"{info}/METADATA"] = b"Metadata-Version: 2.1\nName: pvs6-sentinel\nVersion: 0.1.0\n"
-    files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    files[f"{info}/entry_points.txt"] = b"[console_scripts]\npvs6-edge = pvs6_edge.cli:main\n"
-    record = []
-    for name, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{name},sha256={digest},{len(data)}")
-    record.append(f"{info}/RECORD,,")
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return path
 
 
 def _install(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -93,7 +72,7 @@ def test_shellcheck_clean():
 
 @pytest.mark.slow
 def test_install_twice_into_a_temp_prefix(tmp_path):
-    wheel = _wheel(tmp_path)
+    wheel = build_edge_wheel(tmp_path)
     pip = {"SOURCE": str(wheel), "PIP_ARGS": "--no-index --no-deps --force-reinstall"}
     proc = _install(tmp_path, **pip)
     assert proc.returncode == 0, proc.stdout + proc.stderr

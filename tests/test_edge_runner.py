@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,8 @@ def test_overlapping_run_exits_quietly(tmp_path, servers, caplog):
 
 
 @pytest.mark.slow
-def test_cloud_down_for_a_week_then_every_snapshot_arrives_once_in_order(tmp_path, servers):
+def test_cloud_down_for_a_week_then_every_snapshot_arrives_once_in_order(ram_tmp_path, servers):
+    tmp_path = ram_tmp_path
     pvs, ingest, clock = servers
     runner = _runner(tmp_path, pvs, ingest, clock)
     ingest.stop()  # connection refused for days ...
@@ -194,6 +196,7 @@ def test_disk_full_still_uploads_the_spool_and_reports_it(tmp_path, servers):
     runner.execute(collect=True, upload=True)  # one item waits in the spool
     ingest.start()
     clock.advance(900)
+    shutil.rmtree(tmp_path / "data" / "archive")  # no archive left to give way to the new reading
     _fill_disk_for(tmp_path / "data" / "state.json")  # the state save before the poll meets ENOSPC
     result = runner.execute(collect=True, upload=True)
     assert result.collect == "failed" and result.upload == "ok"

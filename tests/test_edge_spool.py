@@ -18,6 +18,7 @@ from pvs6_edge.archive import Archive
 from pvs6_edge.config import StorageConfig
 from pvs6_edge.errors import SpoolCorrupt
 from pvs6_edge.fsio import TEMP_PREFIX
+from pvs6_edge.housekeeping import sweep_leftovers
 from pvs6_edge.spool import Spool, decode_item, encode_item
 
 T0 = 1_757_711_475.0
@@ -89,7 +90,7 @@ def test_age_limit_drops_only_past_it_and_warns_before(tmp_path):
 def test_leftover_temp_files_are_quarantined_and_counted(tmp_path):
     spool = _spool(tmp_path)
     (spool.dir / f"{TEMP_PREFIX}20250912T211115Z.json.123").write_bytes(b'{"captured_at":"20')
-    records = spool.sweep_temps()
+    records, _removed = sweep_leftovers(tmp_path, spool, min_age_s=0)
     assert len(records) == 1 and spool.quarantine_count() == 1 and spool.items() == []
 
 
@@ -132,7 +133,7 @@ def test_sigkill_during_a_spool_write_never_leaves_a_torn_item(tmp_path):
     spool = _spool(tmp_path)
     leftovers = [p for p in spool_dir.iterdir() if p.name.startswith(TEMP_PREFIX)]
     assert leftovers, "the kill should have landed mid-write"
-    spool.sweep_temps()
+    sweep_leftovers(tmp_path, spool, min_age_s=0)
     for item in spool.items():
         spool.read(item)  # every visible item is whole (raises SpoolCorrupt otherwise)
     assert not any(p.name.startswith(TEMP_PREFIX) for p in spool_dir.iterdir())

@@ -66,9 +66,12 @@ def test_a_simulated_day_lands_in_the_sheet(tmp_path):
     assert len(panel_columns) == 12
     noon = readings[peak]
     assert sum(float(noon[c]) for c in panel_columns) == pytest.approx(production[peak], rel=0.05)
-    assert readings[0]["Time (local)"].startswith("2025-06-02T06:00:00-04:00")
+    assert readings[0]["Time (local)"] == "2025-06-02 06:00:00" and readings[0]["Time zone"] == "UTC-4"
     devices = _rows(sheet / "Devices.csv")
     assert sum(1 for d in devices if d["Type"] == "Inverter") == 12
+    # The last reading (21:00) is after dusk, when every microinverter reads "error": asleep, not broken.
+    states = {d["Last state"] for d in devices if d["Type"] == "Inverter"}
+    assert states == {"asleep (night); in daylight: working"}
     assert not list((tmp_path / "edge" / "spool").glob("*.json*")), "everything acknowledged leaves the spool"
     archived = list((tmp_path / "edge" / "archive").rglob("*.json.gz"))
     assert len(archived) == 61, "the Pi keeps its own raw archive"

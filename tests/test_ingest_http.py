@@ -288,3 +288,23 @@ def test_bytes_after_the_gzip_stream_are_refused(client, seed_payload, tail, say
     assert reply.status_code == 400
     assert says in reply.get_json()["error"]
     assert _readings(tmp) == []
+
+
+def test_an_ingest_started_without_upload_secrets_refuses_even_an_empty_key_signature(tmp_path, seed_payload):
+    """PVS6_NO_UPLOAD_SECRETS is for the scheduled functions; on ingest it must never mean "sign with nothing"."""
+    from pvs6_cloud.config import NO_UPLOAD_SECRETS_ENV, parse_config
+
+    config = parse_config({"sites": {"home": {"secret_env": "PVS6_SECRET_HOME", "latitude": 41.76,
+                                              "longitude": -72.68, "timezone": "America/New_York",
+                                              "local_dir": str(tmp_path / "sheet")}},
+                           "mail": {"outbox_dir": str(tmp_path / "outbox")}, "weather": {"enabled": False}},
+                          env={NO_UPLOAD_SECRETS_ENV: "1"}, base_dir=tmp_path)
+    set_runtime(Runtime(config))
+    try:
+        http = create_app(target="ingest", source=str(MAIN), signature_type="http").test_client()
+        body, headers = signed(envelope([snapshot_item(seed_payload, T0)]), secret="")
+        reply = _post(http, body, headers)
+    finally:
+        set_runtime(None)
+    assert reply.status_code == 500  # the Pi keeps the reading and retries once ingest has its secret
+    assert _readings(tmp_path) == []

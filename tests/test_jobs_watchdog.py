@@ -73,7 +73,7 @@ def test_silent_pi_opens_once_after_threshold_and_resolves_when_it_returns(sink,
     assert "silent" in sent[0]["Subject"].lower()
 
     alerts = sink.read_records("Alerts")
-    assert [(a["kind"], a["resolved"]) for a in alerts] == [("edge_silent", None)]
+    assert [(a["kind"], a["resolved"]) for a in alerts] == [("Raspberry Pi has gone silent", None)]  # in words
 
     heartbeat(sink, site, local(3, 13, 0))
     back = watch(sink, site, local(3, 13, 5), outbox)
@@ -107,7 +107,7 @@ def test_pvs6_unreachable_opens_and_silence_does_not_resolve_it(sink, site, outb
     assert result.opened == ["edge_silent:"]
     assert result.resolved == []
     kinds = {a["kind"] for a in sink.read_records("Alerts") if a["resolved"] is None}
-    assert kinds == {"pvs_unreachable", "edge_silent"}
+    assert kinds == {"Monitor not answering the Raspberry Pi", "Raspberry Pi has gone silent"}
 
     # Both come back: both resolve.
     heartbeat(sink, site, local(3, 12, 0))

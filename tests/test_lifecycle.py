@@ -129,6 +129,7 @@ def test_alert_email_in_outbox_reads_well(tmp_path: Path) -> None:
     assert "docs.google.com" in html
     pngs = [p for p in msg.walk() if p.get_content_type() == "image/png"]
     assert len(pngs) == 1 and pngs[0].get_content().startswith(b"\x89PNG")
+    assert int.from_bytes(pngs[0].get_content()[16:20], "big") >= 1000  # sharp on a 3x phone screen
     assert f"cid:{pngs[0]['Content-ID'].strip('<>')}" in html
 
 
@@ -160,7 +161,37 @@ def test_a_backlog_batch_reports_an_alert_that_opened_and_cleared_inside_it_in_o
     assert outcome.queued_mail == 1
     [mail] = _pending(state)
     assert f"Panel {dead}" in mail["text"] and f"Panel {flaky}" in mail["text"]
+    assert "the monitor lists it as faulty" in mail["text"] and "status reads" not in mail["text"]
+    assert "While your Pi was offline, on Tue 3 Jun at 13:15, it cleared" in mail["text"]  # a backlog tells the past
     rows = {r["device"]: r for r in outcome.alerts_rows}
     assert rows[dead]["resolved"] is None
     assert rows[flaky]["resolved"] is not None
     assert set(open_alerts(state)) == {"inverter_down:" + dead}
+
+
+def test_the_resolved_mail_and_the_alerts_tab_speak_plain_words(tmp_path: Path) -> None:
+    """The plain-text resolved note says when it cleared, the heading is a sentence, and the Alerts tab's Kind
+    column says what the alert is in words, not a code."""
+    import csv
+
+    from pvs6_cloud.sink import SheetWrite
+    from pvs6_cloud.sink.csv_sink import CsvSink
+
+    state = SiteState()
+    _apply(state, [_down("E1")], T0)
+    change = _apply(state, [], T0 + timedelta(hours=2))
+    outbox = OutboxTransport(tmp_path / "outbox")
+    assert deliver_pending(state, outbox, T0 + timedelta(hours=2)) == 2
+    [resolved_path] = [p for p in outbox.folder.glob("*.eml") if "Resolved" in p.read_text(errors="replace")]
+    msg = email.message_from_bytes(resolved_path.read_bytes(), policy=email.policy.default)
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert "Cleared at Tue 3 Jun 13:00 (open since Tue 3 Jun 11:00, 2 hours)." in text
+    assert "All clear for Maple St" in html and "Solar: all clear:" not in html
+
+    sink = CsvSink(tmp_path / "sheet", SITE.tz)
+    sink.commit(SheetWrite(state=state, replace={"Alerts": change.alerts_rows}))
+    with (tmp_path / "sheet" / "Alerts.csv").open(encoding="utf-8", newline="") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert row["Kind"] == "Panel stopped producing"
+    assert (row["Opened"], row["Resolved"]) == ("2025-06-03 11:00:00", "2025-06-03 13:00:00")

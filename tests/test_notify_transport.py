@@ -89,6 +89,35 @@ def test_outbox_writes_parseable_eml_once(tmp_path: Path) -> None:
     assert [p.get_content_type() for p in msg.walk()].count("image/png") == 1
 
 
+def test_headers_say_who_sends_and_when_in_the_sites_time(tmp_path: Path) -> None:
+    """From carries a name a person recognises; Date is local time with its real offset, never -0000."""
+    from dataclasses import replace
+    from datetime import datetime, timedelta
+    from email.utils import parsedate_to_datetime
+    from zoneinfo import ZoneInfo
+
+    mail = replace(_mail("tz"), timezone="America/New_York")
+    OutboxTransport(tmp_path / "outbox").send(mail)
+    with SmtpServer() as server:
+        SmtpTransport(_smtp_config(server.port)).send(mail)
+        named = MailConfig(smtp_host="127.0.0.1", smtp_port=server.port, starttls=False, timeout_s=5.0,
+                           sender="Our roof <roof@example.com>")
+        SmtpTransport(named).send(_mail("named"))
+        smtp_first, smtp_named = server.messages
+    [path] = list((tmp_path / "outbox").glob("*.eml"))
+    outbox = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert outbox["From"] == "PVS6 Sentinel <pvs6-sentinel@localhost>"
+    assert smtp_first["From"] == "PVS6 Sentinel <sentinel@example.com>"
+    assert smtp_named["From"] == "Our roof <roof@example.com>"
+    for msg in (outbox, smtp_first):
+        assert not str(msg["Date"]).endswith("-0000")
+        sent = parsedate_to_datetime(str(msg["Date"]))
+        assert sent.utcoffset() == sent.astimezone(ZoneInfo("America/New_York")).utcoffset()
+        assert sent.utcoffset() in (timedelta(hours=-4), timedelta(hours=-5))
+        assert abs(sent - datetime.now(sent.tzinfo)) < timedelta(hours=1)
+    assert OutgoingMail.from_json(mail.to_json()).timezone == "America/New_York"
+
+
 def test_outbox_unwritable_is_transient(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -78,3 +78,29 @@ def test_concurrent_batches_for_one_site_keep_each_others_memory(tmp_path, seed_
     again = ingest_batch(UploadBatch("home", "test", {}, tuple(items)), config, runtime.services)
     assert len(again.duplicates) == 16
     assert len((tmp_path / "sheet" / "Readings.csv").read_text().splitlines()) == 17
+
+
+def test_a_backlog_of_odd_readings_logs_one_info_line_not_one_per_reading(tmp_path, seed_payload, caplog):
+    """Cloud Logging bills by volume (docs/cost.md): parse notes are summed up per batch at INFO."""
+    import copy
+    import logging
+    from datetime import timedelta
+
+    config = local_config(tmp_path)
+    runtime = Runtime(config, clock=lambda: T0)
+    items = []
+    for i in range(20):
+        payload = copy.deepcopy(seed_payload)
+        inverter = next(d for d in payload["devices"] if d.get("DEVICE_TYPE") == "Inverter")
+        inverter["p_3phsum_kw"] = "junk"
+        payload["devices"][0]["dl_uptime"] = str(i)
+        items.append(UploadItem(T0 - timedelta(minutes=15 * i), "dl_cgi", f"{i:02d}" * 32, payload))
+
+    with caplog.at_level(logging.INFO, logger="pvs6_cloud.pipeline"):
+        result = ingest_batch(UploadBatch("home", "test", {}, tuple(items)), config, runtime.services)
+
+    assert len(result.accepted) == 20
+    info = [r.getMessage() for r in caplog.records if r.name == "pvs6_cloud.pipeline" and r.levelno == logging.INFO]
+    notes = [m for m in info if "parse note" in m]
+    assert notes == [notes[0]] and "20 parse note(s) in 20 reading(s)" in notes[0] and "p_3phsum_kw" in notes[0]
+    assert len(info) <= 2, info  # the parse notes and "stored 20 reading(s)"

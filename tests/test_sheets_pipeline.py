@@ -16,7 +16,7 @@ from pvs6_cloud.sink.sheets import SheetsSink
 from tests.support.sheets_fake import FakeClock, SheetsFake
 
 T0 = datetime(2025, 9, 12, 17, 0, tzinfo=UTC)
-ID_COL = 14
+ID_COL = 15
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_live_batch_lands_once_in_few_calls(fake, clock, tmp_path, seed_payload)
     devices = fake.values(sid, "Devices")
     assert len(devices) > 1 and devices[1][0]  # the inverters, by serial
     header = fake.values(sid, "Readings")[0]
-    assert len(header) == 15 + sum(1 for row in devices[1:] if row[1] == "Inverter")
+    assert len(header) == 16 + sum(1 for row in devices[1:] if row[1] == "Inverter")
 
     fake.calls.clear()
     second = ingest(runtime, batch(seed_payload, range(1, 2)))  # a warm instance's live batch

@@ -20,8 +20,8 @@ from tests.support.sheets_fake import QUOTA_MESSAGE, FakeClock, SheetsFake
 
 TZ = ZoneInfo("America/New_York")
 PANELS = [("E001", "E001"), ("E002", "E002")]
-COLUMNS = 15 + len(PANELS)
-ID_COL = 14
+COLUMNS = 16 + len(PANELS)
+ID_COL = 15
 OWNERS = ("owner@example.com", "partner@example.com")
 # 2024-12-31 20:00 local, then every 2 hours: 2 readings in 2024 (local), the rest in 2025
 START = datetime(2025, 1, 1, 1, 0, tzinfo=UTC)

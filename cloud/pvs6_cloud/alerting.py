@@ -18,7 +18,7 @@ from .config import CloudConfig, SiteConfig
 from .enrich import Enrichment
 from .state import SiteState
 
-__all__ = ["AlertOutcome", "deliver_pending", "evaluate_batch"]
+__all__ = ["AlertOutcome", "deliver_pending", "emailed_rows", "evaluate_batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,27 +55,26 @@ def evaluate_batch(
         Current time [aware UTC].
     """
     from .detect import detect
-    from .lifecycle import apply_findings
+    from .lifecycle import Round, advance, conclude
 
     memory = state.section("detect")
-    # One reading at a time, so that a backlog (a Pi back from an outage sends days at once) still tells about
-    # an alert that opened and cleared inside it; everything still goes out in one email.
-    detection = detect([], edge_status, memory, site, config.detection, now)
+    # One reading at a time, rules and lifecycle both, dated by each reading: a backlog (a Pi back from an outage
+    # sends days at once) then gives the same Alerts rows, with the same times, as the readings arriving one by
+    # one, including alerts that opened and cleared (even several times) inside it; all goes out in one email.
+    events = Round()
     judged: set[str] = set()
-    seen: dict[str, Any] = {}
-    passed: dict[str, tuple[Any, datetime]] = {}
+    detection = None
+    current: dict[str, Any] = {}
     for pair in sorted(pairs, key=lambda p: p[0].captured_at):
         detection = detect([pair], edge_status, memory, site, config.detection, now)
         judged |= detection.evaluated_kinds
+        current = advance(state, detection.findings, evaluated_kinds=detection.evaluated_kinds,
+                          at=pair[0].captured_at, events=events)
+    if detection is None:  # a heartbeat without readings judges nothing
+        detection = detect([], edge_status, memory, site, config.detection, now)
         current = {f.key: f for f in detection.findings}
-        for key, finding in current.items():
-            seen.setdefault(key, finding)  # the evidence as it was when the alert would have opened
-            passed.pop(key, None)
-        for key in [k for k in seen if k not in current and seen[k].kind in detection.evaluated_kinds]:
-            passed[key] = (seen.pop(key), pair[0].captured_at)
-    change = apply_findings(state, detection.findings, evaluated_kinds=judged or detection.evaluated_kinds,
-                            site=site, now=now, reminder_hours=config.detection.reminder_hours,
-                            passed=list(passed.values()))
+    change = conclude(state, events, current, evaluated_kinds=judged, site=site, now=now,
+                      reminder_hours=config.detection.reminder_hours)
     return AlertOutcome(alerts_rows=change.alerts_rows, opened=len(change.opened), resolved=len(change.resolved),
                         queued_mail=1 if change.mail_id else 0,
                         notes=tuple(f.key for f in detection.findings))
@@ -94,3 +93,10 @@ def deliver_pending(
     if mailer is None or not pending_count(state):
         return 0
     return _deliver(state, mailer(), now)
+
+
+def emailed_rows(state: SiteState, site: SiteConfig) -> list[dict[str, Any]] | None:
+    """The Alerts tab again when delivery just filled some ``Emailed`` times, else None (nothing to rewrite)."""
+    from .lifecycle import alerts_rows, stamp_emailed
+
+    return alerts_rows(state, site) if stamp_emailed(state) else None

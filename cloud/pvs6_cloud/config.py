@@ -1,9 +1,12 @@
 """The cloud side's configuration: one typed tree, loaded and validated in one place.
 
 Every other module receives these frozen dataclasses; nothing else reads ``os.environ`` or a file for settings.
-Secrets may be written inline (local use), or named by environment variable (``*_env``: how Secret Manager hands
-them to a Cloud Function), and are resolved here so a missing secret is a clear start-up error, not a 500 at
-3 a.m. Key names are contracts (see ARCHITECTURE.md); an unknown or ill-typed key is reported with its full path.
+Secrets may be written inline (local use), or named by environment variable (``*_env``), and are resolved here
+so a missing secret is a clear start-up error, not a 500 at 3 a.m. When that variable is unset but
+``<NAME>_FILE`` names a file, the secret is that file's content: deploy.sh mounts each Pi's upload secret from
+Secret Manager as such a file, which Cloud Run re-reads from the secret's latest version on every read, so a
+rotated secret takes effect without a redeploy (`SiteConfig.secret_file`; the runtime re-reads it). Key names
+are contracts (see ARCHITECTURE.md); an unknown or ill-typed key is reported with its full path.
 """
 
 from __future__ import annotations
@@ -30,9 +33,13 @@ __all__ = [
     "WeatherConfig",
     "load_config",
     "parse_config",
+    "read_secret_file",
 ]
 
 CONFIG_ENV = "PVS6_CLOUD_CONFIG"
+# Set to 1 by deploy.sh on the scheduled functions, which never check an upload: they start without the Pis'
+# upload secrets (least privilege, and one Secret Manager read less per site at each start: docs/cost.md).
+NO_UPLOAD_SECRETS_ENV = "PVS6_NO_UPLOAD_SECRETS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ class SiteConfig:
     active_hours: tuple[int, int] = (6, 21)
     elevation_m: float = 0.0
     archive_spreadsheet_ids: tuple[str, ...] = ()
+    secret_file: Path | None = None  # where the secret was read from (``<secret_env>_FILE``): read again later
 
     @property
     def tz(self) -> ZoneInfo:
@@ -167,11 +175,17 @@ class DetectionConfig:
     learning_hours: float = 48.0
     reboots_per_day: int = 2
     reversed_min_kw: float = 0.1
+    low_light_peer_kw: float = 0.003
+    low_light_peer_share: float = 0.5
+    low_light_spread: float = 0.3
 
 
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
-    """Who may call the scheduled endpoints: Cloud Scheduler's OIDC identity. Empty = local (no check)."""
+    """Who may call the scheduled endpoints: Cloud Scheduler's OIDC identity. Empty = local (no check).
+
+    ``audience`` may stay empty when ``service_account`` is set: the token is then for the function's own URL
+    (what deploy.sh sets up; see `pvs6_cloud.oidc`)."""
 
     audience: str = ""
     service_account: str = ""
@@ -192,6 +206,11 @@ class CloudConfig:
     def site(self, site_id: str) -> SiteConfig:
         """The site with this id, or ``KeyError``."""
         return self.sites[site_id]
+
+
+def read_secret_file(path: Path) -> str:
+    """A secret file's content without the line end an editor or ``echo`` adds."""
+    return path.read_text(encoding="utf-8").strip()
 
 
 class _Reader:
@@ -237,18 +256,33 @@ class _Reader:
 
     def secret(self, key: str, *, required: bool) -> str:
         """A secret given inline as ``key`` or by environment variable name as ``key_env``."""
+        return self.secret_and_file(key, required=required)[0]
+
+    def secret_and_file(self, key: str, *, required: bool) -> tuple[str, Path | None]:
+        """`secret`, and the file it came from when the variable was unset and ``<NAME>_FILE`` named one."""
         inline = self.get(key, str)
         env_name = self.get(f"{key}_env", str)
         if inline and env_name:
             raise ConfigError(f"give {self._key(key)} or {self._key(key + '_env')}, not both")
         if env_name:
             value = self.env.get(env_name, "")
+            file_name = self.env.get(f"{env_name}_FILE", "")
+            if not value and file_name:
+                path = Path(file_name)
+                try:
+                    value = read_secret_file(path)
+                except OSError as err:
+                    raise ConfigError(f"{self._key(key + '_env')}: {env_name}_FILE names {path}, which cannot be "
+                                      f"read ({err.strerror})") from err
+                if not value:
+                    raise ConfigError(f"{self._key(key + '_env')}: {env_name}_FILE names {path}, which is empty")
+                return value, path
             if not value:
                 raise ConfigError(f"{self._key(key + '_env')} names {env_name}, which is not set")
-            return value
+            return value, None
         if required and not inline:
             raise ConfigError(f"missing required key {self._key(key)} (or {self._key(key + '_env')})")
-        return inline or ""
+        return inline or "", None
 
     def sub(self, key: str) -> _Reader:
         self.used.add(key)
@@ -345,9 +379,11 @@ def _read_site(site_id: str, r: _Reader) -> SiteConfig:
     spreadsheet_id = _spreadsheet_id(r)
     if local_dir is None and not spreadsheet_id:
         raise ConfigError(f"[{r.path}] needs local_dir (CSV folder) or spreadsheet_id (Google Sheet)")
+    secret, secret_file = _upload_secret(r)
     site = SiteConfig(
         site_id=site_id,
-        secret=r.secret("secret", required=True),
+        secret=secret,
+        secret_file=secret_file,
         latitude=r.number("latitude", 0.0, low=-90, high=90),
         longitude=r.number("longitude", 0.0, low=-180, high=180),
         timezone=timezone,
@@ -399,6 +435,17 @@ def _mail_password(r: _Reader) -> str:
     if host.endswith(("gmail.com", "googlemail.com")):
         password = "".join(password.split())
     return password
+
+
+def _upload_secret(r: _Reader) -> tuple[str, Path | None]:
+    """The site's upload secret and the file it is re-read from; empty when this process checks no uploads and
+    was given none (see `NO_UPLOAD_SECRETS_ENV`). An inline secret, a set variable or a named file is still read
+    and validated as usual."""
+    env_name = r.get("secret_env", str)
+    given = env_name and (r.env.get(env_name) or r.env.get(f"{env_name}_FILE"))
+    if r.env.get(NO_UPLOAD_SECRETS_ENV) == "1" and env_name and not given and not r.get("secret", str):
+        return "", None
+    return r.secret_and_file("secret", required=True)
 
 
 def parse_config(

@@ -114,22 +114,43 @@ def verify_signature(
     return site
 
 
-def _inflate(body: bytes) -> bytes:
-    """Gunzip at most MAX_DECOMPRESSED_BYTES, refusing more without inflating it."""
+class GzipRefused(ValueError):
+    """Why a gzip stream was not inflated; ``too_large`` tells a size refusal (413) from a broken stream (400)."""
+
+    def __init__(self, reason: str, *, too_large: bool = False) -> None:
+        super().__init__(reason)
+        self.too_large = too_large
+
+
+def gunzip_bounded(data: bytes, *, allow_trailing: bool = False) -> bytes:
+    """Gunzip at most MAX_DECOMPRESSED_BYTES, refusing more without inflating it (a bomb costs us nothing).
+
+    Shared by the door and by replay, so an upload and an archive file are held to the same limits. Bytes after
+    the stream (a second member, junk) are refused unless ``allow_trailing``: at the door they would be data the
+    signature covered but nobody reads.
+    """
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        out = inflater.decompress(body, MAX_DECOMPRESSED_BYTES + 1)
+        out = inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1)
     except zlib.error as err:
-        raise BadRequest(f"body is not valid gzip: {err}") from err
+        raise GzipRefused(f"not valid gzip ({err})") from err
     if len(out) > MAX_DECOMPRESSED_BYTES or inflater.unconsumed_tail:
-        raise PayloadTooLarge("decompressed body is over 16 MiB")
+        raise GzipRefused("inflates to more than 16 MiB", too_large=True)
     if not inflater.eof:
-        raise BadRequest("gzip body is truncated")
-    if inflater.unused_data:
-        # A second member or trailing bytes would be data the signature covered but nobody reads: refused.
+        raise GzipRefused("gzip stream is truncated")
+    if inflater.unused_data and not allow_trailing:
         what = "a second gzip member" if inflater.unused_data[:2] == b"\x1f\x8b" else "trailing bytes"
-        raise BadRequest(f"body has {what} after the gzip stream")
+        raise GzipRefused(f"{what} after the gzip stream")
     return out
+
+
+def _inflate(body: bytes) -> bytes:
+    try:
+        return gunzip_bounded(body)
+    except GzipRefused as err:
+        if err.too_large:
+            raise PayloadTooLarge("decompressed body is over 16 MiB") from err
+        raise BadRequest(f"body refused: {err}") from err
 
 
 def _parse_time(value: Any, where: str) -> datetime:

@@ -51,7 +51,8 @@ def _run(name: str, request: flask.Request, prepare: Callable[[], Job]) -> Respo
         runtime = get_runtime()
         try:
             verify_scheduler_request(request.headers, runtime.config.scheduler,
-                                     platform_checked=platform_checks_callers(os.environ))
+                                     platform_checked=platform_checks_callers(os.environ),
+                                     own_url=f"https://{request.host}")
         except Forbidden as err:
             log.warning("%s refused: %s", name, err)
             return _error(403, str(err))

@@ -84,7 +84,7 @@ def _mail(site: SiteConfig, mailer: Callable[[], Any] | None, now: datetime, wha
     from .notify.transport import OutgoingMail
 
     mail = OutgoingMail(to=site.mail_to, subject=f"{site.display_name}: {what}", text=text, kind="health",
-                        id=f"sheet-{site.site_id}-{now:%Y%m%dT%H%M%S}")
+                        id=f"sheet-{site.site_id}-{now:%Y%m%dT%H%M%S}", timezone=site.timezone)
     try:
         mailer().send(mail)
     except (SentinelError, OSError) as err:

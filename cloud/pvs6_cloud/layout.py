@@ -36,13 +36,27 @@ def panel_key(serial: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: ``key`` for code, ``title`` for people, ``type``/``format`` for the sheet."""
+    """One column: ``key`` for code, ``title`` for people, ``type``/``format`` for the sheet.
+
+    ``was`` lists older titles (a file written before a rename is still read; a percent column under one of
+    them holds fractions); ``of`` names the datetime column an ``offset`` column belongs to.
+    """
 
     key: str
     title: str
     type: str = "text"
     format: str = ""
     width: int = 0
+    was: tuple[str, ...] = ()
+    of: str = ""
+
+    @property
+    def decimals(self) -> int | None:
+        """Decimal places the number format shows (``0.00`` -> 2, ``+0.0;-0.0`` -> 1); None without a format."""
+        if not self.format or self.type not in ("number", "percent"):
+            return None
+        first = self.format.split(";", 1)[0]
+        return len(first.split(".", 1)[1].rstrip("%")) if "." in first else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +129,7 @@ def parse_layout(data: Mapping[str, Any]) -> Layout:
     tabs = tuple(
         Tab(
             name=t["name"],
-            columns=tuple(Column(**c) for c in t["columns"]),
+            columns=tuple(Column(**(c | {"was": tuple(c.get("was", ()))})) for c in t["columns"]),
             description=t.get("description", ""),
             hidden=t.get("hidden", False),
             dynamic=t.get("dynamic", ""),

@@ -4,13 +4,19 @@ Detection (and the watchdog) produce `Finding` objects: "this is wrong right now
 findings into the events a person should hear about, keeps the ``Alerts`` tab, and queues ONE email per call for
 everything that opened, reminded or resolved together, so a tripped breaker (six panels down at once) is one mail.
 
+Every time in the tab is a *data* time, so a backlog (a Pi back from an outage, a replayed archive) tells the
+same story as live uploads: ``started`` (the problem began: the rule's evidence), ``opened`` (the reading that
+raised the alert), ``resolved`` (the reading that cleared it); only ``emailed`` is wall time (when the mail
+server took the mail). A batch is judged reading by reading (`advance`) and told in one email (`conclude`).
+
 Memory lives in ``state.section("alerts")``::
 
-    {"open": {<key>: {"id", "kind", "device", "opened", "notified", "summary", "details", "advice"}},
-     "rows": [{"opened", "resolved", "kind", "device", "message", "alert_id"}, ...]}   # times ISO UTC
+    {"open": {<key>: {"id", "kind", "device", "started", "opened", "notified", "summary", "details", "advice"}},
+     "rows": [{"started", "opened", "resolved", "emailed", "kind", "device", "message", "alert_id", "mail"}, ...]}
+    # times ISO UTC; rows kept before started/emailed existed lack them
 
-An open alert resolves only when its kind was evaluated this time and it was not found: a rule that could not
-judge (per-inverter rules at night, the watchdog's rules during ingest) never clears anything. Hysteresis (how
+An open alert resolves only when its kind was evaluated on that reading and it was not found: a rule that could
+not judge (per-inverter rules at night, the watchdog's rules during ingest) never clears anything. Hysteresis (how
 long a condition must be gone before its finding stops) belongs to the rules, which know their signals.
 """
 
@@ -19,15 +25,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from .config import SiteConfig
 from .state import SiteState
 
-__all__ = ["SECTION", "Finding", "LifecycleChange", "ResolvedAlert", "alerts_rows", "apply_findings",
-           "open_alerts"]
+__all__ = ["SECTION", "Finding", "LifecycleChange", "ResolvedAlert", "Round", "advance", "alerts_rows",
+           "apply_findings", "conclude", "open_alerts", "stamp_emailed"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,9 @@ class Finding:
         Machine-readable evidence (JSON-ready); ``evidence["chart"]`` holds the day's per-panel series for the
         email's chart when the rule has it; ``evidence["quiet_resolve"]`` = True: its resolution is recorded in
         the tab but mailed to nobody, and it never reminds (informative events such as a new device).
+    at, started_at : datetime or None
+        Set by the lifecycle when the alert opens: the reading that raised it and when the problem began
+        [aware]; rules leave them None.
     """
 
     kind: str
@@ -64,6 +73,8 @@ class Finding:
     details: str
     advice: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+    started_at: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -73,7 +84,7 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedAlert:
-    """An alert that cleared: what it was and when it opened."""
+    """An alert that cleared: what it was, and the data times it opened and cleared (and began, when known)."""
 
     key: str
     kind: str
@@ -82,6 +93,7 @@ class ResolvedAlert:
     opened_at: datetime
     alert_id: str
     resolved_at: datetime | None = None  # None: now
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,156 @@ def _message(finding: Finding) -> str:
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
 
 
+def _when(text: Any) -> datetime | None:
+    """An aware time from stored ISO text, or None (empty, unparsable, or naive)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.tzinfo else None
+
+
+def _started(finding: Finding, at: datetime) -> datetime:
+    """When the problem began: the rule's ``evidence["since"]`` when it has one, else the reading that raised it."""
+    since = _when(finding.evidence.get("since")) if finding.evidence else None
+    return since if since is not None and since <= at else at
+
+
+@dataclass(slots=True)
+class Round:
+    """What one call changed over all the readings it judged, told in one email at the end (`conclude`)."""
+
+    opened: list[Finding] = field(default_factory=list)  # as opened: ``at`` and ``started_at`` set
+    resolved: list[ResolvedAlert] = field(default_factory=list)
+    quiet: list[str] = field(default_factory=list)
+
+
+def advance(state: SiteState, findings: Sequence[Finding], *, evaluated_kinds: Collection[str], at: datetime,
+            events: Round) -> dict[str, Finding]:
+    """Open and resolve alerts as of one reading, dated by that reading (its data time, not the clock).
+
+    A backlog calls this once per reading, so it opens, clears and reopens exactly as the same readings arriving
+    one by one would have, with the same times; nothing is mailed here (see `conclude`).
+
+    Parameters
+    ----------
+    state : SiteState
+        Section ``"alerts"`` is updated.
+    findings : sequence of Finding
+        What the rules see wrong after this reading. Duplicate keys: the first wins.
+    evaluated_kinds : collection of str
+        Kinds judged on this reading; only those may resolve.
+    at : datetime
+        The reading's capture time [aware] (the watchdog passes the current time: it judges "now").
+    events : Round
+        Collects what opened and resolved.
+
+    Returns
+    -------
+    dict
+        The findings by key (the current ones after this reading).
+    """
+    mem = _memory(state)
+    open_alerts: dict[str, dict[str, Any]] = mem["open"]
+    current: dict[str, Finding] = {}
+    for finding in findings:
+        current.setdefault(finding.key, finding)
+    for key, finding in current.items():
+        record = open_alerts.get(key)
+        if record is not None:
+            record["summary"], record["details"] = finding.summary, finding.details
+            continue
+        started = _started(finding, at)
+        alert_id = _alert_id(key, at)
+        open_alerts[key] = {
+            "id": alert_id, "kind": finding.kind, "device": finding.device, "started": started.isoformat(),
+            "opened": at.isoformat(), "notified": "", "summary": finding.summary, "details": finding.details,
+            "advice": finding.advice, "quiet": bool(finding.evidence.get("quiet_resolve")),
+        }
+        mem["rows"].append({"started": started.isoformat(), "opened": at.isoformat(), "resolved": "",
+                            "emailed": "", "kind": finding.kind, "device": finding.device,
+                            "message": _message(finding), "alert_id": alert_id})
+        events.opened.append(replace(finding, at=at, started_at=started))
+        log.info("alert opened: %s at %s (%s)", key, at.isoformat(), finding.summary)
+    for key in sorted(open_alerts):
+        record = open_alerts[key]
+        if key in current or record["kind"] not in evaluated_kinds:
+            continue
+        del open_alerts[key]
+        for row in reversed(mem["rows"]):
+            if row["alert_id"] == record["id"]:
+                row["resolved"] = at.isoformat()
+                break
+        log.info("alert resolved: %s at %s", key, at.isoformat())
+        if record.get("quiet"):
+            events.quiet.append(key)
+            continue
+        events.resolved.append(ResolvedAlert(key, record["kind"], record["device"], record["summary"],
+                                             datetime.fromisoformat(record["opened"]), record["id"], at,
+                                             _when(record.get("started"))))
+    return current
+
+
+def conclude(state: SiteState, events: Round, current: Mapping[str, Finding], *, evaluated_kinds: Collection[str],
+             site: SiteConfig, now: datetime, reminder_hours: float) -> LifecycleChange:
+    """Add the daily reminders (by the clock) and queue one email for everything in ``events``.
+
+    Parameters
+    ----------
+    state : SiteState
+        Sections ``"alerts"`` and ``"mail"`` are updated.
+    events : Round
+        What `advance` collected.
+    current : mapping of str to Finding
+        The findings after the last reading (candidates for a reminder).
+    evaluated_kinds : collection of str
+        Kinds judged during the call; only those remind (no reminder at night for a rule that sleeps at night).
+    site : SiteConfig
+        Recipients, name, time zone, sheet link.
+    now : datetime
+        Current wall time [aware UTC]: reminders are a matter of the clock, and the mail is dated by it.
+    reminder_hours : float
+        Minimum time between two mails about the same open alert [h].
+    """
+    from .notify.compose import compose_alert_mail
+    from .notify.queue import queue_mail
+
+    mem = _memory(state)
+    open_alerts: dict[str, dict[str, Any]] = mem["open"]
+    fresh = {f.key for f in events.opened}
+    reminded: list[Finding] = []
+    for key, finding in current.items():
+        record = open_alerts.get(key)
+        if record is None or key in fresh:
+            continue
+        notified = _when(record.get("notified"))
+        due = notified is None or now - notified >= timedelta(hours=reminder_hours)
+        if due and finding.kind in evaluated_kinds and not record.get("quiet"):
+            record["notified"] = now.isoformat()
+            reminded.append(finding)
+    for key in fresh & set(open_alerts):
+        open_alerts[key]["notified"] = now.isoformat()
+
+    if not (events.opened or reminded or events.resolved or events.quiet):
+        return LifecycleChange()
+    if len(mem["rows"]) > ROWS_KEPT:
+        mem["rows"] = mem["rows"][-ROWS_KEPT:]
+    mail_id = ""
+    if events.opened or reminded or events.resolved:
+        mail = compose_alert_mail(site, events.opened, reminded, events.resolved, now)
+        queue_mail(state, mail)
+        mail_id = mail.id
+        announced = {_alert_id(f.key, f.at) for f in events.opened if f.at is not None}
+        for row in mem["rows"]:
+            if row["alert_id"] in announced and not row.get("mail"):
+                row["mail"] = mail_id
+    return LifecycleChange(tuple(events.opened), tuple(reminded), (*(r.key for r in events.resolved),
+                                                                    *events.quiet),
+                           alerts_rows(state, site), mail_id)
+
+
 def apply_findings(
     state: SiteState,
     findings: Sequence[Finding],
@@ -128,9 +290,11 @@ def apply_findings(
     site: SiteConfig,
     now: datetime,
     reminder_hours: float,
-    passed: Sequence[tuple[Finding, datetime]] = (),
+    at: datetime | None = None,
 ) -> LifecycleChange:
-    """Open, remind and resolve alerts from this round's findings; queue one email for all of it.
+    """Open, remind and resolve alerts from one round of findings; queue one email for all of it.
+
+    The one-reading form of `advance` + `conclude` (the watchdog, which judges the present, and tests).
 
     Parameters
     ----------
@@ -139,112 +303,65 @@ def apply_findings(
     findings : sequence of Finding
         Everything the rules see wrong now. Duplicate keys: the first wins.
     evaluated_kinds : collection of str
-        Kinds the caller actually judged this time; only those may resolve, and only those remind (so a
-        reminder never goes out at night for a rule that sleeps at night).
+        Kinds the caller actually judged this time; only those may resolve or remind.
     site : SiteConfig
         Recipients, name, time zone, sheet link for the email.
     now : datetime
         Current time [aware UTC].
     reminder_hours : float
         Minimum time between two mails about the same open alert [h].
-    passed : sequence of (Finding, datetime)
-        Findings that appeared and cleared again within the readings judged this time (a backlog after an
-        outage), with when they cleared [aware]: each not open now is recorded as opened and resolved, and told
-        in the same email.
+    at : datetime, optional
+        Data time of the reading judged [aware]; default ``now``.
 
     Returns
     -------
     LifecycleChange
         Opened and reminded findings, resolved keys, and the new Alerts tab (None if unchanged).
     """
-    from .notify.compose import compose_alert_mail
-    from .notify.queue import queue_mail
+    events = Round()
+    current = advance(state, findings, evaluated_kinds=evaluated_kinds, at=at or now, events=events)
+    return conclude(state, events, current, evaluated_kinds=evaluated_kinds, site=site, now=now,
+                    reminder_hours=reminder_hours)
 
-    mem = _memory(state)
-    open_alerts: dict[str, dict[str, Any]] = mem["open"]
-    current: dict[str, Finding] = {}
-    for finding in findings:
-        current.setdefault(finding.key, finding)
 
-    opened: list[Finding] = []
-    reminded: list[Finding] = []
-    for key, finding in current.items():
-        record = open_alerts.get(key)
-        if record is None:
-            alert_id = _alert_id(key, now)
-            open_alerts[key] = {
-                "id": alert_id, "kind": finding.kind, "device": finding.device, "opened": now.isoformat(),
-                "notified": now.isoformat(), "summary": finding.summary, "details": finding.details,
-                "advice": finding.advice, "quiet": bool(finding.evidence.get("quiet_resolve")),
-            }
-            mem["rows"].append({"opened": now.isoformat(), "resolved": "", "kind": finding.kind,
-                                "device": finding.device, "message": _message(finding), "alert_id": alert_id})
-            opened.append(finding)
-            log.info("alert opened: %s (%s)", key, finding.summary)
-            continue
-        record["summary"], record["details"] = finding.summary, finding.details
-        notified = datetime.fromisoformat(record["notified"])
-        due = now - notified >= timedelta(hours=reminder_hours)
-        if due and finding.kind in evaluated_kinds and not record.get("quiet"):
-            record["notified"] = now.isoformat()
-            reminded.append(finding)
+def stamp_emailed(state: SiteState) -> bool:
+    """Fill the ``Emailed`` time of alerts whose mail the transport has taken; True when any row changed.
 
-    resolved: list[ResolvedAlert] = []
-    quiet: list[str] = []
-    for finding, cleared_at in passed:
-        key = finding.key
-        if key in open_alerts or key in current or finding.evidence.get("quiet_resolve"):
-            continue
-        try:
-            since = datetime.fromisoformat(str(finding.evidence.get("since")))
-        except ValueError:
-            since = cleared_at
-        since = since if since.tzinfo else cleared_at
-        alert_id = _alert_id(key, since)
-        mem["rows"].append({"opened": since.isoformat(), "resolved": cleared_at.isoformat(), "kind": finding.kind,
-                            "device": finding.device, "message": _message(finding), "alert_id": alert_id})
-        opened.append(finding)
-        resolved.append(ResolvedAlert(key, finding.kind, finding.device, finding.summary, since, alert_id,
-                                      cleared_at))
-        log.info("alert opened and cleared within one batch: %s (%s)", key, finding.summary)
-    for key in sorted(open_alerts):
-        record = open_alerts[key]
-        if key in current or record["kind"] not in evaluated_kinds:
-            continue
-        del open_alerts[key]
-        for row in reversed(mem["rows"]):
-            if row["alert_id"] == record["id"]:
-                row["resolved"] = now.isoformat()
-                break
-        log.info("alert resolved: %s", key)
-        if record.get("quiet"):
-            quiet.append(key)
-            continue
-        resolved.append(ResolvedAlert(key, record["kind"], record["device"], record["summary"],
-                                      datetime.fromisoformat(record["opened"]), record["id"]))
-
-    if not (opened or reminded or resolved or quiet):
-        return LifecycleChange()
-    if len(mem["rows"]) > ROWS_KEPT:
-        mem["rows"] = mem["rows"][-ROWS_KEPT:]
-    mail_id = ""
-    if opened or reminded or resolved:
-        mail = compose_alert_mail(site, opened, reminded, resolved, now)
-        queue_mail(state, mail)
-        mail_id = mail.id
-    return LifecycleChange(tuple(opened), tuple(reminded), (*(r.key for r in resolved), *quiet),
-                           alerts_rows(state, site), mail_id)
+    Called after delivery: a mail that waits (the mail server is down) leaves ``Emailed`` empty until it goes.
+    """
+    sent: Mapping[str, str] = state.section("mail").get("sent", {})
+    changed = False
+    for row in _memory(state)["rows"]:
+        mail_id = row.get("mail")
+        if mail_id and not row.get("emailed") and mail_id in sent:
+            row["emailed"] = sent[mail_id]
+            changed = True
+    return changed
 
 
 def alerts_rows(state: SiteState, site: SiteConfig) -> list[dict[str, Any]]:
-    """The whole Alerts tab as records, oldest first, times aware in the site's zone (resolved None if open)."""
+    """The whole Alerts tab as records, oldest first, times aware in the site's zone (None when not known yet).
+
+    Rows stored before ``started``/``emailed`` were kept have them empty: their ``opened`` is what they had.
+
+    The Kind column is the alert's title in words ("Panel stopped producing"), as the email heads it.
+    """
+    from .notify.compose import KIND_TITLES
+
     tz = site.tz
+
+    def local(text: Any) -> datetime | None:
+        at = _when(text)
+        return at.astimezone(tz) if at is not None else None
+
     out = []
     for row in _memory(state)["rows"]:
         out.append({
-            "opened": datetime.fromisoformat(row["opened"]).astimezone(tz),
-            "resolved": datetime.fromisoformat(row["resolved"]).astimezone(tz) if row["resolved"] else None,
-            "kind": row["kind"],
+            "started": local(row.get("started")),
+            "opened": local(row.get("opened")),
+            "resolved": local(row.get("resolved")),
+            "emailed": local(row.get("emailed")),
+            "kind": KIND_TITLES.get(row["kind"], row["kind"]),
             "device": row["device"],
             "message": row["message"],
             "alert_id": row["alert_id"],

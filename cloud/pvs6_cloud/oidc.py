@@ -13,6 +13,12 @@ the signature"). Such a token can no longer be verified, so there only the claim
 is believed only where the platform provably checked it: the deployment says it is private
 (`PRIVATE_ENV` = ``1``, set by deploy.sh on the private functions only) and runs on Cloud Run (``K_SERVICE``).
 Everywhere else (local serve, a public deployment) a stripped token is refused: anyone can forge one.
+
+The audience: deploy.sh lets each Scheduler job use its function's own URL (what Cloud Run accepts without any
+change to the service), and writes only ``service_account`` into ``[scheduler]``. With no ``audience``
+configured, a token Cloud Run checked needs no audience check of ours (Cloud Run accepts only its own URLs
+and custom audiences: https://cloud.google.com/run/docs/authenticating/service-to-service), and a signed token
+must be for the URL it was sent to (``own_url``). A configured ``audience`` is always required as it is.
 """
 
 from __future__ import annotations
@@ -74,7 +80,8 @@ def _check_claims(claims: Mapping[str, Any], scheduler: SchedulerConfig) -> Mapp
 
 
 def _platform_checked_claims(token: str, scheduler: SchedulerConfig) -> Mapping[str, Any]:
-    """Claims of a token Cloud Run verified, then stripped of its signature: audience, expiry, `_check_claims`."""
+    """Claims of a token Cloud Run verified, then stripped of its signature: audience (when one is configured;
+    else Cloud Run checked it), expiry, `_check_claims`."""
     import google.auth.exceptions
     from google.auth import jwt
 
@@ -83,7 +90,8 @@ def _platform_checked_claims(token: str, scheduler: SchedulerConfig) -> Mapping[
     except (ValueError, TypeError, google.auth.exceptions.GoogleAuthError) as err:
         raise Unauthorized(f"invalid ID token: {err}") from err
     audience = claims.get("aud")
-    if audience != scheduler.audience and not (isinstance(audience, list) and scheduler.audience in audience):
+    if scheduler.audience and audience != scheduler.audience and not (
+            isinstance(audience, list) and scheduler.audience in audience):
         raise Unauthorized(f"ID token is for audience {audience!r}, not {scheduler.audience!r}")
     expiry = claims.get("exp")
     if not isinstance(expiry, int | float) or expiry + _CLOCK_SKEW_S < time.time():
@@ -91,8 +99,14 @@ def _platform_checked_claims(token: str, scheduler: SchedulerConfig) -> Mapping[
     return _check_claims(claims, scheduler)
 
 
+def _own_audiences(own_url: str) -> list[str]:
+    """The forms Cloud Scheduler may give the URL a request was sent to: bare, with ``/``, with its path."""
+    base = own_url.rstrip("/")
+    return [base, base + "/"] if base else []
+
+
 def verify_scheduler_token(token: str, scheduler: SchedulerConfig, *, session: Any = None,
-                           platform_checked: bool = False) -> Mapping[str, Any]:
+                           platform_checked: bool = False, own_url: str = "") -> Mapping[str, Any]:
     """Check an ID token's signature, expiry, issuer, audience and service account.
 
     Parameters
@@ -106,6 +120,9 @@ def verify_scheduler_token(token: str, scheduler: SchedulerConfig, *, session: A
     platform_checked : bool
         Cloud Run already verified the signature (`platform_checks_callers`): a token whose signature is
         ``SIGNATURE_REMOVED_BY_GOOGLE`` is then judged by its claims alone. Refused otherwise.
+    own_url : str
+        ``https://<host>`` the request was sent to: the audience a signed token must have when none is
+        configured.
 
     Returns
     -------
@@ -129,13 +146,16 @@ def verify_scheduler_token(token: str, scheduler: SchedulerConfig, *, session: A
     if not scheduler.service_account:
         raise ConfigError("scheduler.audience is set but scheduler.service_account is empty: any Google account "
                           "could call the jobs; name Cloud Scheduler's service account")
+    audiences = [scheduler.audience] if scheduler.audience else _own_audiences(own_url)
     if token.rpartition(".")[2] == STRIPPED_SIGNATURE:
         if not platform_checked:
             raise Unauthorized("ID token has no signature (SIGNATURE_REMOVED_BY_GOOGLE) but this deployment is "
                                f"not marked private ({PRIVATE_ENV}=1 on Cloud Run); refusing it")
         return _platform_checked_claims(token, scheduler)
+    if not audiences:
+        raise Unauthorized("no audience to check the ID token against (set scheduler.audience)")
     try:
-        claims = id_token.verify_token(token, _request(session), audience=scheduler.audience,
+        claims = id_token.verify_token(token, _request(session), audience=audiences,
                                        certs_url=scheduler.certs_url or GOOGLE_CERTS_URL,
                                        clock_skew_in_seconds=_CLOCK_SKEW_S)
     except google.auth.exceptions.TransportError as err:
@@ -145,9 +165,10 @@ def verify_scheduler_token(token: str, scheduler: SchedulerConfig, *, session: A
     return _check_claims(claims, scheduler)
 
 
-def verify_scheduler_request(headers: Mapping[str, str], scheduler: SchedulerConfig, *,
-                             session: Any = None, platform_checked: bool = False) -> Mapping[str, Any] | None:
-    """Verify the caller's Bearer token when an audience is configured; None when checks are off.
+def verify_scheduler_request(headers: Mapping[str, str], scheduler: SchedulerConfig, *, session: Any = None,
+                             platform_checked: bool = False, own_url: str = "") -> Mapping[str, Any] | None:
+    """Verify the caller's Bearer token when an audience or service account is configured; None when checks
+    are off (local use).
 
     The token is read from ``X-Serverless-Authorization`` when present (Cloud Run checks that one in
     preference to, and then passes on, ``Authorization``), else from ``Authorization``.
@@ -157,10 +178,11 @@ def verify_scheduler_request(headers: Mapping[str, str], scheduler: SchedulerCon
     Unauthorized, Forbidden, TransientError, ConfigError
         As `verify_scheduler_token`; a missing or non-Bearer header is `Unauthorized`.
     """
-    if not scheduler.audience:
+    if not (scheduler.audience or scheduler.service_account):
         return None
     header = headers.get("X-Serverless-Authorization") or headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing Authorization: Bearer <ID token>")
-    return verify_scheduler_token(token.strip(), scheduler, session=session, platform_checked=platform_checked)
+    return verify_scheduler_token(token.strip(), scheduler, session=session, platform_checked=platform_checked,
+                                  own_url=own_url)

@@ -107,6 +107,19 @@ def _site_lock(site_id: str) -> threading.Lock:
         return _site_locks.setdefault(site_id, threading.Lock())
 
 
+def _log_parse_warnings(site_id: str, snapshots: list[Snapshot]) -> None:
+    """One INFO line per batch, never one per reading: a 500-reading backlog whose PVS6 reports the same odd
+    field in each would otherwise write 500 lines to Cloud Logging (docs/cost.md). Each note stays at DEBUG."""
+    noted = [(s.sha256, w) for s in snapshots for w in s.warnings]
+    if not noted:
+        return
+    for sha256, warning in noted:
+        log.debug("site %s snapshot %s: %s", site_id, sha256[:12], warning)
+    readings = len({sha256 for sha256, _ in noted})
+    log.info("site %s: %d parse note(s) in %d reading(s), e.g. snapshot %s: %s", site_id, len(noted), readings,
+             noted[0][0][:12], noted[0][1])
+
+
 def ingest_batch(batch: UploadBatch, config: CloudConfig, services: Services) -> IngestResult:
     """Store a batch exactly once and raise whatever alerts it shows.
 
@@ -145,16 +158,17 @@ def _ingest_locked(batch: UploadBatch, config: CloudConfig, services: Services) 
             batch_ids.add(item.sha256)
             fresh.append(item)
     snapshots = _parse_items(batch, fresh)
-    for snapshot in snapshots:
-        for warning in snapshot.warnings:
-            log.info("site %s snapshot %s: %s", site.site_id, snapshot.sha256[:12], warning)
+    _log_parse_warnings(site.site_id, snapshots)
 
     enrichments = enrich.enrich_batch(
         snapshots, site, config.weather, state.section("weather"), http=services.weather_http, now=now
     )
     grew = False
-    for snapshot in snapshots:
-        grew = rows.remember_devices(state, snapshot) or grew
+    min_elevation = config.detection.min_sun_elevation_deg
+    for snapshot, enrichment in zip(snapshots, enrichments, strict=True):
+        elevation = enrichment.sun_elevation_deg
+        daylight = elevation is None or elevation >= min_elevation
+        grew = rows.remember_devices(state, snapshot, daylight=daylight) or grew
         state.remember(snapshot.sha256, snapshot.captured_at)
     panels = rows.panels(state, site.array.places)
     readings = [rows.readings_record(s, e) for s, e in zip(snapshots, enrichments, strict=True)]
@@ -194,8 +208,10 @@ def _ingest_locked(batch: UploadBatch, config: CloudConfig, services: Services) 
     if mail_memory() != mail_before:
         # Sent mail leaves the queue, and a mail outage's start, end and failed attempts are remembered: save it
         # now, or the next upload would send the same mail again or report the same outage twice.
+        emailed = alerting.emailed_rows(state, site)
         try:
-            sink.commit(SheetWrite(state=state, panels=panels))
+            sink.commit(SheetWrite(state=state, panels=panels,
+                                   replace={"Alerts": emailed} if emailed is not None else {}))
         except SinkUnavailable as err:
             # The readings are stored, so they are still acknowledged: failing the request would only make the
             # Pi resend what we have. What is lost is the note that the mail went out.

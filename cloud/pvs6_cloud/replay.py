@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import re
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -24,7 +23,15 @@ from pathlib import Path
 from pvs6_parse import ParseError, parse_payload
 
 from .config import CloudConfig
-from .contract import EARLIEST_CAPTURE, MAX_DECOMPRESSED_BYTES, MAX_SNAPSHOTS, UploadBatch, UploadItem
+from .contract import (
+    EARLIEST_CAPTURE,
+    MAX_DECOMPRESSED_BYTES,
+    MAX_SNAPSHOTS,
+    GzipRefused,
+    UploadBatch,
+    UploadItem,
+    gunzip_bounded,
+)
 from .pipeline import Services, ingest_batch
 
 __all__ = ["ReplayReport", "find_archive_files", "replay_folder"]
@@ -96,16 +103,10 @@ def _load(path: Path) -> bytes:
     raw = path.read_bytes()
     if not path.name.endswith(".gz"):
         return raw
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        out = inflater.decompress(raw, MAX_DECOMPRESSED_BYTES + 1)
-    except zlib.error as err:
-        raise Unreadable(f"not valid gzip ({err})") from err
-    if len(out) > MAX_DECOMPRESSED_BYTES or inflater.unconsumed_tail:
-        raise Unreadable("inflates to more than 16 MiB, more than any PVS6 answer")
-    if not inflater.eof:
-        raise Unreadable("gzip file is truncated")
-    return out
+        return gunzip_bounded(raw, allow_trailing=True)
+    except GzipRefused as err:
+        raise Unreadable(f"{err}, more than any PVS6 answer" if err.too_large else str(err)) from err
 
 
 def _read(path: Path, stamp: datetime, site: str) -> UploadItem:

@@ -50,11 +50,13 @@ def readings_record(snapshot: Snapshot, enrichment: Enrichment) -> dict[str, Cel
     return record
 
 
-def remember_devices(state: SiteState, snapshot: Snapshot) -> bool:
+def remember_devices(state: SiteState, snapshot: Snapshot, *, daylight: bool = True) -> bool:
     """Update the Devices memory from a snapshot; return True when a new inverter joined the panel columns.
 
     An inverter that reports ``error`` with no counters keeps its last known lifetime (the PVS6 forgets it, we
-    do not). Panel order is first-seen order, so a column never moves once a person has charted it.
+    do not). Panel order is first-seen order, so a column never moves once a person has charted it. With
+    ``daylight`` False (the sun too low for the detector to judge), an inverter that is not working is asleep,
+    not in error: its daylight state is kept for the Devices tab.
     """
     seen_at = snapshot.captured_at.isoformat()
     grew = False
@@ -81,6 +83,9 @@ def remember_devices(state: SiteState, snapshot: Snapshot) -> bool:
         if seen_at >= record.last_seen:
             record.last_seen = seen_at
             record.last_state = str(dstate)
+            record.asleep = kind == "Inverter" and not daylight and dstate != DeviceState.WORKING
+            if not record.asleep:
+                record.daylight_state = str(dstate)
             if lifetime is not None:
                 record.lifetime_kwh = lifetime
             if measured is not None:
@@ -109,8 +114,20 @@ def device_records(state: SiteState, places: Mapping[str, str]) -> list[dict[str
             "place": places.get(d.serial, ""),
             "first_seen": datetime.fromisoformat(d.first_seen) if d.first_seen else None,
             "last_seen": datetime.fromisoformat(d.last_seen) if d.last_seen else None,
-            "last_state": d.last_state,
+            "last_state": _state_words(d),
             "lifetime_kwh": d.lifetime_kwh,
         }
         for d in rows
     ]
+
+
+_STATE_WORDS = {"working": "working", "error": "error", "offline": "not reporting", "unknown": "unknown"}
+
+
+def _state_words(device: DeviceRecord) -> str:
+    """The Devices tab's "Last state": at night an inverter is asleep, with what it said in daylight."""
+    if not device.asleep:
+        return _STATE_WORDS.get(device.last_state, device.last_state)
+    if not device.daylight_state:
+        return "asleep (night)"
+    return f"asleep (night); in daylight: {_STATE_WORDS.get(device.daylight_state, device.daylight_state)}"

@@ -2,6 +2,11 @@
 
 Nothing is built at import: the config is read, and the Google and mail clients are made, only when the first
 request needs them, so importing the function needs no credentials and no network.
+
+A Pi's upload secret that came from a file (deploy.sh mounts it from Secret Manager, where every read fetches
+the latest version) is read again when the copy in memory is older than `SECRET_TTL_S`: a rotated secret is in
+force within a minute, with no redeploy and no restart. Environment variables are fixed when an instance starts,
+which is why deploy.sh does not hand the Pi's secret over as one.
 """
 
 from __future__ import annotations
@@ -9,19 +14,23 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .config import CloudConfig, SiteConfig, load_config
+from .config import NO_UPLOAD_SECRETS_ENV, CloudConfig, SiteConfig, load_config, read_secret_file
 from .contract import now_utc
+from .errors import ConfigError
 from .logsetup import configure_logging
 from .pipeline import Services
 from .sink import Sink, open_sink
 
-__all__ = ["Runtime", "get_runtime", "set_runtime"]
+__all__ = ["SECRET_TTL_S", "Runtime", "get_runtime", "set_runtime"]
 
 log = logging.getLogger(__name__)
+
+SECRET_TTL_S = 60.0  # a file-backed secret is read again after this long [s]
 
 
 class Runtime:
@@ -29,8 +38,11 @@ class Runtime:
 
     def __init__(self, config: CloudConfig, *, clock: Callable[[], datetime] = now_utc,
                  sink_for: Callable[[SiteConfig], Sink] | None = None, mailer: Any = None,
-                 weather_http: Any = None) -> None:
+                 weather_http: Any = None, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self._monotonic = monotonic
+        self._secrets: dict[str, tuple[float, str]] = {}  # site id -> (read at, value), file-backed secrets only
+        self._secret_lock = threading.Lock()
         self._sinks: dict[str, Sink] = {}
         self._sink_factory = sink_for or (lambda site: open_sink(site, config))
         self._mailer = mailer
@@ -53,9 +65,35 @@ class Runtime:
         return self._mailer
 
     def secret_for(self, site_id: str) -> str | None:
-        """The upload secret of a configured site (None for strangers)."""
+        """The upload secret of a configured site (None for strangers), read again from its file when stale.
+
+        A site without one (a scheduled function started with ``PVS6_NO_UPLOAD_SECRETS=1``) is a configuration
+        error, never an empty key: anyone can sign with an empty key. The Pi retries a 500, so nothing is lost.
+        A file that cannot be read (Secret Manager briefly unreachable) keeps the last value in force.
+        """
         site = self.config.sites.get(site_id)
-        return site.secret if site else None
+        if site is None:
+            return None
+        if site.secret_file is None:
+            if not site.secret:
+                raise ConfigError(f"this function was started without the upload secret of site {site_id!r} "
+                                  f"({NO_UPLOAD_SECRETS_ENV}=1 is meant for the scheduled functions only)")
+            return site.secret
+        now = self._monotonic()
+        with self._secret_lock:
+            read_at, value = self._secrets.get(site_id, (float("-inf"), site.secret))
+            if now - read_at < SECRET_TTL_S:
+                return value
+            try:
+                fresh = read_secret_file(site.secret_file)
+            except OSError as err:
+                log.warning("cannot read the upload secret of site %s from %s (%s); using the one read before",
+                            site_id, site.secret_file, err.strerror)
+                fresh = ""
+            if fresh and fresh != value:
+                log.info("site %s: a new upload secret is in force", site_id)
+            self._secrets[site_id] = (now, fresh or value)
+            return fresh or value
 
 
 _lock = threading.Lock()

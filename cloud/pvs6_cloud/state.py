@@ -40,6 +40,10 @@ class DeviceRecord:
     last_state: str = ""
     lifetime_kwh: float | None = None
     last_measured_at: str = ""
+    # Microinverters read "error" every night: what the last daylight reading said, and whether the newest one
+    # was such a dark one (the Devices tab then says "asleep (night)" instead of "error").
+    daylight_state: str = ""
+    asleep: bool = False
 
 
 @dataclass(slots=True)

@@ -106,6 +106,43 @@ class Archive:
             log.info("archive: removed %d file(s) past retention or size limit", removed)
         return removed
 
+    def make_room(self, needed_bytes: int) -> int:
+        """Remove the oldest archived files until ``needed_bytes`` of disk are freed: new readings come first.
+
+        Called when the disk is full; the archive is the only thing the edge keeps that a new reading outranks
+        (its files are copies of readings the cloud already has, or still has in the spool).
+
+        Parameters
+        ----------
+        needed_bytes : int
+            Disk space to free [bytes].
+
+        Returns
+        -------
+        int
+            How many files were removed (0: the archive is empty).
+        """
+        files = sorted((name, path) for path, name in self._files())
+        freed = removed = 0
+        for _name, path in files:
+            if freed >= needed_bytes:
+                break
+            try:
+                freed += os.stat(path).st_blocks * 512
+            except (OSError, AttributeError):
+                freed += 4096
+            _remove(path)
+            removed += 1
+        if removed:
+            log.warning("disk full: removed the %d oldest archive file(s) (%d KiB) to keep new readings",
+                        removed, freed // 1024)
+        return removed
+
+    def _files(self) -> list[tuple[str, str]]:
+        """(path, name) of every archived file, temp files aside."""
+        return [(os.path.join(root, name), name) for root, _dirs, names in os.walk(self.dir) for name in names
+                if not name.startswith(TEMP_PREFIX)]
+
     def newest_ts(self) -> float | None:
         """Capture time of the newest archived file [unix s], looking only into the newest month's folder."""
         folder = self.dir

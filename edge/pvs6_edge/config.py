@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_VARSERVER_MATCHES",
     "CloudConfig",
     "EdgeConfig",
+    "HistoryConfig",
     "PvsConfig",
     "StorageConfig",
     "load_config",
@@ -80,6 +81,17 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """The owner's CSV history on the Pi (``storage.dir/history``).
+
+    ``timezone`` is an IANA name (``America/New_York``) for the local times written; empty means the Pi's own
+    zone (what ``raspi-config`` / ``timedatectl set-timezone`` set), which is right on a Pi set up for its home.
+    """
+
+    timezone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class EdgeConfig:
     """The whole edge configuration, plus the file it came from (for messages)."""
 
@@ -87,6 +99,7 @@ class EdgeConfig:
     cloud: CloudConfig
     storage: StorageConfig
     source: Path
+    history: HistoryConfig = HistoryConfig()
 
 
 def resolve_config_path(arg: str | None, environ: Mapping[str, str]) -> Path:
@@ -141,11 +154,12 @@ def load_config(path: Path, environ: Mapping[str, str]) -> EdgeConfig:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from err
     base = path.parent
-    _only(doc, "", {"pvs", "cloud", "storage"})
+    _only(doc, "", {"pvs", "cloud", "storage", "history"})
     pvs = _pvs(_section(doc, "pvs"))
     cloud = _cloud(_section(doc, "cloud"), base, environ)
     storage = _storage(_section(doc, "storage"), base)
-    return EdgeConfig(pvs=pvs, cloud=cloud, storage=storage, source=path)
+    history = _history(doc.get("history", {}))
+    return EdgeConfig(pvs=pvs, cloud=cloud, storage=storage, source=path, history=history)
 
 
 def _pvs(sec: dict[str, Any]) -> PvsConfig:
@@ -236,6 +250,22 @@ def _storage(sec: dict[str, Any], base: Path) -> StorageConfig:
         archive_max_bytes=int(_num(sec, "storage", "archive_max_bytes", 2048 * MIB, low=0, high=big, integer=True)),
         quarantine_max_files=int(_num(sec, "storage", "quarantine_max_files", 1000, low=1, high=10**6, integer=True)),
     )
+
+
+def _history(sec: Any) -> HistoryConfig:
+    if not isinstance(sec, dict):
+        raise ConfigError("[history] must be a table")
+    _only(sec, "history", {"timezone"})
+    name = _get(sec, "history", "timezone", str, "")
+    if name:
+        import zoneinfo  # only when a zone is named: the default (the Pi's own zone) needs no tz database
+
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+            raise ConfigError(f"history.timezone: unknown time zone {name!r} (use a name like "
+                              f"'America/New_York', or leave it out for the Pi's own zone)") from err
+    return HistoryConfig(timezone=name)
 
 
 def _section(doc: dict[str, Any], name: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ Callers catch :class:`EdgeError` (or one subclass) and keep the cause: library e
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "CloudError",
     "CloudRejected",
@@ -15,6 +17,8 @@ __all__ = [
     "PvsAuthError",
     "PvsBadResponse",
     "PvsError",
+    "PvsLoginDemanded",
+    "PvsRefusing",
     "PvsUnavailable",
     "PvsWrongApi",
     "SpoolCorrupt",
@@ -32,6 +36,12 @@ class ConfigError(EdgeError, ValueError):
 
 class StorageError(EdgeError, OSError):
     """The storage folder cannot be written (disk full, read-only SD card, permissions)."""
+
+    @property
+    def disk_full(self) -> bool:
+        """The file system had no room left (the OSError this was raised from says ENOSPC or EDQUOT)."""
+        cause = self.__cause__
+        return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class SpoolCorrupt(EdgeError):
@@ -58,6 +68,17 @@ class PvsWrongApi(PvsError):
     """This API style is not served by this firmware (404, or login demanded on dl_cgi): detect again."""
 
 
+class PvsLoginDemanded(PvsWrongApi):
+    """dl_cgi answered 401/403: new firmware that wants the varserver, or old firmware's passing fit."""
+
+
+class PvsRefusing(PvsUnavailable):
+    """Old firmware refuses dl_cgi (403 Unauthorized) although it has no varserver: a fit, not a new firmware.
+
+    Keep asking dl_cgi at the next poll; one that lasts is cured by power-cycling the PVS6.
+    """
+
+
 class CloudError(EdgeError):
     """The upload did not complete."""
 
@@ -71,11 +92,19 @@ class CloudRetryLater(CloudError):
         What happened, for the log and the status.
     retry_after_s : float or None
         The server's Retry-After, when it sent one [s].
+    status : int or None
+        The HTTP status when the cloud answered one (None: timeout, connection error).
     """
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, retry_after_s: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.status = status
+
+    @property
+    def server_fault(self) -> bool:
+        """The cloud answered 5xx: it may be one reading it cannot handle, not an outage."""
+        return self.status is not None and self.status >= 500
 
 
 class CloudRejected(CloudError):

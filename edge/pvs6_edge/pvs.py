@@ -34,7 +34,16 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from pvs6_edge.clock import Clock
 from pvs6_edge.config import PvsConfig
-from pvs6_edge.errors import PvsAuthError, PvsBadResponse, PvsError, PvsUnavailable, PvsWrongApi
+from pvs6_edge.errors import (
+    PvsAuthError,
+    PvsBadResponse,
+    PvsError,
+    PvsLoginDemanded,
+    PvsRefusing,
+    PvsUnavailable,
+    PvsWrongApi,
+)
+from pvs6_edge.tls import mount_unverified
 
 __all__ = ["VARSERVER_MIN_BUILD", "Fetched", "PvsClient"]
 
@@ -75,10 +84,12 @@ class PvsClient:
         self._renewed = False
         self._logged_in = False
         self._info: dict[str, Any] | None = None
+        self._has_varserver: bool | None = None
         self.requests_made = 0
         # The PVS6's certificate is self-signed: no verification, and silence the warning for this host only.
         host = urlsplit(self._base).hostname or ""
         warnings.filterwarnings("ignore", category=InsecureRequestWarning, message=rf".*'{re.escape(host)}'")
+        mount_unverified(session, self._varserver_base)
 
     def fetch(self, api: str, remembered: str | None = None) -> Fetched:
         """Fetch one answer with ``api`` (``auto`` uses ``remembered``, else detects, else tries both).
@@ -98,14 +109,15 @@ class PvsClient:
         Raises
         ------
         PvsError
-            Any failure; ``PvsUnavailable`` when the PVS6 is down or busy, ``PvsAuthError`` for a bad password.
+            Any failure; ``PvsUnavailable`` when the PVS6 is down or busy (``PvsRefusing`` when old firmware
+            refuses dl_cgi in a fit), ``PvsAuthError`` for a bad password.
         """
         if api != "auto":
-            return self._fetch_style(api)
+            return self._dl_cgi(switch=False) if api == "dl_cgi" else self._fetch_style(api)
         style: str | None = None
         if remembered in ("dl_cgi", "varserver"):
             try:
-                return self._fetch_style(remembered)
+                return self._dl_cgi() if remembered == "dl_cgi" else self._fetch_style(remembered)
             except (PvsWrongApi, PvsBadResponse) as err:
                 # A firmware update may turn dl_cgi into a 404, a 401 or a 200 HTML login page: ask the
                 # (cheap) firmware build; a garbled answer from a busy PVS6 costs no second full request.
@@ -116,12 +128,50 @@ class PvsClient:
         else:
             style = self.detect_api()
         if style is not None:
-            return self._fetch_style(style)
+            return self._dl_cgi() if style == "dl_cgi" else self._fetch_style(style)
         try:
-            return self._fetch_style("dl_cgi")
+            return self._dl_cgi()
         except PvsWrongApi as err:
             log.info("dl_cgi refused (%s); trying varserver", err)
             return self._fetch_style("varserver")
+
+    def _dl_cgi(self, switch: bool = True) -> Fetched:
+        """The DeviceList; a 401/403 is judged by whether this PVS6 has a varserver at all.
+
+        New firmware refuses dl_cgi because it wants the varserver login (then ``switch`` moves to it). Old
+        firmware (no varserver) also answers ``{"status":403,"error":"Unauthorized"}`` now and then until it
+        is power-cycled (ha-esunpower#27, #35; hass-sunpower#110): that is a fit, never a firmware change.
+        """
+        try:
+            return self._fetch_style("dl_cgi")
+        except PvsLoginDemanded as err:
+            if not self.has_varserver():
+                build = (self.supervisor_info() or {}).get("BUILD")
+                firmware = f"firmware build {build}" if build is not None else "its firmware"
+                raise PvsRefusing(f"dl_cgi refused the Pi ({err}) although {firmware} has no varserver to log in "
+                                  "to: old PVS6 firmware does this now and then until it is restarted; the Pi "
+                                  "keeps asking dl_cgi") from err
+            if not switch:
+                raise PvsWrongApi(f"{err}, and this PVS6 has the varserver: set pvs.api = \"auto\"") from err
+            log.warning("dl_cgi demands a login (%s) and the PVS6 has the varserver: its firmware was updated; "
+                        "using varserver", err)
+            return self._fetch_style("varserver")
+
+    def has_varserver(self) -> bool:
+        """Whether the PVS6 serves the varserver, asked of the PVS6 itself rather than guessed from its build.
+
+        An unauthenticated ``/auth?login`` answers 401 (or 400) where the varserver exists, and 404 or nothing
+        at all (old firmware does not listen on HTTPS) where it does not. Build 61840 is where LocalAPI.md
+        says it starts, but owners' PVS6s at 61839 and 61840 disagree; the answer settles it.
+        """
+        if self._has_varserver is None:
+            try:
+                status, _ = self._get("/auth?login", None, None, "varserver")
+            except PvsUnavailable as err:
+                log.info("no varserver answers on this PVS6 (%s)", err)
+                status = 404
+            self._has_varserver = status != 404
+        return self._has_varserver
 
     def detect_api(self) -> str | None:
         """Ask the unauthenticated supervisor/info for the firmware BUILD; None when it does not say."""
@@ -232,7 +282,7 @@ class PvsClient:
         if status in (401, 403):
             if style == "varserver":
                 raise PvsAuthError(f"HTTP {status} from {path}")
-            raise PvsWrongApi(f"HTTP {status} from {path}: this firmware wants the varserver login")
+            raise PvsLoginDemanded(f"HTTP {status} from {path}")
         if status == 404:
             raise PvsWrongApi(f"HTTP 404 from {path}")
         if status == 429 or status >= 500:

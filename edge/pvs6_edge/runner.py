@@ -12,13 +12,23 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pvs6_edge import __version__
 from pvs6_edge.archive import Archive
-from pvs6_edge.clock import EARLIEST_PLAUSIBLE_TS, Clock, ClockVerdict, SystemClock, iso_utc, judge_clock
+from pvs6_edge.clock import (
+    EARLIEST_PLAUSIBLE_TS,
+    Clock,
+    ClockVerdict,
+    SystemClock,
+    describe_span,
+    iso_utc,
+    judge_clock,
+)
 from pvs6_edge.config import EdgeConfig
-from pvs6_edge.errors import PvsError, StorageError
+from pvs6_edge.errors import PvsError, PvsRefusing, SpoolCorrupt, StorageError
+from pvs6_edge.failing import FailingItems
+from pvs6_edge.housekeeping import DISK_FULL_BYTES, free_bytes, sweep_leftovers
 from pvs6_edge.lock import run_lock
 from pvs6_edge.spool import Spool
 from pvs6_edge.state import EdgeState, load_state, save_state
@@ -34,6 +44,8 @@ log = logging.getLogger(__name__)
 
 _DAY_S = 86400.0
 _MAX_REPORTED_QUARANTINE = 50
+_ROOM_MARGIN_BYTES = 256 * 1024  # freed beyond a write's own size when the disk is full (state, archive copy)
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -46,6 +58,11 @@ class RunResult:
     snapshots_acked: int = 0
     upload_requests: int = 0
     upload_bytes: int = 0
+
+
+REFUSING_ADVICE_AFTER_S = 3600.0  # a 403 fit lasting this long is not passing by itself [s]
+REFUSING_ADVICE = ("switch the PVS6's breaker off for a minute and on again (it takes about 10 minutes to come "
+                   "back); that ends these fits")
 
 
 class EdgeRunner:
@@ -99,7 +116,8 @@ class EdgeRunner:
             # A full or failing SD card must not stop the upload (which frees space) nor the heartbeat that
             # tells the owner: storage errors of the steps before the upload are recorded, then the run goes on.
             try:
-                state.unreported_quarantine.extend(self.spool.sweep_temps())
+                records, _removed = sweep_leftovers(self.cfg.storage.dir, self.spool)
+                state.unreported_quarantine.extend(records)
             except StorageError as err:
                 self._storage_failed(state, err, failures)
             with self._new_session() as session:
@@ -120,8 +138,27 @@ class EdgeRunner:
                     state.storage_error = state.storage_error_at = None
                 if upload:
                     self._upload(session, state, result, verdict)
-            save_state(self.state_path, state)
+            self._save_state(state)
         return result
+
+    def _save_state(self, state: EdgeState) -> None:
+        self._with_room(lambda: save_state(self.state_path, state), 0)
+
+    def _with_room(self, write: Callable[[], _T], size_bytes: int) -> _T:
+        """Run a write; when the disk is full, let the oldest archive files go and try once more.
+
+        Raises
+        ------
+        StorageError
+            The write failed for another reason, or still fails with nothing left to free.
+        """
+        try:
+            return write()
+        except StorageError as err:
+            if not err.disk_full or not self.archive.make_room(2 * size_bytes + _ROOM_MARGIN_BYTES):
+                raise
+            log.warning("disk full (%s): the oldest archive files gave way; writing again", err)
+            return write()
 
     def _storage_failed(self, state: EdgeState, err: StorageError, failures: list[StorageError]) -> None:
         failures.append(err)
@@ -161,7 +198,7 @@ class EdgeRunner:
                      now - last, self.cfg.pvs.min_interval_s)
             return "skipped"
         state.last_poll_at = now
-        save_state(self.state_path, state)  # a run killed mid-poll still counts as a poll
+        self._save_state(state)  # a run killed mid-poll still counts as a poll
         started = self.clock.monotonic()
         try:
             fetched = PvsClient(session, self.cfg.pvs, self.clock).fetch(self.cfg.pvs.api, state.api)
@@ -169,11 +206,12 @@ class EdgeRunner:
             self._pvs_failed(state, now, err)
             return "failed"
         captured = self.clock.time()
-        self.spool.put(fetched.raw, fetched.source, captured)
+        spooled = self._with_room(lambda: self.spool.put(fetched.raw, fetched.source, captured), len(fetched.raw))
         try:
-            self.archive.put(fetched.raw, captured)
+            self._with_room(lambda: self.archive.put(fetched.raw, captured), len(fetched.raw))
         except StorageError as err:
             log.error("archive write failed (the snapshot is safe in the spool): %s", err)
+        self._record_history(fetched.raw, fetched.source, captured, str(spooled))
         if state.pvs_failing_since is not None:
             log.info("PVS6 answers again after %.0f min", max(0.0, captured - state.pvs_failing_since) / 60)
         state.pvs_failing_since = None
@@ -184,12 +222,40 @@ class EdgeRunner:
                  self.clock.monotonic() - started)
         return "ok"
 
+    def _record_history(self, raw: bytes, source: str, captured: float, spooled: str) -> None:
+        """Add the reading to the owner's CSV history, after any spooled one a killed run left out; never fatal."""
+        import json
+
+        from pvs6_edge.history import History, local_zone
+
+        history = History(self.cfg.storage.dir, self.cfg.cloud.site, local_zone(self.cfg.history.timezone))
+        try:
+            newest = history.newest_ts()
+            for item in self.spool.items():
+                if item.path == spooled or (newest is not None and item.captured_ts < newest):  # same second: deduped
+                    continue
+                try:
+                    meta, obj = self.spool.read(item)
+                    payload = json.loads(obj)["payload"]
+                except (SpoolCorrupt, ValueError):
+                    continue  # the upload quarantines a corrupt item; an odd payload stays in the archive
+                history.record(payload, meta["source"], item.captured_ts, meta["sha256"])
+            history.record_raw(raw, source, captured)
+        except StorageError as err:
+            log.error("history write failed (the reading is safe in the spool and archive): %s", err)
+
     def _pvs_failed(self, state: EdgeState, now: float, err: PvsError) -> None:
+        advised = REFUSING_ADVICE in (state.last_pvs_error or "")
         state.last_pvs_error = f"{type(err).__name__}: {err}"
         state.last_pvs_error_at = now
         if state.pvs_failing_since is None:
             state.pvs_failing_since = now
             log.warning("PVS6 did not answer: %s", state.last_pvs_error)
+        elif isinstance(err, PvsRefusing) and now - state.pvs_failing_since >= REFUSING_ADVICE_AFTER_S:
+            # The message travels in the heartbeat into the cloud's alert: it must say what helps.
+            state.last_pvs_error += (f". It has refused for {describe_span(now - state.pvs_failing_since)}: "
+                                     f"{REFUSING_ADVICE}")
+            (log.info if advised else log.warning)("%s", state.last_pvs_error)
         else:
             log.info("PVS6 still not answering (since %s): %s", iso_utc(state.pvs_failing_since),
                      state.last_pvs_error)
@@ -262,7 +328,8 @@ class EdgeRunner:
                 log.info("cloud backoff: next upload attempt at %s", iso_utc(state.next_upload_at))
                 result.upload = "backoff"
                 return
-        uploader = Uploader(session, cloud, self.spool, self.clock, __version__)
+        failing = FailingItems(state.failing_items)
+        uploader = Uploader(session, cloud, self.spool, self.clock, __version__, failing)
         if state.clock_offset_s is not None and not verdict.confirmed:
             # The last clock check is too old to vouch for the local clock (the Pi was off, the cloud away, or
             # the clock jumped): ask the cloud's time with a heartbeat, then judge ages before sending snapshots,
@@ -275,6 +342,7 @@ class EdgeRunner:
                 self._apply_limits(state, [], fresh.age_now, prune_archive=True)
         status = build_status(state, self.spool, now)
         outcome = uploader.upload(status)
+        failing.keep_only(item.path for item in self.spool.items())
         if self._settle_outcome(state, outcome, result, now):
             log.info("upload: %d snapshot(s) acknowledged in %d request(s), %d bytes", outcome.acked,
                      outcome.requests, outcome.bytes_sent)
@@ -330,6 +398,7 @@ def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
         JSON-ready status; times are ISO-8601 UTC, ages in seconds.
     """
     items = spool.items()
+    disk_free = free_bytes(spool.limits.dir)
 
     def iso(ts: float | None) -> str | None:
         return iso_utc(ts) if ts is not None else None
@@ -343,6 +412,8 @@ def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
         "last_pvs_error_at": iso(state.last_pvs_error_at),
         "storage_error": state.storage_error,
         "storage_error_at": iso(state.storage_error_at),
+        "disk_free_bytes": disk_free,
+        "disk_full": disk_free is not None and disk_free < DISK_FULL_BYTES,
         "spool_depth": len(items),
         "spool_bytes": sum(i.size_bytes for i in items),
         "oldest_item_age_s": round(max(0.0, now - items[0].captured_ts)) if items else None,
@@ -356,6 +427,7 @@ def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
         "last_upload_error": state.last_upload_error,
         "last_upload_error_at": iso(state.last_upload_error_at),
         "upload_failures": state.upload_failures,
+        "held_back": FailingItems(state.failing_items).report(),
         "next_upload_at": iso(state.next_upload_at),
         "clock": iso_utc(now),
     }

@@ -27,7 +27,7 @@ from pvs6_edge.clock import stamp_utc
 from pvs6_edge.config import StorageConfig
 from pvs6_edge.envelope import decode_item, encode_item
 from pvs6_edge.errors import SpoolCorrupt, StorageError
-from pvs6_edge.fsio import TEMP_PREFIX, atomic_write, fsync_dir
+from pvs6_edge.fsio import atomic_write, fsync_dir
 
 __all__ = ["Spool", "SpoolItem", "decode_item", "encode_item"]
 
@@ -197,14 +197,6 @@ class Spool:
             return sum(1 for e in os.scandir(self.quarantine_dir) if not e.name.endswith(".reason"))
         except OSError:
             return 0
-
-    def sweep_temps(self) -> list[dict[str, str]]:
-        """Quarantine temp files left by a write that was killed (call only while holding the run lock)."""
-        records = []
-        for entry in list(os.scandir(self.dir)):
-            if entry.name.startswith(TEMP_PREFIX):
-                records.append(self.quarantine(Path(entry.path), "leftover temp file of an interrupted write"))
-        return records
 
     def compress_older(self) -> int:
         """Gzip every plain item but the newest, oldest first; returns how many were compressed."""

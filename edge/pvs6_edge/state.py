@@ -45,6 +45,7 @@ class EdgeState:
     clock_offset_at: float | None = None  # local time of that measurement
     clock_problem: str | None = None  # warning while the clock is judged off (clock.judge_clock)
     clock_problem_since: float | None = None
+    failing_items: dict[str, dict[str, Any]] = field(default_factory=dict)  # pvs6_edge.failing: held back
 
 
 def load_state(path: Path) -> EdgeState:
@@ -73,8 +74,9 @@ def load_state(path: Path) -> EdgeState:
     known = {f.name for f in fields(EdgeState)}
     state = EdgeState()
     for key, value in raw.items():
-        if key in known:
-            setattr(state, key, value)
+        default = getattr(state, key, None)
+        if key in known and not (isinstance(default, list | dict) and not isinstance(value, type(default))):
+            setattr(state, key, value)  # a damaged list or mapping is left fresh, not handed to its user
     return state
 
 

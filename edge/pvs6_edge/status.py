@@ -34,6 +34,10 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
         lines.append(f"last PVS error:     {status['last_pvs_error_at']}  {status['last_pvs_error']}")
     if status.get("storage_error"):
         lines.append(f"STORAGE FAILING:    {status['storage_error_at']}  {status['storage_error']}")
+    if status.get("disk_full"):
+        # Measured now, not remembered: with the disk full the last run may not have been able to save its state.
+        lines.append(f"DISK FULL:          {status['disk_free_bytes'] // 1024} KiB free where the Pi keeps its "
+                     f"files: new readings cannot be kept; free space on the SD card")
     lines += [
         f"spool:              {status['spool_depth']} item(s), {status['spool_bytes'] / 1024:.0f} KiB, "
         f"oldest {_age(status['oldest_item_age_s'])}",
@@ -45,6 +49,9 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
     if status["next_upload_at"]:
         lines.append(f"next upload try:    {status['next_upload_at']} "
                      f"(after {status['upload_failures']} failure(s))")
+    for rec in status.get("held_back", []):
+        lines.append(f"held back:          {rec['name']}: the cloud failed on it alone {rec['attempts']} time(s) "
+                     f"since {rec['since']} while it took others; retried alone, set aside if it goes on")
     if status["dropped_total"]:
         lines.append(f"DATA DROPPED:       {status['dropped_total']} spool item(s) over the limits so far")
     lines.extend(f"WARNING:            {w}" for w in status["warnings"])

@@ -5,11 +5,14 @@ gzip; it is compressed item by item so the Pi never holds a large uncompressed b
 overflow waits for the next batch. Only items whose sha256 comes back in ``accepted`` or ``duplicates`` are
 deleted. A 4xx means one item is bad, once a heartbeat alone is shown to go through (a cloud that refuses
 every request, e.g. 403 or a wrong URL, keeps everything): the batch is split in halves until the offending
-item is alone, which is quarantined (never retried forever) while the others go through. 5xx, 429, 401,
-timeouts and connection errors stop the round with everything kept; the caller backs off (honouring
-Retry-After). Every round sends at least one request, so the heartbeat (edge status) reaches the cloud even
-when the spool is empty. Every answer's ``Date`` header (200, 401, 4xx, 5xx alike) gives the cloud's time: the
-outcome carries the offset of the local clock from it, which decides whether the edge may delete by age.
+item is alone, which is quarantined (never retried forever) while the others go through. A 5xx for a batch
+while a heartbeat alone goes through is split the same way: the reading that fails alone is held back, sent
+alone in later runs, and set aside in quarantine once it has failed for a bounded number of runs over a bounded
+time while others went through (``pvs6_edge.failing``). Otherwise 5xx, 429, 401, timeouts and connection errors
+stop the round with everything kept; the caller backs off (honouring Retry-After). Every round sends at least
+one request, so the heartbeat (edge status) reaches the cloud even when the spool is empty. Every answer's
+``Date`` header (200, 401, 4xx, 5xx alike) gives the cloud's time: the outcome carries the offset of the local
+clock from it, which decides whether the edge may delete by age.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +31,7 @@ import requests
 from pvs6_edge.clock import Clock, describe_span, offset_from_date
 from pvs6_edge.config import CloudConfig
 from pvs6_edge.errors import CloudRejected, CloudRetryLater, SpoolCorrupt
+from pvs6_edge.failing import FailingItems
 from pvs6_edge.spool import Spool, SpoolItem
 
 __all__ = ["UploadOutcome", "Uploader", "sign"]
@@ -36,6 +41,9 @@ log = logging.getLogger(__name__)
 _MAX_PLAIN_BYTES = 15 * 1024 * 1024  # the ingest refuses more than 16 MiB decompressed
 _GZIP_TAIL_BYTES = 64
 _SIGNATURE_WINDOW_S = 300.0  # the ingest refuses X-Sentinel-Timestamp further than this from its own clock
+# Failed requests one round may spend looking for the reading a 5xx is about: enough to find one in 500 by
+# halving (2 per level), few enough that a cloud failing on every reading costs a handful of requests a run.
+_FAULT_SEARCH_BUDGET = 24
 
 
 @dataclass(slots=True)
@@ -47,6 +55,7 @@ class UploadOutcome:
     bytes_sent: int = 0
     heartbeat_delivered: bool = False
     quarantined: list[dict[str, str]] = field(default_factory=list)
+    failed_alone: list[tuple[SpoolItem, str]] = field(default_factory=list)  # 5xx alone while the cloud was up
     error: str | None = None
     retry_after_s: float | None = None
     clock_offset_s: float | None = None  # cloud time minus local time [s], from the last answer's Date
@@ -74,15 +83,19 @@ class Uploader:
         Wall clock for the signature timestamp and Retry-After dates.
     version : str
         Edge version for the heartbeat.
+    failing : FailingItems, optional
+        Readings the cloud failed on before (the edge state's memory); default: none remembered.
     """
 
     def __init__(self, session: requests.Session, cfg: CloudConfig, spool: Spool, clock: Clock,
-                 version: str) -> None:
+                 version: str, failing: FailingItems | None = None) -> None:
         self._session = session
         self._cfg = cfg
         self._spool = spool
         self._clock = clock
         self._version = version
+        self._failing = failing if failing is not None else FailingItems()
+        self._search_budget = _FAULT_SEARCH_BUDGET
 
     def upload(self, status: dict[str, Any]) -> UploadOutcome:
         """Send everything in the spool (or a heartbeat alone), oldest first, until done or the cloud fails.
@@ -98,7 +111,11 @@ class Uploader:
             Counts, newly quarantined items, and the error that stopped the round (None when all went).
         """
         out = UploadOutcome()
-        pending = self._spool.items()
+        self._search_budget = _FAULT_SEARCH_BUDGET
+        listing = self._spool.items()
+        held_back = [item for item in listing if item.path in self._failing]
+        pending = [item for item in listing if item.path not in self._failing]
+        stalled = False
         try:
             while pending or not out.heartbeat_delivered:
                 taken, consumed, body = self._pack(pending, status, out)
@@ -109,6 +126,13 @@ class Uploader:
                     break
                 try:
                     acked = self._post(body, out)
+                except CloudRetryLater as err:
+                    if not taken or not err.server_fault or not self._accepts_heartbeat(status, out):
+                        raise
+                    log.warning("cloud failed on a batch of %d (%s) but takes a heartbeat; looking for the "
+                                "reading it fails on", len(taken), err)
+                    self._isolate_fault(taken, status, err, out)
+                    continue
                 except CloudRejected as err:
                     if not taken:
                         out.error = f"cloud refused the heartbeat: {err}"
@@ -123,12 +147,56 @@ class Uploader:
                     self._isolate(taken, status, err, out)
                     continue
                 if not self._settle(taken, acked, out):
+                    stalled = True
                     break
+            if not stalled:
+                self._retry_held_back(held_back, status, out)
         except CloudRetryLater as err:
             out.error = str(err)
             out.retry_after_s = err.retry_after_s
             log.warning("upload stopped, will retry later: %s", err)
+        self._judge_failures(out)
         return out
+
+    def _retry_held_back(self, held_back: list[SpoolItem], status: dict[str, Any], out: UploadOutcome) -> None:
+        """Send each reading the cloud failed on before alone, after the others, so it holds up nothing."""
+        for item in held_back:
+            taken, _consumed, body = self._pack([item], status, out)
+            if not taken:
+                continue  # corrupt or too large: quarantined by _pack
+            try:
+                acked = self._post(body, out)
+            except CloudRejected as err:
+                self._isolate(taken, status, err, out)
+                continue
+            except CloudRetryLater as err:
+                if not err.server_fault:
+                    raise
+                out.failed_alone.append((item, str(err)))
+                continue
+            if self._settle(taken, acked, out):
+                log.info("the cloud took %s, which it had failed on before", os.path.basename(item.path))
+
+    def _judge_failures(self, out: UploadOutcome) -> None:
+        """Count this round's lone failures, but only when other readings went through (else: an outage)."""
+        if not out.failed_alone:
+            return
+        if not out.acked:
+            if out.error is None:
+                out.error = (f"the cloud took a heartbeat but failed on each of the {len(out.failed_alone)} "
+                             f"reading(s) sent (last: {out.failed_alone[-1][1]}): treated as an outage, "
+                             f"everything kept for the next run")
+            log.warning("%s", out.error)
+            return
+        now = self._clock.time()
+        for item, error in out.failed_alone:
+            if self._failing.failed(item.path, error, now):
+                reason = self._failing.describe(item.path)
+                out.quarantined.append(self._spool.quarantine(item.path, reason))
+                self._failing.forget(item.path)
+            else:
+                log.warning("the cloud failed on %s alone while it took other readings (%s); it is held back "
+                            "and retried alone", os.path.basename(item.path), error)
 
     def heartbeat(self, status: dict[str, Any]) -> UploadOutcome:
         """Send the status alone (no snapshots): the runner's way to learn the cloud's time before it judges ages.
@@ -199,6 +267,35 @@ class Uploader:
                 acked = self._post(body, out)
             except CloudRejected as sub:
                 self._isolate(packed, status, sub, out)
+                continue
+            self._settle(packed, acked, out)
+
+    def _isolate_fault(self, taken: list[tuple[SpoolItem, str]], status: dict[str, Any], err: CloudRetryLater,
+                       out: UploadOutcome) -> None:
+        """Split a batch the cloud answered 5xx (while it takes a heartbeat) until the failing reading is alone.
+
+        Halves that go through are settled; a 4xx half goes to :meth:`_isolate`. The search spends at most
+        ``_FAULT_SEARCH_BUDGET`` failed requests a round: a cloud failing on every reading then stops the round
+        as an outage (retry later, nothing set aside).
+        """
+        if len(taken) == 1:
+            out.failed_alone.append((taken[0][0], str(err)))
+            return
+        mid = len(taken) // 2
+        for half in (taken[:mid], taken[mid:]):
+            packed, _consumed, body = self._pack([i for i, _s in half], status, out)
+            if not packed:
+                continue
+            try:
+                acked = self._post(body, out)
+            except CloudRejected as sub:
+                self._isolate(packed, status, sub, out)
+                continue
+            except CloudRetryLater as sub:
+                self._search_budget -= 1
+                if not sub.server_fault or self._search_budget <= 0:
+                    raise
+                self._isolate_fault(packed, status, sub, out)
                 continue
             self._settle(packed, acked, out)
 
@@ -281,7 +378,7 @@ class Uploader:
             out.heartbeat_delivered = True
             return acked
         if code in (408, 429) or code >= 500:
-            raise CloudRetryLater(f"cloud answered HTTP {code}: {text}", self._retry_after(resp))
+            raise CloudRetryLater(f"cloud answered HTTP {code}: {text}", self._retry_after(resp), code)
         if code == 401:
             if out.clock_offset_s is not None and abs(out.clock_offset_s) > _SIGNATURE_WINDOW_S:
                 raise CloudRetryLater(

@@ -25,7 +25,7 @@ def state(sim: Simulator, requests_served: int) -> dict[str, Any]:
         "now": eps_time(now),
         "last_time": eps_time(sim.last_time),
         "speed": sim.clock.speed,
-        "api": sim.config.api,
+        "api": sim.config_at(now).api,
         "answering": sim.answering(now),
         "requests_served": requests_served,
         "pvs_serial": sim.identity.pvs_serial,

@@ -17,7 +17,7 @@ from .config import as_utc
 
 DEVICE_KINDS = frozenset({
     "dead", "weak", "breaker", "stuck", "reversed_ct", "reboot", "comm_errors", "flash_low", "vanished",
-    "covered",
+    "blind", "frozen", "unauthorized", "firmware", "covered",
 })
 TRANSPORT_KINDS = frozenset({"hang", "http500", "http503", "garbage", "truncated", "slow"})
 TARGETED_KINDS = frozenset({"dead", "weak", "stuck", "vanished", "breaker", "covered"})
@@ -28,6 +28,7 @@ DEFAULT_VALUES = {
     "comm_errors": 120.0,  # added dl_comm_err per hour [1/h]
     "flash_low": 1200.0,  # dl_flash_avail [kB]
     "slow": 5.0,  # added delay before answering [s]
+    "firmware": 61845.0,  # the build a firmware update installs
 }
 
 
@@ -44,8 +45,9 @@ class Fault:
         circuit number (1-based) for breaker; unused otherwise.
     value : float or None
         weak: fraction of peers [unitless]; covered: share of the light still reaching it [unitless];
-        reboot: silent window [s]; comm_errors: errors per hour; flash_low: available flash [kB]; slow: delay [s].
-        None = the kind's default.
+        reboot: silent window [s]; comm_errors: errors per hour; flash_low: available flash [kB]; slow: delay [s];
+        firmware: the new build; unauthorized: 1 = supervisor/info still answers, else every dl_cgi path
+        refuses. None = the kind's default.
     start, end : datetime or None
         Simulated-time window of a device fault [aware UTC]; start None = from injection, end None = forever.
     count : int or None
@@ -120,9 +122,13 @@ def parse_fault(spec: str) -> Fault:
 
     Grammar: ``KIND[:ARG[:ARG]][@START[/END]]``. Examples: ``dead:3@2025-06-01T10:00Z`` (inverter index 3,
     or a serial), ``weak:5:0.75``, ``covered:4`` (snow on panel 4), ``breaker:2`` (circuit 2), ``stuck:0``,
-    ``vanished:7``, ``reversed_ct``, ``reboot:600``, ``comm_errors:300``, ``flash_low:800``, transport ``hang``,
-    ``http500:3`` (next 3 requests), ``http503``, ``garbage:1``, ``truncated``, ``slow:2.5`` (delay [s]) or
-    ``slow:2.5:4``.
+    ``vanished:7``, ``reversed_ct``,
+    ``blind`` (the PVS6 lists no inverters while they and the meters go on), ``frozen`` (it repeats every
+    inverter's readings, timestamps included, from the first answer inside the window), ``unauthorized``
+    (old firmware's fit: dl_cgi answers 403 Unauthorized; ``unauthorized:1`` spares supervisor/info),
+    ``firmware:61845`` (an update to that build: a reboot, then the new build and, from 61840, the varserver),
+    ``reboot:600``, ``comm_errors:300``, ``flash_low:800``, transport ``hang``, ``http500:3`` (next 3
+    requests), ``http503``, ``garbage:1``, ``truncated``, ``slow:2.5`` (delay [s]) or ``slow:2.5:4``.
 
     Parameters
     ----------

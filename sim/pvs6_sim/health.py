@@ -17,6 +17,8 @@ def reboot_windows(config: SimConfig, faults: list[Fault], at: datetime) -> list
     """Return the silent windows [start, end) relevant up to `at`: injected reboots and nightly ones."""
     windows = [(f.start, f.start + timedelta(seconds=f.amount)) for f in faults
                if f.kind == "reboot" and f.start is not None and f.start <= at]
+    windows += [(f.start, f.start + timedelta(seconds=config.pvs.reboot_down_s)) for f in faults
+                if f.kind == "firmware" and f.start is not None and f.start <= at]  # an update restarts it
     hour = config.pvs.nightly_reboot_hour_utc
     if hour is not None:
         down = timedelta(seconds=config.pvs.reboot_down_s)
@@ -68,6 +70,19 @@ def flash_avail_kb(config: SimConfig, faults: list[Fault], at: datetime) -> int:
     return min([config.pvs.flash_avail_kb, *values])
 
 
+def refusing_dl_cgi(faults: list[Fault], at: datetime, path: str) -> bool:
+    """Whether an ``unauthorized`` fit makes dl_cgi answer 403 to ``path`` at ``at``.
+
+    Old firmware (build 61839 and before) now and then answers ``{"status":403,"error":"Unauthorized"}`` to
+    every dl_cgi request until the PVS6 is power-cycled (ha-esunpower#27 and #35, hass-sunpower#110). A fault
+    with value 1 spares ``supervisor/info``, so both habits can be tested.
+    """
+    for fault in faults:
+        if fault.kind == "unauthorized" and fault.active(at):
+            return not (fault.amount == 1 and path.endswith("/supervisor/info"))
+    return False
+
+
 FLASH_TOTAL_KB = 218_663  # chosen so that 59039 kB free reads as 73 % used, as in the fw61845 sample
 
 
@@ -84,4 +99,5 @@ __all__ = [
     "injected_comm_errors",
     "last_boot",
     "reboot_windows",
+    "refusing_dl_cgi",
 ]

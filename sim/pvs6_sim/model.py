@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -22,7 +23,7 @@ import pandas as pd
 
 from . import health, render
 from .clock import SimClock
-from .config import SimConfig, as_utc, floor_time, make_identity
+from .config import VARSERVER_MIN_BUILD, SimConfig, as_utc, floor_time, make_identity
 from .faults import Fault, FaultBook
 from .readings import InverterReading, SiteReading
 from .site_meters import meter_readings, pvs_reading
@@ -64,6 +65,7 @@ class Simulator:
         self._g = float(np.floor(history_start / self.config.step_s) * self.config.step_s)
         self._t = self.config.start
         self._last_seen_s = np.full(panels, self._g)
+        self._frozen: dict[int, tuple[InverterReading, ...]] = {}  # fault id -> the inverters it repeats
         self._advance_to(self.config.start)
 
     # ----------------------------------------------------------------- public API
@@ -90,9 +92,30 @@ class Simulator:
         LOGGER.info("cleared %d fault(s) (id=%s kind=%s)", removed, fault_id, kind)
         return removed
 
+    def config_at(self, at: datetime) -> SimConfig:
+        """The config as the PVS6 runs it at ``at``: after a ``firmware`` fault, the new build (and API).
+
+        An update to build 61840 or later brings the varserver, and dl_cgi's DeviceList then refuses the Pi
+        (hass-sunpower#125), so a ``dl_cgi`` site becomes a ``varserver`` one; ``both`` stays ``both``.
+        """
+        updates = sorted((f for f in self.faults.device_faults() if f.kind == "firmware" and f.start is not None
+                          and f.start <= as_utc(at)), key=lambda f: f.start or at)
+        if not updates:
+            return self.config
+        build = int(updates[-1].amount)
+        api = self.config.api
+        if build >= VARSERVER_MIN_BUILD and api == "dl_cgi":
+            api = "varserver"
+        date = "2025.09.04" if build >= VARSERVER_MIN_BUILD else self.config.pvs.swver_date
+        return replace(self.config, api=api, pvs=replace(self.config.pvs, build=build, swver_date=date))
+
     def answering(self, at: datetime) -> bool:
         """False while the PVS6 is rebooting (the HTTP server then drops connections)."""
         return health.answering(self.config, self.faults.device_faults(), as_utc(at))
+
+    def refusing_dl_cgi(self, at: datetime, path: str) -> bool:
+        """Whether old firmware's 403 fit refuses dl_cgi ``path`` at ``at`` (see `health.refusing_dl_cgi`)."""
+        return health.refusing_dl_cgi(self.faults.device_faults(), as_utc(at), path)
 
     def reading(self, at: datetime) -> SiteReading:
         """The typed state of the site at `at` (clamped to the last time asked, see module docstring)."""
@@ -120,15 +143,17 @@ class Simulator:
 
     def device_list(self, at: datetime) -> dict:
         """The legacy `dl_cgi?Command=DeviceList` JSON object at `at`."""
-        return render.device_list(self.reading(at), self.config)
+        reading = self.reading(at)
+        return render.device_list(reading, self.config_at(reading.at))
 
     def varserver_vars(self, at: datetime, match: str = "/") -> dict[str, str]:
         """The varserver `/vars?match=<match>&fmt=obj` object at `at` (keys containing `match`)."""
-        return render.varserver_vars(self.reading(at), self.config, match)
+        reading = self.reading(at)
+        return render.varserver_vars(reading, self.config_at(reading.at), match)
 
-    def supervisor_info(self) -> dict:
-        """The unauthenticated `/cgi-bin/dl_cgi/supervisor/info` object."""
-        return render.supervisor_info(self.config, self.identity.pvs_serial)
+    def supervisor_info(self, at: datetime | None = None) -> dict:
+        """The unauthenticated `/cgi-bin/dl_cgi/supervisor/info` object (at `at`, default the clock's now)."""
+        return render.supervisor_info(self.config_at(at or self.now()), self.identity.pvs_serial)
 
     # ----------------------------------------------------------------- internals
     def _resolve(self, target: int | str | None) -> int | None:
@@ -222,13 +247,30 @@ class Simulator:
                            float(sample.temp_cell_c[0]), inv[i] / UNITS_PER_KWH, float(seen[i]))
             for i in range(self.config.array.panels) if i not in vanished
         )
+        inverters = self._blindness(at, faults, inverters)
         load_kw = float(house_load_kw(times, self.config)[0])
         production, consumption = meter_readings(
             self.config, self.identity, at, float(ac_w.sum()) / 1000.0, bool(reversed_ct[0]), load_kw,
             prod / UNITS_PER_KWH, pos / UNITS_PER_KWH, neg / UNITS_PER_KWH,
         )
-        return SiteReading(at, pvs_reading(self.config, self.identity, faults, at), inverters, production,
+        return SiteReading(at, pvs_reading(self.config_at(at), self.identity, faults, at), inverters, production,
                            consumption, load_kw, float(sample.elevation_deg[0]))
+
+    def _blindness(self, at: datetime, faults: list[Fault],
+                   inverters: tuple[InverterReading, ...]) -> tuple[InverterReading, ...]:
+        """The PVS6 losing sight of its inverters while they (and the meters) go on producing.
+
+        Owners see both after the nightly restart (pvs-hass#17, ha-esunpower#39): ``blind`` lists none at all,
+        ``frozen`` repeats the same readings (power, counters and measurement times) again and again. A frozen
+        window repeats the inverters of the first answer it served.
+        """
+        for fault in faults:
+            if fault.kind == "blind" and fault.active(at):
+                return ()
+        for fault in faults:
+            if fault.kind == "frozen" and fault.active(at):
+                return self._frozen.setdefault(fault.fault_id, inverters)
+        return inverters
 
     def _inverter(self, i: int, at: datetime, ac_w: float, dc_w: float, awake: bool, temp_air_c: float,
                   temp_cell_c: float, lifetime_kwh: float, last_seen_s: float) -> InverterReading:

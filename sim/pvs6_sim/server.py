@@ -31,6 +31,7 @@ from .sessions import SessionStore
 from .tls import self_signed_context, tls_or_plain
 
 LOGGER = logging.getLogger(__name__)
+UNAUTHORIZED = b'{"status":403,"error":"Unauthorized","path":""}'  # as owners quote it (ha-esunpower#27)
 GARBAGE = b"<html><body>\x00\x7f\xfe PVS6 lighttpd: <b>internal</b> \xff\xfe</body></html>\n"
 
 
@@ -129,10 +130,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, query: str) -> tuple[int, bytes, dict[str, str]]:
         owner, sim = self.server.owner, self.server.owner.sim
-        api = sim.config.api
+        config = sim.config_at(sim.now())
+        api = config.api
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        if path.startswith("/cgi-bin/dl_cgi") and sim.refusing_dl_cgi(sim.now(), path):
+            return 403, UNAUTHORIZED, {}
         if path == "/cgi-bin/dl_cgi/supervisor/info":
-            return 200, render.dumps_dl_cgi(sim.supervisor_info()), {}
+            return 200, render.dumps_dl_cgi(sim.supervisor_info(sim.now())), {}
         if (path == "/cgi-bin/dl_cgi" and params.get("Command") == "DeviceList") or \
                 path == "/cgi-bin/dl_cgi/devices/list":
             if api == "varserver" and not owner.sessions.valid(self._session_token()):
@@ -179,12 +183,12 @@ class _Handler(BaseHTTPRequestHandler):
         kind, value = query
         reading = sim.reading(sim.now())
         if kind == "match":
-            values = render.varserver_vars(reading, sim.config, value)
+            values = render.varserver_vars(reading, sim.config_at(reading.at), value)
             if not values:
                 # A match that finds nothing (no CT meter, no battery, no inverters after the reboot) is a 400.
                 return 400, b'{"error": "no variables match"}', {}
         else:
-            values = render.varserver_names(reading, sim.config, [n for n in value.split(",") if n])
+            values = render.varserver_names(reading, sim.config_at(reading.at), [n for n in value.split(",") if n])
         obj = values if params.get("fmt") == "obj" else render.as_array(values)
         return 200, render.dumps_varserver(obj), {}
 

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
-USERS = ("ssm_owner", "spwr_owner")  # pypvs logs in as ssm_owner; SunStrong's LocalAPI.md says spwr_owner
+USERS = ("ssm_owner", "spwr_owner")  # LocalAPI.md and pypvs: ssm_owner; the first LocalAPI.md said spwr_owner
 
 
 class SessionStore:

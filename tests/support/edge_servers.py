@@ -273,6 +273,8 @@ class FakeIngest:
 
     Steer with ``mode`` ("ok", "503", "429", or any other status code, answered to every request) and
     ``retry_after`` (header value for 429/503), ``reject`` (a set of sha256: a batch holding one gets a 400),
+    ``fail`` (a set of sha256: a batch holding one gets a 500, as a reading that trips a bug in the cloud would;
+    ``fail_snapshots`` True: every batch holding any snapshot does, while heartbeats alone go through),
     ``unacknowledged`` (a set of sha256 answered 200 but left out of the acknowledgement), ``clock`` (callable
     giving unix seconds for the skew check and the ``Date`` header of every answer, as the real cloud's own
     clock), ``send_date`` (False: answers carry no ``Date``, as behind an odd proxy).
@@ -288,6 +290,8 @@ class FakeIngest:
         self.mode = "ok"
         self.retry_after: str | None = None
         self.reject: set[str] = set()
+        self.fail: set[str] = set()
+        self.fail_snapshots = False
         self.unacknowledged: set[str] = set()
         self.snapshots: list[dict[str, Any]] = []
         self.arrivals: list[str] = []
@@ -366,6 +370,8 @@ class FakeIngest:
             shas = [s["sha256"] for s in doc["snapshots"]]
             if self.reject & set(shas):
                 return 400, {"error": "snapshot refused"}, {}
+            if self.fail & set(shas) or (self.fail_snapshots and shas):
+                return 500, {"error": "internal error"}, {}
             accepted, duplicates = [], []
             for snap in doc["snapshots"]:
                 if snap["sha256"] in self.unacknowledged:
@@ -457,7 +463,7 @@ def write_config(folder: Any, pvs_url: str, cloud_url: str, **extra: Any) -> Any
         if literal is None:
             sections[section].pop(key, None)
         else:
-            sections[section][key] = literal
+            sections.setdefault(section, {})[key] = literal
     text = "\n".join(f"[{name}]\n" + "\n".join(f"{k} = {v}" for k, v in keys.items()) + "\n"
                      for name, keys in sections.items())
     path = folder / "edge.toml"

@@ -145,6 +145,7 @@ class FakeSheet:
     formats: dict[int, dict[str, Any]] = field(default_factory=dict)
     widths: dict[int, int] = field(default_factory=dict)
     charts: list[dict[str, Any]] = field(default_factory=list)
+    protected_ranges: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def sheet_id(self) -> int:
@@ -190,7 +191,7 @@ class FakeSheet:
 
     def clone(self) -> FakeSheet:
         return FakeSheet(copy.deepcopy(self.properties), [list(r) for r in self.rows], copy.deepcopy(self.formats),
-                         dict(self.widths), copy.deepcopy(self.charts))
+                         dict(self.widths), copy.deepcopy(self.charts), copy.deepcopy(self.protected_ranges))
 
 
 @dataclass
@@ -339,11 +340,13 @@ class SheetsFake:
             self._thread.join(timeout=5)
 
     # -- test controls -------------------------------------------------------------------------------------------
-    def add_spreadsheet(self, title: str = "PVS6 Sentinel", spreadsheet_id: str | None = None) -> str:
-        """Create a spreadsheet the way a person would (one empty ``Sheet1``); return its id."""
+    def add_spreadsheet(self, title: str = "PVS6 Sentinel", spreadsheet_id: str | None = None, *,
+                        first_tab: str = "Sheet1") -> str:
+        """Create a spreadsheet the way a person would (one empty tab, sheetId 0, named in the owner's language:
+        ``Sheet1``, ``Feuille 1``, ``Tabellenblatt1``...); return its id."""
         with self._lock:
             sid = spreadsheet_id or f"fake-sheet-{next(self._ids)}"
-            self.spreadsheets[sid] = FakeSpreadsheet(sid, title, [self._new_sheet({"title": "Sheet1"}, [])])
+            self.spreadsheets[sid] = FakeSpreadsheet(sid, title, [self._new_sheet({"title": first_tab}, [])])
             return sid
 
     def fail(self, status: int, times: int | None = 1, *, methods: tuple[str, ...] | None = None,
@@ -583,6 +586,8 @@ class SheetsFake:
             entry: dict[str, Any] = {"properties": copy.deepcopy(sheet.properties)}
             if sheet.charts:
                 entry["charts"] = copy.deepcopy(sheet.charts)
+            if sheet.protected_ranges:
+                entry["protectedRanges"] = copy.deepcopy(sheet.protected_ranges)
             if with_data:
                 entry["data"] = [{"rowData": [
                     {"values": [_cell_data(c) for c in row]} for row in sheet.rows
@@ -625,6 +630,24 @@ class SheetsFake:
         for i, s in enumerate(book.sheets):
             s.properties["index"] = i
         return {"addSheet": {"properties": copy.deepcopy(sheet.properties)}}
+
+    def _req_addProtectedRange(self, book: FakeSpreadsheet, body: dict[str, Any]) -> dict[str, Any]:
+        """As the API: the id is Google's to choose, a range or named range is needed, and warning-only
+        protection takes no editors (ProtectedRange in the Sheets API v4 reference)."""
+        wanted = copy.deepcopy(body["protectedRange"])
+        if "protectedRangeId" in wanted:
+            raise ApiError(400, "protectedRangeId is read-only")
+        if "range" not in wanted:
+            raise ApiError(400, "a protected range needs a range")
+        if wanted.get("warningOnly") and wanted.get("editors"):
+            raise ApiError(400, "Editors are not supported with warning_only protection.")
+        sheet = book.by_id(wanted["range"].get("sheetId", 0))
+        wanted["protectedRangeId"] = next(self._ids)
+        wanted["requestingUserCanEdit"] = True
+        if wanted["range"].get("sheetId") == 0:
+            wanted["range"].pop("sheetId")  # the API leaves zero-valued fields out of its answers
+        sheet.protected_ranges.append(wanted)
+        return {"addProtectedRange": {"protectedRange": copy.deepcopy(wanted)}}
 
     def _req_deleteSheet(self, book: FakeSpreadsheet, body: dict[str, Any]) -> None:
         sheet = book.by_id(body["sheetId"])
@@ -710,6 +733,32 @@ class SheetsFake:
                                 f"{r1}) exceeds grid limits. Max rows: {sheet.row_count}, max columns: "
                                 f"{sheet.column_count}")
         return sheet, r0, r1, c0, c1
+
+    def _req_sortRange(self, book: FakeSpreadsheet, body: dict[str, Any]) -> None:
+        """``SortRangeRequest``: rows of the range reordered by the sort specs' columns, as the real API does
+        (empty cells last whatever the order; numbers before text; ties keep their order)."""
+        sheet, r0, r1, c0, c1 = self._grid_range(book, body["range"])
+        specs = body.get("sortSpecs") or []
+        if not specs:
+            raise ApiError(400, "sortSpecs is required")
+        block = sheet.rows[r0:min(r1, len(sheet.rows))]
+        for spec in reversed(specs):
+            column = int(spec["dimensionIndex"])
+            if not c0 <= column < c1:
+                raise ApiError(400, "dimensionIndex outside the range")
+            reverse = spec.get("sortOrder", "ASCENDING") == "DESCENDING"
+
+            def key(row: list[CellValue], column: int = column) -> tuple[int, Any]:
+                cell = row[column] if column < len(row) else None
+                if cell is None:
+                    return (0, 0)
+                kind, value = cell
+                return (1, (0, float(value), "")) if kind == "n" else (1, (1, 0.0, str(value)))
+
+            present = [r for r in block if key(r)[0]]
+            empty = [r for r in block if not key(r)[0]]
+            block = sorted(present, key=lambda r: key(r)[1], reverse=reverse) + empty
+        sheet.rows[r0:r0 + len(block)] = block
 
     def _req_repeatCell(self, book: FakeSpreadsheet, body: dict[str, Any]) -> None:
         sheet, _r0, _r1, c0, c1 = self._grid_range(book, body["range"])

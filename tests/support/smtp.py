@@ -84,11 +84,17 @@ class SmtpServer:
         0 for any free port.
     login : (user, password) or None
         When set, the server requires AUTH (PLAIN/LOGIN, allowed without TLS on loopback) and refuses others.
+    refusal : str or None
+        The reply to a wrong login; None is aiosmtpd's ``535 5.7.8 Authentication credentials invalid``. Gmail
+        answers ``535 5.7.8 Username and Password not accepted...`` to a wrong or revoked app password, and
+        ``454 4.7.0 Too many login attempts, please try again later`` when throttling.
     """
 
-    def __init__(self, port: int = 0, login: tuple[str, str] | None = None, *, starttls: bool = False) -> None:
+    def __init__(self, port: int = 0, login: tuple[str, str] | None = None, *, starttls: bool = False,
+                 refusal: str | None = None) -> None:
         self._collector = _Collector()
         self._login = login
+        self._refusal = refusal
         self.ca_file = ""
         kwargs: dict[str, Any] = {}
         if login is not None:
@@ -104,7 +110,7 @@ class SmtpServer:
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         ok = isinstance(data, LoginPassword) and self._login is not None and (
             data.login.decode(), data.password.decode()) == self._login
-        return AuthResult(success=ok, handled=False)
+        return AuthResult(success=ok, handled=False, message=None if ok else self._refusal)
 
     @property
     def messages(self) -> list[EmailMessage]:

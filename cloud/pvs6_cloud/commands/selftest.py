@@ -184,6 +184,7 @@ def check_mail(site: SiteConfig, config: CloudConfig, transport: Any, now: datet
         sender.send(OutgoingMail(
             to=tuple(site.mail_to), subject=f"{SUBJECT}: {site.display_name}", text=text, html=html,
             kind="selftest", id=f"selftest-{site.site_id}-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}",
+            timezone=site.timezone,
         ))
     except Exception as err:  # reported, not raised: the other checks still run
         log.debug("mail check of %s failed", site.site_id, exc_info=True)

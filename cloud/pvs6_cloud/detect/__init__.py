@@ -7,12 +7,15 @@ place. One module per rule family:
 
 - `inverters`: ``inverter_down`` (error, 0 W, stale or missing while peers produce), ``circuit_down``;
 - `weak`: ``inverter_weak`` (under 80 % of peers over sunny days);
+- `patterns`: ``inverter_intermittent`` (short drops of one panel, day after day);
 - `array`: ``array_down`` (whole array dark in sunshine), ``below_expected`` (far below the weather);
 - `counters`: ``counter_stuck``;
 - `devices`: ``device_new``, plus the known-panel list and the day series for charts;
 - `pvs`: ``pvs_comm_errors``, ``pvs_reboots``, ``pvs_flash_low`` (``pvs_unreachable`` and ``edge_silent``
   belong to the scheduled watchdog, `pvs6_cloud.jobs.watchdog`);
-- `meters`: ``meter_reversed``, ``meter_impossible``.
+- `meters`: ``meter_reversed``, ``meter_impossible``;
+- `blind`: ``monitor_blind`` (the meter shows production but the PVS6 lists no live inverters);
+- `firmware`: ``firmware_changed`` (one quiet notice per firmware update) and the build history.
 
 Two modules raise nothing themselves but shape what the panel rules see: `normal` (each panel's learned share by
 sun position: recurring shade and roof faces become expected) and `snow` (panel alerts wait while snow slides off).
@@ -30,13 +33,13 @@ from pvs6_parse.models import Snapshot
 from ..config import DetectionConfig, SiteConfig
 from ..enrich import Enrichment
 from ..lifecycle import Finding
-from . import array, counters, devices, inverters, meters, normal, pvs, snow, weak
+from . import array, blind, counters, devices, firmware, inverters, meters, normal, patterns, pvs, snow, weak
 from .common import Context, build_frame
 
 __all__ = ["ALL_KINDS", "Detection", "detect"]
 
-ALL_KINDS = (*inverters.KINDS, *weak.KINDS, *array.KINDS, *counters.KINDS, *devices.KINDS, *pvs.KINDS,
-             *meters.KINDS)
+ALL_KINDS = (*inverters.KINDS, *patterns.KINDS, *weak.KINDS, *array.KINDS, *counters.KINDS, *devices.KINDS, *pvs.KINDS,
+             *meters.KINDS, *blind.KINDS, *firmware.KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +102,15 @@ def detect(
         frame = replace(frame, normal=normals, snow_hold=holding, snow_day=snow_day)
         judged |= devices.step(frame, dev_mem, ctx)
         judged |= inverters.step(frame, _section(memory, "inverters"), ctx)
+        judged |= patterns.step(frame, _section(memory, "patterns"), ctx)
         judged |= weak.step(frame, _section(memory, "weak"), ctx)
         normal.step(frame, learned, ctx, _alerted_panels(memory), holding, normals)
         judged |= array.step(frame, _section(memory, "array"), ctx)
         judged |= counters.step(frame, _section(memory, "counters"), ctx)
         judged |= pvs.step(frame, _section(memory, "pvs"), ctx)
         judged |= meters.step(frame, _section(memory, "meters"), ctx)
+        judged |= blind.step(frame, _section(memory, "blind"), ctx)
+        judged |= firmware.step(frame, _section(memory, "firmware"), ctx)
 
     dev_mem = _section(memory, "devices")
 
@@ -113,10 +119,15 @@ def detect(
 
     found: list[Finding] = []
     found += inverters.findings(_section(memory, "inverters"), ctx, chart)
+    found += patterns.findings(_section(memory, "patterns"), ctx, chart)
     found += weak.findings(_section(memory, "weak"), ctx, chart)
     found += array.findings(_section(memory, "array"), ctx, chart)
     found += counters.findings(_section(memory, "counters"), ctx)
     found += devices.findings(dev_mem, ctx)
     found += pvs.findings(_section(memory, "pvs"), ctx)
     found += meters.findings(_section(memory, "meters"), ctx)
+    found += blind.findings(_section(memory, "blind"), ctx)
+    found += firmware.findings(_section(memory, "firmware"), ctx)
+    last = _section(memory, "inverters").get("_last")
+    found = patterns.absorb(found, datetime.fromisoformat(last) if last else None)
     return Detection(tuple(found), frozenset(judged))

@@ -40,6 +40,9 @@ EXTRA_DEFAULTS: dict[str, float] = {
     "learning_hours": 48.0,  # devices first seen within this time after monitoring starts are not "new" [h]
     "reboots_per_day": 2.0,  # daytime reboots in 24 h that open an alert [count]
     "reversed_min_kw": 0.1,  # production meter below minus this while panels produce = reversed CT [kW]
+    "low_light_peer_kw": 0.003,  # under peer_min_kw, panels this strong can still be peers when they agree [kW]
+    "low_light_peer_share": 0.5,  # ... when at least this share of known panels make it [unitless]
+    "low_light_spread": 0.3,  # ... and their middle half lies within this fraction of their median [unitless]
 }
 
 
@@ -175,10 +178,32 @@ def build_frame(snapshot: Snapshot, enrichment: Enrichment, known: frozenset[str
     need = 2 if universe > 2 else 1
     if len(producing) >= need and len(producing) >= setting(cfg, "min_peer_share") * universe:
         reference = median(power[s] for s in producing)
+    else:
+        producing, reference = _low_light_peers(power, universe, producing, cfg)
     elevation = enrichment.sun_elevation_deg
     daylight = elevation is not None and elevation >= cfg.min_sun_elevation_deg
     return Frame(snapshot, enrichment, snapshot.captured_at, elevation, present, power, fresh, producing,
                  reference, daylight, frozenset(known | set(present)))
+
+
+def _low_light_peers(power: Mapping[str, float], universe: int, producing: frozenset[str],
+                     cfg: DetectionConfig) -> tuple[frozenset[str], float | None]:
+    """Peers on a dull winter day: many panels making a few watts *in step* are as good a baseline as 30 W.
+
+    A fixed floor (``peer_min_kw``) kept a December overcast, when every panel makes 7-10 W, from judging at all,
+    so a dead panel waited for a brighter hour. Below the floor the panels' own behaviour decides instead: most
+    of them (``low_light_peer_share``) at least ``low_light_peer_kw``, and their middle half within
+    ``low_light_spread`` of the median (panels waking one by one, or scattered by patchy snow, do not agree).
+    """
+    low = sorted(p for p in power.values() if p >= setting(cfg, "low_light_peer_kw"))
+    if len(low) < 3 or len(low) < setting(cfg, "low_light_peer_share") * universe:
+        return producing, None
+    mid = median(low)
+    q1, q3 = low[len(low) // 4], low[(3 * len(low)) // 4]
+    if q3 - q1 > setting(cfg, "low_light_spread") * mid:
+        return producing, None
+    floor = setting(cfg, "low_light_peer_kw")
+    return frozenset(s for s, p in power.items() if p >= floor), mid
 
 
 def judged_step(mem: dict[str, Any], at: datetime) -> float:

@@ -3,7 +3,10 @@
 The monthly and daily numbers come from these counters, so a stuck one silently loses a panel's energy from the
 books even while the panel reports power. The rule keeps an hourly sample of every counter (the last eight hours) and
 flags a panel whose counter has not moved for ``stuck_counter_hours`` while the median peer counter grew by at
-least `MIN_PEER_GROWTH_KWH` and the panel itself reported power (a dead panel is the liveness rule's business).
+least `MIN_PEER_GROWTH_KWH` and the panel itself produced all along (a dead panel is the liveness rule's
+business). A panel seen not producing while its peers produced, at any reading of the window, is not judged: a
+dead panel that comes back to life has a counter that stood still while it was dead, which says nothing about
+the counter (it would otherwise raise a false "counter stopped" on its first reading back).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ ADVICE = ("Nothing is lost on the roof, but this panel's energy is missing from 
 def _memory(mem: dict[str, Any]) -> dict[str, Any]:
     mem.setdefault("hist", [])
     mem.setdefault("active", {})
+    mem.setdefault("idle", {})  # serial -> last reading it did not produce while its peers did (ISO UTC)
     return mem
 
 
@@ -36,6 +40,9 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     """Sample the counters hourly and decide which ones are stuck."""
     mem = _memory(mem)
     counters = {s: inv.lifetime_kwh for s, inv in frame.present.items() if inv.lifetime_kwh is not None}
+    if frame.reference_kw is not None:
+        for serial in frame.known - frame.producing:
+            mem["idle"][serial] = frame.at.isoformat()
     hist: list[list[Any]] = mem["hist"]
     if counters and (not hist or frame.at - datetime.fromisoformat(hist[-1][0]) >= SAMPLE_EVERY):
         hist.append([frame.at.isoformat(), {s: round(v, 4) for s, v in counters.items()}])
@@ -51,8 +58,9 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     judged = False
     for serial, grew in growth.items():
         peers = [g for s, g in growth.items() if s != serial]
-        if len(peers) < 2:
-            continue
+        idle = mem["idle"].get(serial)
+        if len(peers) < 2 or (idle and datetime.fromisoformat(idle) >= base_at and grew <= EPSILON_KWH):
+            continue  # not producing at some point of the window: a still counter proves nothing
         peer_growth = median(peers)
         producing = serial in frame.producing and not frame.snow_hold  # just freed of snow: not stuck
         if grew <= EPSILON_KWH and peer_growth >= MIN_PEER_GROWTH_KWH and producing:
@@ -71,8 +79,9 @@ def findings(mem: dict[str, Any], ctx: Context) -> list[Finding]:
     for serial, rec in sorted(_memory(mem)["active"].items()):
         since = datetime.fromisoformat(rec["since"])
         at = datetime.fromisoformat(rec["at"])
-        details = (f"Its lifetime counter has read {rec['value']:.2f} kWh since {ctx.local(since, with_day=True)} "
-                   f"or earlier, while the other panels' counters grew by about {rec['peer_growth']:.2f} kWh each "
+        details = (f"Its running total of energy made has stayed at {rec['value']:.2f} kWh since "
+                   f"{ctx.local(since, with_day=True)} or earlier, while the other panels' totals grew by about "
+                   f"{rec['peer_growth']:.2f} kWh each "
                    f"(checked {ctx.local(at, with_day=True)}), and the panel itself reports power.")
         out.append(Finding("counter_stuck", serial, f"{ctx.panel_words(serial)}: energy counter stopped counting",
                            details, ADVICE, dict(rec)))

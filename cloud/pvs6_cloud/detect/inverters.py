@@ -10,7 +10,11 @@ normal too, and never judged where it is often dark anyway (a tree's shadow). Wh
 down verdicts wait.
 
 When every panel of a configured circuit is down at once, that is one finding, ``circuit_down`` (a tripped
-breaker), instead of six ``inverter_down`` ones.
+breaker), instead of six ``inverter_down`` ones. Without a map (most sites), panels that stop *in the same
+reading* while the others keep producing are taken as one circuit too: a learned group, one ``circuit_down``
+finding whose device is the group's serials, opened and resolved as a group. Independent microinverters do not
+die in the same fifteen minutes; a breaker or a circuit fault takes its panels down together. A configured
+circuit that went down whole is explained by the map, which wins.
 """
 
 from __future__ import annotations
@@ -28,13 +32,16 @@ KINDS = ("inverter_down", "circuit_down")
 ADVICE_DOWN = ("Check that the solar breaker in your electrical panel is on. If it is, call your installer: "
                "microinverters are usually under a 25-year warranty, and a dead one only costs you money while "
                "nobody knows. If snow or a leaf covers just this panel, the alert clears by itself.")
+ADVICE_MAP = ("Telling the monitor which panels share a breaker (circuits in the config) lets its alerts name "
+              "the circuit.")
 ADVICE_CIRCUIT = ("Look at your electrical panel: a solar breaker has probably tripped. Switch it fully off and "
                   "on again once. If it trips again, do not keep resetting it: call your installer.")
 
 
 def _memory(mem: dict[str, Any]) -> dict[str, Any]:
-    for key in ("inv", "circ", "ev", "last_prod"):
+    for key in ("inv", "circ", "ev", "last_prod", "groups", "grp"):
         mem.setdefault(key, {})
+    mem.setdefault("last_bad", [])
     mem.setdefault("dawn", {})
     return mem
 
@@ -71,6 +78,8 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     daylight_min = _daylight_min(mem, frame, ctx)
     if not frame.daylight or frame.reference_kw is None:
         return set()
+    previous = mem.get("_last")
+    first_today = not previous or ctx.local_date(datetime.fromisoformat(previous)) != ctx.local_date(frame.at)
     step_min = judged_step(mem, frame.at)
     missing_ok = (daylight_min >= setting(cfg, "missing_after_daylight_min")
                   and len(frame.present) >= 0.5 * len(frame.known))
@@ -100,10 +109,52 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
         else:
             bad = None
         persist(mem["circ"], name, bad, frame.at, step_min, cfg.array_zero_persist_min, clear_min)
+    _learn_groups(frame, mem, verdicts, step_min, ctx, first_today)
     for serial in list(mem["ev"]):
         if serial not in mem["inv"]:
             del mem["ev"][serial]
     return set(KINDS)
+
+
+def _explained_by_map(frame: Frame, down: set[str], verdicts: dict[str, bool | None], ctx: Context) -> set[str]:
+    """Panels of ``down`` whose configured circuit is down whole (the map's ``circuit_down`` tells those)."""
+    explained: set[str] = set()
+    for serials in ctx.site.array.circuits.values():
+        members = [s for s in serials if s in frame.known]
+        if members and all(verdicts.get(s) is True for s in members):
+            explained |= set(members) & down
+    return explained
+
+
+def _learn_groups(frame: Frame, mem: dict[str, Any], verdicts: dict[str, bool | None], step_min: float,
+                  ctx: Context, first_today: bool) -> None:
+    """Group panels that stop in the same reading while others produce; advance each group's persistence."""
+    cfg = ctx.config
+    bad_now = {s for s, v in verdicts.items() if v is True}
+    # Only a stop that was seen: down now, producing at the previous judged reading (a panel never seen
+    # producing, such as one dead when monitoring began, did not "stop together" with anything).
+    newly = (bad_now - set(mem["last_bad"])) & set(mem.get("last_producing", ()))
+    mem["last_bad"] = sorted(bad_now)
+    mem["last_producing"] = sorted(frame.producing)
+    newly -= _explained_by_map(frame, newly, verdicts, ctx)
+    if len(newly) >= 2 and frame.producing - newly:
+        serials = sorted(newly)
+        mem["groups"][serials[0]] = {"serials": serials, "at": frame.at.isoformat(), "total": len(frame.known),
+                                     "dawn": first_today}
+    for gid, group in list(mem["groups"].items()):
+        members = group["serials"]
+        states = [verdicts.get(s) for s in members]
+        if not frame.producing - set(members):
+            bad = None
+        elif all(v is True for v in states):
+            bad = True
+        elif any(v is False for v in states):
+            bad = False
+        else:
+            bad = None
+        persist(mem["grp"], gid, bad, frame.at, step_min, cfg.array_zero_persist_min, setting(cfg, "clear_persist_min"))
+        if gid not in mem["grp"]:
+            del mem["groups"][gid]
 
 
 def _details(serial: str, mem: dict[str, Any], ctx: Context) -> str:
@@ -116,7 +167,7 @@ def _details(serial: str, mem: dict[str, Any], ctx: Context) -> str:
             parts.append(f"At {ctx.local(at)} the monitor did not list it at all, while {ev['peers']} other "
                          f"panels made about {ev['ref'] * 1000:.0f} W each.")
         else:
-            state = f" and its status reads '{ev['state']}'" if ev.get("state") else ""
+            state = _STATE_WORDS.get(str(ev.get("state") or ""), "")
             parts.append(f"At {ctx.local(at)} it made {(ev.get('kw') or 0) * 1000:.0f} W{state}, while "
                          f"{ev['peers']} other panels made about {ev['ref'] * 1000:.0f} W each.")
             age = ev.get("age_min")
@@ -125,12 +176,16 @@ def _details(serial: str, mem: dict[str, Any], ctx: Context) -> str:
     if ev.get("snow"):
         parts.append(f"Snow covered the panels on {ev['snow']}; the other panels have had sunshine enough to clear "
                      "since, and this one has not come back.")
-    parts.append(f"Not producing since about {ctx.local(since, with_day=True)} "
-                 f"({rec['bad']:.0f} minutes of daylight so far).")
+    stopped = ctx.local(since, with_day=True)
+    parts.append(f"Not producing since about {stopped} ({rec['bad']:.0f} minutes of daylight so far).")
     last = mem["last_prod"].get(serial)
-    if last:
-        parts.append(f"Last seen producing: {ctx.local(datetime.fromisoformat(last), with_day=True)}.")
+    if last and (produced := ctx.local(datetime.fromisoformat(last), with_day=True)) != stopped:
+        parts.append(f"It last produced power on {produced}.")
     return " ".join(parts)
+
+
+# What the PVS6's device states mean in the alert's words ("working" needs no remark).
+_STATE_WORDS = {"error": " and the monitor lists it as faulty", "offline": " and the monitor lists it as offline"}
 
 
 def findings(mem: dict[str, Any], ctx: Context, chart: Any) -> list[Finding]:
@@ -152,6 +207,15 @@ def findings(mem: dict[str, Any], ctx: Context, chart: Any) -> list[Finding]:
                    f"({rec['bad']:.0f} minutes of daylight so far).")
         out.append(Finding("circuit_down", name, f"All panels on {words} stopped producing", details,
                            ADVICE_CIRCUIT, {"since": rec["since"], "serials": serials, "chart": chart(serials)}))
+    for gid, rec in sorted(mem["grp"].items()):
+        group = mem["groups"].get(gid)
+        if group is None:
+            continue
+        serials = list(group["serials"])
+        if rec["bad"] or rec["active"]:
+            covered |= {s for s in serials if s in mem["inv"] and mem["inv"][s]["since"] >= rec["since"]}
+        if rec["active"]:
+            out.append(_group_finding(serials, group, rec, ctx, chart))
     for serial, rec in sorted(mem["inv"].items()):
         if not rec["active"] or serial in covered:
             continue
@@ -161,3 +225,21 @@ def findings(mem: dict[str, Any], ctx: Context, chart: Any) -> list[Finding]:
         out.append(Finding("inverter_down", serial, summary, _details(serial, mem, ctx), ADVICE_DOWN,
                            {"since": rec["since"], **ev, "chart": chart([serial])}))
     return out
+
+
+def _group_finding(serials: list[str], group: dict[str, Any], rec: dict[str, Any], ctx: Context,
+                   chart: Any) -> Finding:
+    """One alert for panels that stopped together: the cause is their circuit, not each microinverter."""
+    n, total = len(serials), int(group["total"])
+    at = datetime.fromisoformat(group["at"])
+    names = ", ".join(ctx.panel_words(s).removeprefix("Panel ") for s in serials)
+    details = (f"Panels {names} all stopped producing in the same reading, on {ctx.local(at, with_day=True)}, "
+               f"while the other {total - n} kept producing ({rec['bad']:.0f} minutes of daylight so far). That is "
+               f"almost always a tripped breaker or a circuit fault, not {n} broken microinverters.")
+    if group.get("dawn"):
+        details += (" They were already dark at the first bright reading of the day: snow lying on just these "
+                    "panels looks the same, and clears by itself.")
+    return Finding("circuit_down", ",".join(serials),
+                   f"{n} of your {total} panels stopped together at {ctx.local(at)}", details,
+                   ADVICE_CIRCUIT + " " + ADVICE_MAP,
+                   {"since": rec["since"], "serials": serials, "learned": True, "chart": chart(serials)})

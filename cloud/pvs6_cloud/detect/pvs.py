@@ -30,6 +30,8 @@ ADVICE_REBOOTS = ("The PVS6 may be losing power or failing. Check that its power
                   "it goes on, call your installer. Your panels keep producing meanwhile.")
 ADVICE_FLASH = "The PVS6's storage is nearly full; a restart often frees it. If not, ask your installer."
 
+MAX_UPTIME_S = 100 * 365.25 * 86400
+
 
 def _memory(mem: dict[str, Any]) -> dict[str, Any]:
     for key in ("counters", "active"):
@@ -49,9 +51,12 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     judged: set[str] = set()
     prev = mem["prev"]
     sun_up = frame.elevation_deg is not None and frame.elevation_deg > 0
-    if pvs.uptime_s is not None:
-        if prev.get("uptime_s") is not None and pvs.uptime_s + 60 < prev["uptime_s"] + _gap_s(prev, frame):
-            boot = frame.at - timedelta(seconds=pvs.uptime_s)
+    # An uptime no PVS6 can have (negative, or past a century: a corrupted or hostile answer) tells nothing about
+    # reboots; judged as one it would overflow the boot-time arithmetic and fail the whole upload.
+    uptime_s = pvs.uptime_s if pvs.uptime_s is not None and 0 <= pvs.uptime_s < MAX_UPTIME_S else None
+    if uptime_s is not None:
+        if prev.get("uptime_s") is not None and uptime_s + 60 < prev["uptime_s"] + _gap_s(prev, frame):
+            boot = frame.at - timedelta(seconds=uptime_s)
             daytime = sun_up and bool(prev.get("sun_up")) and _sun_up_at(boot, ctx)
             mem["reboots"].append([boot.isoformat(), daytime])
             mem["counters"] = {}
@@ -62,7 +67,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
         elif daytime_count == 0:
             mem["active"].pop("pvs_reboots", None)
         judged.add("pvs_reboots")
-        mem["prev"] = {"at": frame.at.isoformat(), "uptime_s": pvs.uptime_s, "sun_up": sun_up}
+        mem["prev"] = {"at": frame.at.isoformat(), "uptime_s": uptime_s, "sun_up": sun_up}
     if _counters(frame, mem, cfg.comm_errors_per_hour):
         judged.add("pvs_comm_errors")
     if pvs.flash_avail_kb is not None or pvs.flash_used_pct is not None:

@@ -27,7 +27,7 @@ DAYS_KEPT = 14
 RECOVER_MARGIN = 0.05
 ADVICE = ("Look at the panel from the ground: dirt, bird droppings, a leaf or new shade (a growing tree) are the "
           "usual causes. If it is clean and unshaded, tell your installer: a failing microinverter or panel is "
-          "a warranty claim, and the numbers below are your evidence.")
+          "a warranty claim, and this email (the figures above and the chart) is your evidence.")
 
 
 def _memory(mem: dict[str, Any]) -> dict[str, Any]:
@@ -104,12 +104,18 @@ def findings(mem: dict[str, Any], ctx: Context, chart: Any) -> list[Finding]:
     """Weak panels (a dead panel's readings are left out of the sums, so it never turns weak by dying)."""
     out = []
     for serial, rec in sorted(_memory(mem)["active"].items()):
-        pct = ", ".join(f"{d[5:]}: {r:.0%}" for d, r in zip(rec["days"], rec["ratios"], strict=True))
+        pct = ", ".join(f"{_day_words(d)}: {r:.0%}" for d, r in zip(rec["days"], rec["ratios"], strict=True))
         mean = sum(rec["ratios"]) / len(rec["ratios"])
         details = (f"On each of the last {len(rec['ratios'])} sunny days it made less than "
                    f"{ctx.config.weak_ratio:.0%} of what the other panels made (per day: {pct}; the other "
-                   f"panels = 100 %). Average: {mean:.0%}.")
+                   f"panels = 100%). Average: {mean:.0%}.")
         out.append(Finding("inverter_weak", serial,
                            f"{ctx.panel_words(serial)} makes only about {mean:.0%} of its neighbours' output",
                            details, ADVICE, {"ratios": rec["ratios"], "days": rec["days"], "chart": chart([serial])}))
     return out
+
+
+def _day_words(iso_day: str) -> str:
+    """A day as the rest of the email writes it ("Tue 10 Jun")."""
+    day = date.fromisoformat(iso_day)
+    return f"{day:%a} {day.day} {day:%b}"

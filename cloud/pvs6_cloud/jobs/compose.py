@@ -40,13 +40,27 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-def _compare(change: float | None, before: float | None, name: str) -> str:
-    if change is None or before is None:
-        return f"no figure for {name} to compare with"
+def _compare(change: float, before: float, name: str) -> str:
     if abs(change) < 0.02:
         return f"about the same as {name} ({_kwh(before)})"
     word = "more" if change > 0 else "less"
     return f"{abs(change) * 100:.0f}% {word} than {name} ({_kwh(before)})"
+
+
+def _comparison_sentence(summary: MonthSummary) -> str:
+    """One sentence a person would say, whichever of last month and last year has a figure."""
+    last_month = _short_month(previous_month(summary.month))
+    last_year = _month_name(same_month_last_year(summary.month))
+    known = [(_compare(change, before, name)) for change, before, name in (
+        (summary.vs_last_month, summary.last_month_kwh, last_month),
+        (summary.vs_last_year, summary.last_year_kwh, last_year)) if change is not None and before is not None]
+    month_known = summary.vs_last_month is not None and summary.last_month_kwh is not None
+    if len(known) == 2:
+        return f"That is {known[0]} and {known[1]}."
+    if not known:
+        return f"There is nothing to compare it with yet: no figures for {last_month} or {last_year}."
+    missing = last_year if month_known else last_month
+    return f"That is {known[0]}; there is no figure for {missing} to compare with."
 
 
 def _weather_verdict(ratio: float | None) -> str:
@@ -103,8 +117,7 @@ def summary_lines(summary: MonthSummary, site: SiteConfig) -> dict[str, list[str
     """The email's sections as plain sentences (shared by the text and HTML parts, and handy in tests)."""
     month = summary.month
     head = [f"Your panels made {_kwh(summary.production_kwh)} in {_month_name(month)}.",
-            f"That is {_compare(summary.vs_last_month, summary.last_month_kwh, _short_month(previous_month(month)))}"
-            f" and {_compare(summary.vs_last_year, summary.last_year_kwh, _month_name(same_month_last_year(month)))}."]
+            _comparison_sentence(summary)]
     if summary.savings is not None:
         head.append(f"Worth about {summary.currency}{summary.savings:,.2f} at {summary.currency}"
                     f"{summary.price_per_kwh:.2f} per kWh.")
@@ -215,4 +228,5 @@ def compose_summary_mail(summary: MonthSummary, site: SiteConfig, now: datetime,
     if resend:
         mail_id += f"-{now:%Y%m%d%H%M%S}"
     return OutgoingMail(to=tuple(site.mail_to), subject=_subject(summary), text=_text(summary, parts),
-                        html=_html(summary, parts), images=images, kind="summary", id=mail_id)
+                        html=_html(summary, parts), images=images, kind="summary", id=mail_id,
+                        timezone=site.timezone)

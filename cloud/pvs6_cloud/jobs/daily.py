@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 from ..config import SiteConfig, WeatherConfig
@@ -222,8 +223,22 @@ def _completeness(readings: Sequence[Mapping[str, Cell]], day: date, site: SiteC
     return min(1.0, len(slots) / max(1, round(active / CADENCE_MIN)))
 
 
+def has_reading_gap(readings: Sequence[Mapping[str, Cell]]) -> bool:
+    """True when the day's expectation series misses readings (two in a row more than two cadences apart).
+
+    Integrating what the weather allowed across such a gap draws a straight line under the midday hump, so the
+    day's expectation would be too low (and its ratio above 100 %).
+    """
+    times = [at for at, _value in _series(readings, "expected_kw")]
+    return any((b - a).total_seconds() > 2 * CADENCE_MIN * 60 for a, b in pairwise(times))
+
+
 def _weather(readings: Sequence[Mapping[str, Cell]], fill: DayWeather | None) -> tuple[float | None, ...]:
-    """(cloud cover %, insolation kWh/m², expected kWh) from the readings, gaps filled from ``fill``."""
+    """(cloud cover %, insolation kWh/m², expected kWh) from the readings, gaps filled from ``fill``.
+
+    When readings are missing inside the day, the weather service's whole-day sunlight and expectation replace
+    the integrals over the readings received: the expectation covers the whole day.
+    """
     daylight = [r for r in readings if _is_daylight(r)]
     clouds = [v for r in daylight if (v := _num(r.get("cloud_cover_pct"))) is not None]
     sun = _series(readings, "irradiance_w_m2")
@@ -232,6 +247,9 @@ def _weather(readings: Sequence[Mapping[str, Cell]], fill: DayWeather | None) ->
     cloud = sum(clouds) / len(clouds) if len(clouds) >= enough else None
     insolation = _integrate(sun) / 1000.0 if len(sun) >= enough else None
     expected_kwh = _integrate(expected) if len(expected) >= enough else None
+    if fill is not None and has_reading_gap(readings):
+        insolation = fill.insolation_kwh_m2 if fill.insolation_kwh_m2 is not None else insolation
+        expected_kwh = fill.expected_kwh if fill.expected_kwh is not None else expected_kwh
     if fill is not None:
         cloud = cloud if cloud is not None else fill.cloud_cover_pct
         insolation = insolation if insolation is not None else fill.insolation_kwh_m2
@@ -329,7 +347,8 @@ def rollup_days(
         records = grouped.get(day, [])
         baseline = counter_baseline(grouped.get(day - timedelta(days=1), []), start)
         row = rollup_day(records, day, site, panels, baseline=baseline)
-        lacking = any(row[k] is None for k in ("cloud_cover_pct", "insolation_kwh_m2", "expected_kwh"))
+        lacking = any(row[k] is None for k in ("cloud_cover_pct", "insolation_kwh_m2", "expected_kwh")) \
+            or has_reading_gap(records)
         if weather_fill is not None and records and lacking:
             row = rollup_day(records, day, site, panels, baseline=baseline, weather=weather_fill(day))
         out.append(row)
@@ -433,6 +452,8 @@ def run_daily_rollup(
             seen = [r["time"].astimezone(site.tz).date() for r in records if isinstance(r.get("time"), datetime)]
             first = max(min(seen), today - timedelta(days=_MAX_CATCH_UP_DAYS)) if seen else today
         wanted = days_between(first, yesterday)
+        if not last:  # the first run (after a replay, say) rolls every day of the readings, however old
+            wanted = sorted(set(wanted) | {d for d in seen if d <= yesterday})
         # Rows appended since the last run may be days old (a Pi back from a long outage sends its backlog):
         # their days are rolled again too, not only the last LATE_DAYS.
         seen_rows = memory.get("rows_seen")
@@ -441,6 +462,9 @@ def run_daily_rollup(
             late = {r["time"].astimezone(site.tz).date() for r in records[max(0, seen_rows - start_row):]
                     if isinstance(r.get("time"), datetime)}
             wanted = sorted(set(wanted) | {d for d in late if oldest <= d <= yesterday})
+    considered = wanted
+    if not explicit:
+        wanted = _site_days(considered, records, site, memory, yesterday, live=bool(memory.get("last_day")))
     fill = None
     if weather is not None and weather.enabled:
         fill = weather_fill_from(site, weather, state.section("weather"), now, http)
@@ -449,8 +473,8 @@ def run_daily_rollup(
     result.rows = rows
 
     if not explicit:
-        if wanted:
-            memory["last_day"] = max(wanted[-1].isoformat(), memory.get("last_day", ""))
+        if considered:
+            memory["last_day"] = max(considered[-1].isoformat(), memory.get("last_day", ""))
         keep_from = day_bounds(today - timedelta(days=LATE_DAYS + 1), site.tz)[0]
         memory["start_row"] = _new_mark(records, start_row, keep_from)
         memory["rows_seen"] = start_row + len(records)
@@ -465,6 +489,31 @@ def run_daily_rollup(
             _memory(fresh.section(SECTION)).update(memory)
             sink.commit(SheetWrite(state=fresh, panels=panels))
     return result
+
+
+def _site_days(wanted: Sequence[date], records: Sequence[Mapping[str, Any]], site: SiteConfig,
+               memory: dict[str, Any], yesterday: date, *, live: bool) -> list[date]:
+    """The wanted days that are days of the site: no empty rows before its first reading, none for the
+    stretch after the last reading of an old archive replayed today.
+
+    A day without a single reading is kept only between the first and the last day with readings (a real gap,
+    shown as 0 % received) or, once the nightly job runs (``live``), among the last `LATE_DAYS` (a silent Pi
+    shows at once; late data still fills it). ``memory`` keeps the first and last reading days across runs that
+    read only the newest rows.
+    """
+    seen = {r["time"].astimezone(site.tz).date() for r in records if isinstance(r.get("time"), datetime)}
+    first = min([*seen, *([date.fromisoformat(memory["first_day"])] if memory.get("first_day") else [])],
+                default=None)
+    last = max([*seen, *([date.fromisoformat(memory["last_reading_day"])] if memory.get("last_reading_day")
+                         else [])], default=None)
+    if first is not None:
+        memory["first_day"] = first.isoformat()
+    if last is not None:
+        memory["last_reading_day"] = last.isoformat()
+    if first is None or last is None:
+        return []
+    recent = yesterday - timedelta(days=LATE_DAYS - 1)
+    return [d for d in wanted if d in seen or (d >= first and (d <= last or (live and d >= recent)))]
 
 
 def _rotate(sink: Sink, site: SiteConfig, today: date, memory: dict[str, Any]) -> int:

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import DetectionConfig, SiteConfig
-from ..lifecycle import Finding, apply_findings
+from ..lifecycle import Finding, alerts_rows, apply_findings, stamp_emailed
 from ..rows import panels as panel_columns
 from ..sink import SheetWrite, Sink
 from ..state import SiteState
@@ -146,14 +146,21 @@ def _pvs_finding(state: SiteState, site: SiteConfig, last: datetime | None, quie
     details = f"The Pi is running and calling in, but the PVS6 has not answered it {since} ({_hours(quiet_min)})."
     if isinstance(error, str) and error:
         details += f" The Pi's last error: {error}."
+    advice = ("Check the network cable between the Pi and the PVS6 (its LAN port) and that the PVS6's lights are "
+              "on. A hung PVS6 usually recovers when its breaker is switched off for a minute and back on. The "
+              "panels keep producing meanwhile: only the monitoring stopped.")
+    if isinstance(error, str) and error.startswith("PvsRefusing"):
+        # Old firmware's 403 fit (the edge's PvsRefusing): the cable is fine, only a restart ends it.
+        advice = ("The PVS6 answers the Pi but refuses it ('Unauthorized'), a habit of older PVS6 firmware that "
+                  "lasts until it is restarted: switch the PVS6's breaker off for a minute and on again (it takes "
+                  "about 10 minutes to come back). The panels keep producing meanwhile: only the monitoring "
+                  "stopped.")
     return Finding(
         kind="pvs_unreachable",
         device=_pvs_serial(state),
         summary="The Raspberry Pi cannot reach the PVS6 monitor",
         details=details,
-        advice=("Check the network cable between the Pi and the PVS6 (its LAN port) and that the PVS6's lights are "
-                "on. A hung PVS6 usually recovers when its breaker is switched off for a minute and back on. The "
-                "panels keep producing meanwhile: only the monitoring stopped."),
+        advice=advice,
         evidence={"last_answer": last.isoformat() if last else None, "quiet_active_min": round(quiet_min, 1)},
     )
 
@@ -291,5 +298,7 @@ def run_watchdog(
     if mailer is not None and pending_count(state):
         result.mail_sent = deliver_pending(state, mailer(), now)
         if result.mail_sent:
-            sink.commit(SheetWrite(state=state, panels=panels))
+            emailed = alerts_rows(state, site) if stamp_emailed(state) else None
+            sink.commit(SheetWrite(state=state, panels=panels,
+                                   replace={"Alerts": emailed} if emailed is not None else {}))
     return result

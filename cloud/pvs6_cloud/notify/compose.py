@@ -11,7 +11,7 @@ import hashlib
 import html
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..config import SiteConfig
@@ -20,14 +20,18 @@ from .transport import OutgoingMail
 if TYPE_CHECKING:
     from ..lifecycle import Finding, ResolvedAlert
 
-__all__ = ["KIND_TITLES", "compose_alert_mail", "local_time"]
+__all__ = ["KIND_TITLES", "chart_title", "compose_alert_mail", "local_time"]
 
 log = logging.getLogger(__name__)
 
 MAX_CHARTS = 4
+# An event whose reading is older than this when the mail is written happened while the Pi could not send:
+# the mail says so, and gives its day and time, instead of reading like news of the moment.
+LATE_AFTER = timedelta(minutes=60)
 KIND_TITLES = {
     "inverter_down": "Panel stopped producing",
     "inverter_weak": "Panel producing less than its neighbours",
+    "inverter_intermittent": "Panel keeps dropping out",
     "inverter_missing": "Panel no longer reported",
     "counter_stuck": "Panel's energy counter stopped",
     "device_new": "New device appeared",
@@ -41,6 +45,8 @@ KIND_TITLES = {
     "meter_reversed": "Production meter reads backwards",
     "meter_impossible": "Impossible meter reading",
     "edge_silent": "Raspberry Pi has gone silent",
+    "monitor_blind": "Monitor has lost sight of the panels",
+    "firmware_changed": "Monitor's firmware was updated",
 }
 
 
@@ -48,6 +54,31 @@ def local_time(at: datetime, site: SiteConfig, *, with_day: bool = True) -> str:
     """A time as a homeowner reads it, in the site's zone ("Tue 3 Jun 10:45")."""
     local = at.astimezone(site.tz)
     return f"{local:%a} {local.day} {local:%b %H:%M}" if with_day else f"{local:%H:%M}"
+
+
+def _on(at: datetime, site: SiteConfig) -> str:
+    """"on Tue 23 Jun at 10:00", in the site's zone."""
+    local = at.astimezone(site.tz)
+    return f"on {local:%a} {local.day} {local:%b} at {local:%H:%M}"
+
+
+def _late(at: datetime | None, now: datetime) -> bool:
+    return at is not None and now - at > LATE_AFTER
+
+
+def _past_words(at: datetime | None, now: datetime, site: SiteConfig) -> str:
+    """The sentence that dates a late event ("While your Pi was offline, on Tue 23 Jun at 10:00, ..."), or ""."""
+    if at is None or not _late(at, now):
+        return ""
+    return f"While your Pi was offline, {_on(at, site)}, its readings showed this."
+
+
+def chart_title(chart: dict, site: SiteConfig, now: datetime) -> str:
+    """"Today: ..." only when the chart's day is today; a past day is named ("Tue 23 Jun: ...")."""
+    times = chart.get("times") or []
+    day = datetime.fromisoformat(times[-1]).astimezone(site.tz) if times else now.astimezone(site.tz)
+    when = "Today" if day.date() == now.astimezone(site.tz).date() else f"{day:%a} {day.day} {day:%b}"
+    return f"{when}: this panel (colour), the others (grey)"
 
 
 def _duration(start: datetime, end: datetime) -> str:
@@ -80,7 +111,7 @@ def _mail_id(site: SiteConfig, now: datetime, opened: Sequence[Finding], reminde
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
-def _charts(findings: Sequence[Finding], site: SiteConfig) -> dict[str, bytes]:
+def _charts(findings: Sequence[Finding], site: SiteConfig, now: datetime) -> dict[str, bytes]:
     images: dict[str, bytes] = {}
     for finding in findings:
         chart = finding.evidence.get("chart") if finding.evidence else None
@@ -89,22 +120,24 @@ def _charts(findings: Sequence[Finding], site: SiteConfig) -> dict[str, bytes]:
         from .charts import render_day_chart
 
         try:
-            title = "Today: the panel in question (colour) against the others (grey)"
-            images[_cid(finding)] = render_day_chart(chart, site.tz, title=title)
+            images[_cid(finding)] = render_day_chart(chart, site.tz, title=chart_title(chart, site, now))
         except (ValueError, TypeError, KeyError, RuntimeError, OSError) as err:
             log.warning("chart for %s not drawn: %s", finding.key, err)
     return images
 
 
 def _cid(finding: Finding) -> str:
-    return "chart-" + hashlib.sha256(finding.key.encode()).hexdigest()[:10]
+    # The same alert can open twice inside one backlog: each opening has its own chart.
+    at = finding.at.isoformat() if finding.at is not None else ""
+    return "chart-" + hashlib.sha256(f"{finding.key}|{at}".encode()).hexdigest()[:10]
 
 
-def _text_block(finding: Finding, heading: str) -> list[str]:
-    return [f"{heading}: {finding.summary}", "", finding.details, "", f"What to do: {finding.advice}", ""]
+def _text_block(finding: Finding, heading: str, past: str = "") -> list[str]:
+    return [f"{heading}: {finding.summary}", "", *([past, ""] if past else []), finding.details, "",
+            f"What to do: {finding.advice}", ""]
 
 
-def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, bytes]) -> str:
+def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, bytes], past: str = "") -> str:
     e = html.escape
     chart = ""
     if _cid(finding) in images:
@@ -114,7 +147,8 @@ def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, by
         f'<div style="border-left:6px solid {colour};padding:8px 12px;margin:16px 0;background:#fafafa">'
         f'<div style="font-size:13px;color:{colour};text-transform:uppercase;letter-spacing:.05em">{e(heading)}</div>'
         f'<div style="font-size:19px;font-weight:bold;margin:4px 0">{e(finding.summary)}</div>'
-        f'<p style="margin:6px 0">{e(finding.details)}</p>{chart}'
+        + (f'<p style="margin:6px 0;font-weight:bold">{e(past)}</p>' if past else "")
+        + f'<p style="margin:6px 0">{e(finding.details)}</p>{chart}'
         f'<p style="margin:6px 0"><b>What to do:</b> {e(finding.advice)}</p></div>'
     )
 
@@ -144,27 +178,36 @@ def compose_alert_mail(
     OutgoingMail
         Kind ``"alert"`` (anything opened), ``"reminder"`` (only reminders) or ``"resolved"``.
     """
-    images = _charts([*opened, *reminded], site)
+    images = _charts([*opened, *reminded], site, now)
     e = html.escape
     text: list[str] = [f"PVS6 Sentinel for {site.display_name}, {local_time(now, site)}", ""]
     cards: list[str] = []
+    if any(_late(f.at, now) for f in opened) or any(_late(r.resolved_at, now) for r in resolved):
+        intro = ("This email reports the past: the readings below reached the monitor late, after your Pi "
+                 "could not send for a while. Each item says when it happened.")
+        text += [intro, ""]
+        cards.append(f'<p style="margin:12px 0">{e(intro)}</p>')
     for finding in opened:
         heading = KIND_TITLES.get(finding.kind, "Problem")
-        text += _text_block(finding, "NEW")
-        cards.append(_html_card(finding, f"New: {heading}", "#c0392b", images))
+        past = _past_words(finding.at, now, site)
+        text += _text_block(finding, "NEW", past)
+        cards.append(_html_card(finding, f"New: {heading}", "#c0392b", images, past))
     for finding in reminded:
         text += _text_block(finding, "STILL OPEN")
         cards.append(_html_card(finding, f"Still open: {KIND_TITLES.get(finding.kind, 'Problem')}", "#d68910",
                                 images))
     for item in resolved:
         cleared = item.resolved_at or now
-        since = f"open since {local_time(item.opened_at, site)}, {_duration(item.opened_at, cleared)}"
-        text += [f"RESOLVED: {item.summary} ({since}). Nothing more to do.", ""]
+        began = item.started_at or item.opened_at
+        since = f"open since {local_time(began, site)}, {_duration(began, cleared)}"
+        when = (f"While your Pi was offline, {_on(cleared, site)}, it cleared"
+                if _late(cleared, now) else f"Cleared at {local_time(cleared, site)}")
+        text += [f"RESOLVED: {item.summary}", "", f"{when} ({since}). Nothing more to do.", ""]
         cards.append(
             '<div style="border-left:6px solid #1e8449;padding:8px 12px;margin:16px 0;background:#fafafa">'
             '<div style="font-size:13px;color:#1e8449;text-transform:uppercase;letter-spacing:.05em">Resolved</div>'
             f'<div style="font-size:17px;font-weight:bold;margin:4px 0">{e(item.summary)}</div>'
-            f'<p style="margin:6px 0">Cleared at {e(local_time(cleared, site))} ({e(since)}). Nothing more to do.</p>'
+            f'<p style="margin:6px 0">{e(when)} ({e(since)}). Nothing more to do.</p>'
             "</div>"
         )
     footer_text = ["Your panels keep producing power whether or not this monitor works; "
@@ -175,14 +218,14 @@ def compose_alert_mail(
         footer_html += f'<br><a href="{e(site.sheet_url)}">Open your solar spreadsheet</a> (see the Alerts tab).'
     text += ["--", *footer_text]
     kind = "alert" if opened else ("reminder" if reminded else "resolved")
-    title = "Solar alert" if opened else ("Solar reminder" if reminded else "Solar: all clear")
+    title = "Solar alert" if opened else ("Solar reminder" if reminded else "All clear")
     body = (
         '<!doctype html><html><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1"></head>'
         '<body style="margin:0;padding:0;background:#ffffff">'
         '<div style="max-width:600px;margin:0 auto;padding:12px;font-family:-apple-system,Segoe UI,Roboto,'
         'Helvetica,Arial,sans-serif;font-size:16px;line-height:1.45;color:#222">'
-        f'<div style="font-size:22px;font-weight:bold">{e(title)}: {e(site.display_name)}</div>'
+        f'<div style="font-size:22px;font-weight:bold">{e(title)} for {e(site.display_name)}</div>'
         f'<div style="color:#666;font-size:14px">{e(local_time(now, site))}</div>'
         + "".join(cards)
         + f'<p style="color:#666;font-size:13px;margin-top:24px">{footer_html}</p></div></body></html>'
@@ -195,4 +238,5 @@ def compose_alert_mail(
         images=images,
         kind=kind,
         id=_mail_id(site, now, opened, reminded, resolved),
+        timezone=site.timezone,
     )

@@ -5,32 +5,41 @@ Memory lives in ``state.section("mail")``::
     {"pending": [<OutgoingMail JSON>, ...],   # oldest first
      "sent": {<id>: <ISO UTC sent at>, ...},  # recent ids, so a re-queued mail is recognised
      "failing_since": "<ISO UTC>" | "",       # the mail path is down since then
-     "last_error": "..."}
+     "last_error": "...",
+     "cause": "" | "network" | "login_refused",  # why: a login refusal never heals by itself
+     "reported_at": "<ISO UTC>" | ""}          # when the failure was last logged at ERROR
 
 The pipeline queues mail before its atomic commit and delivers after it, then commits again. A mail therefore
 leaves the queue only after a transport accepted it, and an id already sent is refused by `queue_mail`.
 Failures of the mail path are logged once at ERROR when they start and once at INFO when mail flows again, so
-the "watch the watcher" checks (and a person reading logs) see the outage without a flood.
+the "watch the watcher" checks (and a person reading logs) see the outage without a flood. A refused password
+(`MailLoginRefused`) is no outage that passes: it is logged at ERROR with its owner-facing message when it
+starts, when it replaces another cause, and again once a day while it lasts (Cloud Monitoring's error policy
+emails the owner from Google, the one path left when our own mail cannot leave); the mail stays queued.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import TransientError
 from ..state import SiteState
-from .transport import MailTransport, OutgoingMail
+from .transport import MailLoginRefused, MailTransport, OutgoingMail
 
-__all__ = ["SECTION", "deliver_pending", "mail_status", "pending_count", "queue_mail"]
+__all__ = ["LOGIN_REFUSED", "SECTION", "deliver_pending", "mail_problem", "mail_status", "pending_count",
+           "queue_mail"]
 
 log = logging.getLogger(__name__)
 
 SECTION = "mail"
 SENT_IDS_KEPT = 500
 PENDING_KEPT = 200  # beyond this the oldest *reminders* are dropped first; alerts and summaries stay
+LOGIN_REFUSED = "login_refused"
+NETWORK = "network"
+REMIND_EVERY = timedelta(days=1)  # a refused password is logged at ERROR again this often while it lasts
 
 
 def _memory(state: SiteState) -> dict[str, Any]:
@@ -39,6 +48,8 @@ def _memory(state: SiteState) -> dict[str, Any]:
     mem.setdefault("sent", {})
     mem.setdefault("failing_since", "")
     mem.setdefault("last_error", "")
+    mem.setdefault("cause", "")
+    mem.setdefault("reported_at", "")
     return mem
 
 
@@ -86,7 +97,14 @@ def mail_status(state: SiteState) -> Mapping[str, Any]:
         "pending": len(mem.get("pending", [])),
         "failing_since": mem.get("failing_since", ""),
         "last_error": mem.get("last_error", ""),
+        "cause": mem.get("cause", ""),
     }
+
+
+def mail_problem(state: SiteState) -> str:
+    """The owner-facing sentence when mail cannot leave because the password was refused; "" otherwise."""
+    mem = state.section(SECTION)
+    return str(mem.get("last_error", "")) if mem.get("cause") == LOGIN_REFUSED else ""
 
 
 def deliver_pending(state: SiteState, mailer: MailTransport, now: datetime) -> int:
@@ -116,13 +134,7 @@ def deliver_pending(state: SiteState, mailer: MailTransport, now: datetime) -> i
         except TransientError as err:
             month = state.section("health").setdefault("months", {}).setdefault(now.strftime("%Y-%m"), {})
             month["mail_failures"] = month.get("mail_failures", 0) + 1
-            if not mem["failing_since"]:
-                mem["failing_since"] = now.isoformat()
-                log.error("mail delivery failing: %s (%d mail(s) pending; they stay queued)", err,
-                          len(mem["pending"]))
-            else:
-                log.debug("mail delivery still failing: %s", err)
-            mem["last_error"] = str(err)
+            _record_failure(mem, err, now)
             break
         mem["pending"].pop(0)
         if mail.id:
@@ -132,7 +144,38 @@ def deliver_pending(state: SiteState, mailer: MailTransport, now: datetime) -> i
             log.info("mail delivery recovered (failing since %s); sending what waited", mem["failing_since"])
             mem["failing_since"] = ""
             mem["last_error"] = ""
+            mem["cause"] = ""
+            mem["reported_at"] = ""
     if len(mem["sent"]) > SENT_IDS_KEPT:
         for old in sorted(mem["sent"], key=mem["sent"].__getitem__)[: len(mem["sent"]) - SENT_IDS_KEPT]:
             del mem["sent"][old]
     return sent
+
+
+def _record_failure(mem: dict[str, Any], err: TransientError, now: datetime) -> None:
+    """Remember why mail failed; log at ERROR when it starts, when its cause changes, daily for a refused login."""
+    cause = LOGIN_REFUSED if isinstance(err, MailLoginRefused) else NETWORK
+    pending = len(mem["pending"])
+    started = not mem["failing_since"]
+    if started:
+        mem["failing_since"] = now.isoformat()
+    changed = cause != mem.get("cause")
+    reported = _when(mem.get("reported_at", ""))
+    remind = cause == LOGIN_REFUSED and (reported is None or now - reported >= REMIND_EVERY)
+    mem["cause"] = cause
+    mem["last_error"] = str(err)
+    if cause == LOGIN_REFUSED and (started or changed or remind):
+        log.error("mail cannot go out: %s (%d mail(s) waiting)", err, pending)
+        mem["reported_at"] = now.isoformat()
+    elif started or changed:
+        log.error("mail delivery failing: %s (%d mail(s) pending; they stay queued)", err, pending)
+        mem["reported_at"] = now.isoformat()
+    else:
+        log.debug("mail delivery still failing: %s", err)
+
+
+def _when(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None

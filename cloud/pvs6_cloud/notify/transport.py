@@ -1,8 +1,12 @@
 """How an email leaves: an SMTP server (Gmail with an app password in production) or ``.eml`` files in a folder.
 
 Both transports take one `OutgoingMail` and either deliver it or raise `TransientError`, which the mail queue
-reads as "keep it and try again later". A mail's ``id`` is stable: it becomes the ``Message-ID`` header and the
-outbox file name, so a retry after a half-finished delivery is recognisable (and is a no-op in the outbox).
+reads as "keep it and try again later". One refusal will not heal by waiting: a 5xx answer to the login (Gmail's
+``535 5.7.8 Username and Password not accepted``: the app password is wrong or was revoked) raises
+`MailLoginRefused`, whose message tells the owner what to do. The mail stays queued all the same, and goes out
+once a working password is stored. A 4xx answer to the login (``454`` "try again later") stays transient.
+A mail's ``id`` is stable: it becomes the ``Message-ID`` header and the outbox file name, so a retry after a
+half-finished delivery is recognisable (and is a no-op in the outbox).
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ import ssl
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..config import MailConfig
 from ..errors import ConfigError, TransientError
 
 __all__ = [
+    "MailLoginRefused",
     "MailTransport",
     "OutboxTransport",
     "OutgoingMail",
@@ -35,6 +42,30 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_SENDER = "pvs6-sentinel@localhost"
+SENDER_NAME = "PVS6 Sentinel"
+
+
+class MailLoginRefused(TransientError):
+    """The mail server refused the password for good (SMTP 5xx to AUTH): waiting will not help, a person must.
+
+    Still a `TransientError`, so the mail stays queued; the message is the owner-facing sentence every path
+    (the log line Cloud Monitoring alerts on, the self-test, the ``pvs6-cloud`` output) shows.
+    """
+
+
+def login_refused_message(config: MailConfig, code: int, reply: str) -> str:
+    """What the owner reads when the server refused the password: what it means and how to fix it."""
+    # Gmail by its name, or by its reply (which links to support.google.com), whatever address reached it.
+    if config.smtp_host.lower().endswith(("gmail.com", "googlemail.com")) or "google.com" in reply:
+        server, what = "Gmail", "app password"
+        fix = ("Make a new one at https://myaccount.google.com/apppasswords and store it (docs/google-setup.md, "
+               '"New Gmail app password"; on a Pi-only setup, in cloud.env).')
+    else:
+        server, what = f"The mail server {config.smtp_host}", "password"
+        fix = "Check [mail] username and store the right password."
+    return (f"{server} refused the login of {config.username!r} ({code} {' '.join(reply.split())}): the {what} "
+            f"is wrong or was revoked, so no email can go out until it is replaced. {fix} Waiting mail stays "
+            "queued and goes out once the new password works.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +88,8 @@ class OutgoingMail:
         ``"alert"``, ``"summary"``, ``"watchdog"``...: for logs and the outbox file name.
     id : str
         Stable identity: the same mail queued twice is one mail, and it becomes the Message-ID.
+    timezone : str
+        The recipients' site zone (IANA name): the ``Date`` header is the sending time there, with its offset.
     """
 
     to: tuple[str, ...]
@@ -66,6 +99,7 @@ class OutgoingMail:
     images: Mapping[str, bytes] = field(default_factory=dict)
     kind: str = "alert"
     id: str = ""
+    timezone: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data (images base64) for the mail queue in the site state."""
@@ -77,6 +111,7 @@ class OutgoingMail:
             "images": {cid: base64.b64encode(png).decode("ascii") for cid, png in self.images.items()},
             "kind": self.kind,
             "id": self.id,
+            "timezone": self.timezone,
         }
 
     @classmethod
@@ -90,6 +125,7 @@ class OutgoingMail:
             images={cid: base64.b64decode(b64) for cid, b64 in dict(data.get("images", {})).items()},
             kind=str(data.get("kind", "alert")),
             id=str(data.get("id", "")),
+            timezone=str(data.get("timezone", "")),
         )
 
 
@@ -100,7 +136,23 @@ class MailTransport(Protocol):
         """Deliver ``mail`` or raise `TransientError` (server down, login refused): the caller keeps it."""
 
 
-def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
+def sender_with_name(sender: str) -> str:
+    """The From header: the configured address, named "PVS6 Sentinel" unless it already carries a name."""
+    name, address = parseaddr(sender)
+    return sender if name or not address else formataddr((SENDER_NAME, address))
+
+
+def _date_header(mail: OutgoingMail, now: datetime | None) -> str:
+    """The sending time in the site's zone with its real offset (``-0400``), never the anonymous ``-0000``."""
+    when = now or datetime.now(UTC)
+    try:
+        local = when.astimezone(ZoneInfo(mail.timezone)) if mail.timezone else when.astimezone()
+    except (ZoneInfoNotFoundError, ValueError):
+        local = when.astimezone()
+    return format_datetime(local)
+
+
+def build_message(mail: OutgoingMail, sender: str, now: datetime | None = None) -> EmailMessage:
     """The MIME message: plain text, and when there is HTML, an HTML alternative with its images inline.
 
     Parameters
@@ -108,7 +160,9 @@ def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
     mail : OutgoingMail
         What to send.
     sender : str
-        The From address.
+        The From address; a bare address gets the display name "PVS6 Sentinel".
+    now : datetime, optional
+        The sending time [aware]; default the clock.
 
     Returns
     -------
@@ -116,10 +170,10 @@ def build_message(mail: OutgoingMail, sender: str) -> EmailMessage:
         ``multipart/alternative`` (text, then ``multipart/related`` HTML + PNGs) or a single text part.
     """
     msg = EmailMessage()
-    msg["From"] = sender
+    msg["From"] = sender_with_name(sender)
     msg["To"] = ", ".join(mail.to)
     msg["Subject"] = mail.subject
-    msg["Date"] = formatdate(localtime=False)
+    msg["Date"] = _date_header(mail, now)
     if mail.id:
         msg["Message-ID"] = f"<{mail.id}@pvs6-sentinel>"
     msg["X-PVS6-Sentinel-Kind"] = mail.kind
@@ -150,8 +204,10 @@ class SmtpTransport:
 
         Raises
         ------
+        MailLoginRefused
+            The server refused the password (5xx): a person must store a new one; the mail stays queued.
         TransientError
-            The server is unreachable, refused the login, or refused the message; the mail must stay queued.
+            The server is unreachable, busy, or refused the message; the mail must stay queued.
         """
         cfg = self.config
         msg = build_message(mail, self.sender)
@@ -163,6 +219,8 @@ class SmtpTransport:
                     smtp.login(cfg.username, cfg.password)
                 smtp.send_message(msg, from_addr=self.sender, to_addrs=list(mail.to))
         except smtplib.SMTPAuthenticationError as err:
+            if 500 <= err.smtp_code < 600:
+                raise MailLoginRefused(login_refused_message(cfg, err.smtp_code, _text(err.smtp_error))) from err
             raise TransientError(
                 f"SMTP {cfg.smtp_host}:{cfg.smtp_port} refused the login of {cfg.username!r}: "
                 f"{err.smtp_code} {_text(err.smtp_error)}"

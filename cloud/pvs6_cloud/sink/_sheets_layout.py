@@ -16,7 +16,7 @@ __all__ = ["SheetInfo", "chart_request", "format_requests", "header_request", "n
 
 # Columns kept free to the right of a tab's data for the chart anchored there.
 CHART_COLUMNS = 8
-_FORMAT_TYPES = {"datetime": "DATE_TIME", "date": "DATE", "month": "DATE", "percent": "PERCENT",
+_FORMAT_TYPES = {"datetime": "DATE_TIME", "date": "DATE", "month": "DATE", "percent": "NUMBER",
                  "number": "NUMBER", "integer": "NUMBER"}
 
 
@@ -31,6 +31,7 @@ class SheetInfo:
     rows: int = 0
     columns: int = 0
     chart_titles: set[str] = field(default_factory=set)
+    protected: bool = False  # a protected range covers the whole tab
 
 
 def parse_meta(reply: dict[str, Any]) -> tuple[str, dict[str, SheetInfo]]:
@@ -47,6 +48,7 @@ def parse_meta(reply: dict[str, Any]) -> tuple[str, dict[str, SheetInfo]]:
             rows=int(grid.get("rowCount", 0)),
             columns=int(grid.get("columnCount", 0)),
             chart_titles={str(c.get("spec", {}).get("title", "")) for c in entry.get("charts", [])},
+            protected=any(set(p.get("range", {})) <= {"sheetId"} for p in entry.get("protectedRanges", [])),
         )
         sheets[info.title] = info
     return str(reply.get("properties", {}).get("title", "")), sheets

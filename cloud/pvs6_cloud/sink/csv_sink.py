@@ -5,7 +5,11 @@ The state records each appended file's size, header and data row count, so a com
 on the next load by truncating the file back (or, when the panel columns grew meanwhile and every old row was
 rewritten, by keeping the committed rows under the committed header): the edge never got an acknowledgement for
 those rows and will send them again.
-Text that a spreadsheet would run as a formula (``= + - @``) is stored with a leading apostrophe.
+Text that a spreadsheet would run as a formula (``= + - @``) is stored with a leading apostrophe. Times are
+site-local ``2025-06-01 06:00:00`` (which spreadsheets read as dates; older files with ISO 8601 offsets still
+read), percent columns hold percent numbers and numbers are rounded as the Sheet's formats show them (`stored`).
+A file whose header is not the layout's (a column was added or renamed) is rewritten once, row by row, in the
+current form.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
+from pvs6_parse.localtime import local_time_text, parse_local_time
+
 from ..errors import SinkUnavailable
 from ..layout import Cell, Layout, Tab, load_layout
 from ..state import STATE_TAB, SiteState, state_from_rows, state_to_rows
 from .base import Panels, SheetWrite
+from .stored import from_stored, match_header, stored_cells
 
 __all__ = ["CsvSink", "neutralise"]
 
@@ -55,7 +62,7 @@ class CsvSink:
     folder : Path
         Where ``Readings.csv``, ``Daily.csv``, ... live; created when missing.
     tz : tzinfo
-        The site's time zone: times are written site-local with their offset (ISO 8601).
+        The site's time zone: times are written as its wall time (``2025-06-01 06:00:00``).
     layout : Layout, optional
         Defaults to the project's ``sheets_template/layout.toml``.
     """
@@ -72,7 +79,7 @@ class CsvSink:
         if isinstance(value, bool):
             return "TRUE" if value else "FALSE"
         if isinstance(value, datetime):
-            return value.astimezone(self.tz).isoformat(timespec="seconds")
+            return local_time_text(value, self.tz)
         if isinstance(value, date):
             return value.isoformat()
         if isinstance(value, float):
@@ -90,7 +97,7 @@ class CsvSink:
             if kind == "integer":
                 return int(float(text))
             if kind == "datetime":
-                return datetime.fromisoformat(text)
+                return parse_local_time(text, self.tz)
             if kind == "date":
                 return date.fromisoformat(text)
         except ValueError:
@@ -141,15 +148,24 @@ class CsvSink:
         return None if titles is None else [_restore(t) for t in titles]
 
     def _ensure_header(self, tab: Tab, panels: Panels) -> None:
-        """Write the header, or rewrite the file when the panel columns grew (old rows keep their cells)."""
+        """Write the header; when it differs, rewrite the file once (rows keep their cells, in the current form).
+
+        Only panel columns added at the end: the old rows are padded. Anything else (a column added or renamed,
+        a file from an older version): every row is read under its own header and written under the layout's.
+        """
         header = tab.header(panels if tab.dynamic else ())
         path = self._path(tab.name)
-        if self._read_header(path) == header:
+        old = self._read_header(path)
+        if old == header:
             return  # the common case reads one line, not years of Readings
         rows = self._read_rows(tab.name)
-        if rows and [_restore(t) for t in rows[0]] != header[: len(rows[0])]:
-            log.warning("%s header differs from the layout; rewriting it (data rows are kept)", path.name)
-        body = [r + [""] * (len(header) - len(r)) for r in rows[1:]]
+        if rows and old is not None and old != header[: len(old)]:
+            log.info("%s: bringing the file to the current columns and formats (every row is kept)", path.name)
+            records = self._records(tab, panels if tab.dynamic else (), rows[0], iter(rows[1:]))
+            body = [[self._format(c) for c in stored_cells(tab, r, panels if tab.dynamic else (), self.tz)]
+                    for r in records]
+        else:
+            body = [r + [""] * (len(header) - len(r)) for r in rows[1:]]
         buf = io.StringIO()
         # A panel's title can be its device's serial: kept inert like every other device string.
         csv.writer(buf, lineterminator="\n").writerows([[neutralise(t) for t in header], *body])
@@ -180,13 +196,20 @@ class CsvSink:
                                 path.name, path.stat().st_size - size)
                     header = headers.get(tab)
                     if header is not None and tab in counts and self._read_header(path) != header:
-                        # The header was rewritten (panel columns grew) after the last commit: every old row
-                        # moved, so bytes mean nothing; keep the committed rows, cut back to the committed header.
+                        # The header was rewritten after the last commit: every old row moved, so bytes mean
+                        # nothing. The rewrite kept the rows in order, so the committed ones are the first ones.
                         rows = self._read_rows(tab)
-                        body = [r[: len(header)] for r in rows[1 : 1 + counts[tab]]]
+                        current = [_restore(t) for t in rows[0]]
+                        if current[: len(header)] == header:  # panel columns grew: cut back to the old header
+                            kept = (r[: len(header)] for r in rows[1 : 1 + counts[tab]])
+                            out = [[neutralise(t) for t in header], *kept]
+                        else:  # the file was brought to new columns: keep that form, drop the uncommitted rows
+                            out = rows[: 1 + counts[tab]]
+                            headers[tab] = current
                         buf = io.StringIO()
-                        csv.writer(buf, lineterminator="\n").writerows([[neutralise(t) for t in header], *body])
+                        csv.writer(buf, lineterminator="\n").writerows(out)
                         self._write_atomic(path, buf.getvalue())
+                        sizes[tab] = path.stat().st_size
                         continue
                     with path.open("r+b") as fh:
                         fh.truncate(size)
@@ -212,7 +235,7 @@ class CsvSink:
                 if name not in counts:  # a folder from before row counts were kept: count once
                     counts[name] = max(0, len(self._read_rows(name)) - 1)
                 with path.open("a", encoding="utf-8", newline="") as fh:
-                    fh.write(self._rows_text(tab.to_cells(r, panels) for r in records))
+                    fh.write(self._rows_text(stored_cells(tab, r, panels, self.tz) for r in records))
                     fh.flush()
                     os.fsync(fh.fileno())
                 sizes[name] = path.stat().st_size
@@ -222,7 +245,7 @@ class CsvSink:
             for name, records in write.replace.items():
                 tab = self.layout.tab(name)
                 panels = write.panels if tab.dynamic else ()
-                rows = [tab.header(panels), *(tab.to_cells(r, panels) for r in records)]
+                rows = [tab.header(panels), *(stored_cells(tab, r, panels, self.tz) for r in records)]
                 self._write_atomic(self._path(name), self._rows_text(rows))
             for name, (key, records) in write.upsert.items():
                 self._upsert(self.layout.tab(name), key, records, write.panels)
@@ -241,7 +264,9 @@ class CsvSink:
                 existing.append(dict(record))
             else:
                 existing[slot] = dict(record)
-        rows = [tab.header(panels), *(tab.to_cells(r, panels) for r in existing)]
+        # Keyed tabs (Daily, Monthly) stay in key order whatever order days arrive in; ISO text sorts by date.
+        existing.sort(key=lambda r: (r.get(key) is None, self._format(r.get(key))))
+        rows = [tab.header(panels), *(stored_cells(tab, r, panels, self.tz) for r in existing)]
         self._write_atomic(self._path(tab.name), self._rows_text(rows))
 
     def stored_ids(self, state: SiteState, since: datetime, until: datetime) -> set[str]:
@@ -280,19 +305,22 @@ class CsvSink:
         if not path.exists():
             return []
         panels = panels if layout_tab.dynamic else ()
-        columns = layout_tab.all_columns(panels)
-        by_title = {c.title: c for c in columns}
-        records = []
         with path.open(encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)
             titles = next(reader, None)
             if titles is None:
                 return []
-            header = [by_title.get(_restore(title)) for title in titles]
-            for raw in itertools.islice(reader, start_row, None):
-                record: dict[str, Cell] = {c.key: None for c in columns}
-                for col, text in zip(header, raw, strict=False):
-                    if col is not None:
-                        record[col.key] = self._parse(text, col.type)
-                records.append(record)
+            return self._records(layout_tab, panels, titles, itertools.islice(reader, start_row, None))
+
+    def _records(self, tab: Tab, panels: Panels, titles: Sequence[str],
+                 rows: Iterable[Sequence[str]]) -> list[dict[str, Cell]]:
+        header = match_header(tab, [_restore(t) for t in titles], panels)
+        legacy = {m.column.key for m in header if m is not None and m.legacy}
+        records = []
+        for raw in rows:
+            values: dict[str, Cell] = {}
+            for match, text in zip(header, raw, strict=False):
+                if match is not None:
+                    values[match.column.key] = self._parse(text, match.column.type)
+            records.append(from_stored(tab, values, legacy, panels))
         return records

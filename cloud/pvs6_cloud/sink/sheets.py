@@ -27,7 +27,7 @@ from ..errors import SinkUnavailable
 from ..layout import Cell, Column, Layout, Tab, load_layout
 from ..state import STATE_TAB, SiteState, state_from_rows, state_to_rows
 from ._sheets_archive import ArchiveMover, book_cells
-from ._sheets_cells import a1, cell_data, from_sheet, to_serial
+from ._sheets_cells import a1, cell_data, from_sheet, raw_cell_data, to_serial
 from ._sheets_client import SheetsApi, build_drive_service, build_service
 from ._sheets_layout import (
     CHART_COLUMNS,
@@ -38,6 +38,7 @@ from ._sheets_layout import (
     parse_meta,
 )
 from .base import Panels, SheetWrite
+from .stored import from_stored, match_header, stored_cells
 
 if TYPE_CHECKING:
     from ..config import SheetsConfig, SiteConfig
@@ -49,12 +50,23 @@ log = logging.getLogger(__name__)
 SECTION = "sheets"
 READINGS = "Readings"
 _NEW_TAB_ROWS = 200
-_META_FIELDS = "properties.title,sheets(properties,charts(chartId,spec.title))"
+_META_FIELDS = "properties.title,sheets(properties,charts(chartId,spec.title),protectedRanges(range,warningOnly))"
+# A hidden tab is the function's memory (``_state``) or scratch space: an owner who unhides one gets a warning
+# before a stray edit, and the service account (an editor) writes on as before. Warning-only protection takes no
+# editors list: https://developers.google.com/sheets/api/reference/rest/v4/spreadsheets/sheets#ProtectedRange
+PROTECTION_NOTE = ("PVS6 Sentinel writes this tab itself (its memory). Editing it can make the monitor forget "
+                   "what it has stored or send alerts again: please leave it as it is.")
 # After the valve could not archive (no archive spreadsheet could be made), commits write on without trying again
 # for this long: the valve sits 1 M cells below Google's limit by default, over a year of readings for a house [s].
 _VALVE_PAUSE_S = 6 * 3600.0
 GOOGLE_MAX_CELLS = 10_000_000
 _VALUE_OPTS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER"}
+
+
+def protection_request(sheet_id: int) -> dict[str, Any]:
+    """Warning-only protection of a whole tab (an unbounded range on the sheet is the sheet)."""
+    return {"addProtectedRange": {"protectedRange": {"range": {"sheetId": sheet_id}, "description": PROTECTION_NOTE,
+                                                     "warningOnly": True}}}
 
 
 class LayoutReport:
@@ -147,6 +159,7 @@ class SheetsSink:
         self._meta: dict[str, SheetInfo] | None = None
         self._title = ""
         self._header_len: dict[str, int] = {}
+        self._replaced: set[str] = set()
         self._lock = threading.Lock()
         # (token the rotated state was loaded with, what the rotation stored): see `_catch_up`.
         self._rotated: tuple[str | None, dict[str, Any], int] | None = None
@@ -264,6 +277,7 @@ class SheetsSink:
             ids[tab.name] = info.sheet_id
             requests.extend(self._repair_properties(tab, info, need_cols, report))
             if current.get(tab.name, [])[: len(header)] != header:
+                requests.extend(self._rearrange_requests(tab, ids[tab.name], current.get(tab.name, []), header))
                 requests.append(header_request(ids[tab.name], header))
                 if info is not None:
                     report.headers_fixed.append(tab.name)
@@ -313,6 +327,7 @@ class SheetsSink:
             }}},
             header_request(sheet_id, [c.title for c in columns]),
             *format_requests(sheet_id, columns),
+            *([protection_request(sheet_id)] if tab.hidden else []),
         ]
 
     def _repair_properties(self, tab: Tab, info: SheetInfo, need_cols: int,
@@ -329,21 +344,57 @@ class SheetsSink:
                 "fields": ",".join(fields),
             }})
             report.properties_fixed.append(tab.name)
+        if tab.hidden and not info.protected:
+            requests.append(protection_request(info.sheet_id))
+            report.properties_fixed.append(tab.name)
         if info.columns < need_cols:
             requests.append({"appendDimension": {"sheetId": info.sheet_id, "dimension": "COLUMNS",
                                                  "length": need_cols - info.columns}})
             report.columns_added[tab.name] = need_cols - info.columns
         return requests
 
+    def _rearrange_requests(self, tab: Tab, sheet_id: int, old: Sequence[str],
+                            header: Sequence[str]) -> list[dict[str, Any]]:
+        """Move a tab's rows under a header whose columns moved (the Alerts tab gained Started and Emailed).
+
+        Cells follow their column's title, so no row is lost; a tab whose old header is a prefix of the new one
+        (panel columns added at the right) needs no move and costs no read.
+        """
+        old = [str(t) for t in old]
+        if not old or list(header[: len(old)]) == old or not set(old) & set(header):
+            return []
+        [rows] = self.values([a1(tab.name, 2)], f"read {tab.name} to move its columns")
+        if not rows:
+            return []
+        where = {title: i for i, title in reversed(list(enumerate(old)))}
+        dropped = [t for t in old if t and t not in header]
+        if dropped:
+            log.warning("%s: column(s) %s are no longer in the layout; their cells are left out", tab.name,
+                        ", ".join(dropped))
+        moved = [{"values": [raw_cell_data(row[where[t]]) if t in where and where[t] < len(row) else {}
+                             for t in header]} for row in rows]
+        log.info("%s: moving %d row(s) under the new header %s", tab.name, len(rows), ", ".join(header))
+        return [{"updateCells": {"range": {"sheetId": sheet_id, "startRowIndex": 1}, "fields": "userEnteredValue"}},
+                {"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": 1, "columnIndex": 0}, "rows": moved,
+                                 "fields": "userEnteredValue"}}]
+
     def _drop_blank_default(self, meta: Mapping[str, SheetInfo], existing: Sequence[Tab],
                             report: LayoutReport) -> list[dict[str, Any]]:
-        """Remove the empty ``Sheet1`` a new spreadsheet starts with, once our tabs are being added."""
-        blank = meta.get("Sheet1")
-        if blank is None or existing or "Sheet1" in {t.name for t in self.layout.tabs}:
+        """Remove the empty first tab a new spreadsheet starts with, once our tabs are being added.
+
+        Known by what it is, not by its name (``Sheet1``, ``Feuille 1``, ``Tabellenblatt1``, ``Hoja 1``... by
+        the owner's language): the spreadsheet's only tab, the first one Google made (sheetId 0), empty, and
+        none of ours. A spreadsheet the owner already used (another tab, or anything written) is left alone.
+        """
+        ours = {t.name for t in self.layout.tabs}
+        if existing or len(meta) != 1:
             return []
-        if self.values([a1("Sheet1", 1, last_row=50)], "look at Sheet1")[0]:
+        blank = next(iter(meta.values()))
+        if blank.sheet_id != 0 or blank.title in ours:
             return []
-        report.removed.append("Sheet1")
+        if self.values([a1(blank.title, 1, last_row=50)], f"look at {blank.title}")[0]:
+            return []
+        report.removed.append(blank.title)
         return [{"deleteSheet": {"sheetId": blank.sheet_id}}]
 
     # -- state ---------------------------------------------------------------------------------------------------
@@ -373,6 +424,7 @@ class SheetsSink:
         except SinkUnavailable:
             self._meta = None  # a tab may have been changed by a person: look again next time
             self._header_len.clear()
+            self._replaced.clear()
             raise
 
     def _state_requests(self, state: SiteState) -> list[dict[str, Any]]:
@@ -501,7 +553,7 @@ class SheetsSink:
         return [{"appendDimension": {"sheetId": sheet_id, "dimension": "COLUMNS", "length": grow}}]
 
     def _rows(self, tab: Tab, records: Sequence[Mapping[str, Cell]], panels: Panels) -> list[dict[str, Any]]:
-        return [{"values": [cell_data(v, self.tz) for v in tab.to_cells(r, panels)]} for r in records]
+        return [{"values": [cell_data(v, self.tz) for v in stored_cells(tab, r, panels, self.tz)]} for r in records]
 
     def _shape(self, name: str, panels: Panels) -> tuple[Tab, Panels, int, list[dict[str, Any]]]:
         """Tab, its panels, sheet id, and the requests that make room for and write its current header."""
@@ -527,6 +579,12 @@ class SheetsSink:
     def _replace_requests(self, name: str, records: Sequence[Mapping[str, Cell]],
                           panels: Panels) -> list[dict[str, Any]]:
         tab, panels, sheet_id, requests = self._shape(name, panels)
+        if not tab.dynamic and name not in self._replaced:
+            # The whole content is rewritten anyway: write its header and formats too, once per process, so a
+            # tab made by an older layout (Alerts before Started/Emailed) never shows cells under wrong titles.
+            requests.append(header_request(sheet_id, tab.header()))
+            requests.extend(format_requests(sheet_id, tab.columns))
+            self._replaced.add(name)
         requests.append({"updateCells": {"range": {"sheetId": sheet_id, "startRowIndex": 1},
                                          "fields": "userEnteredValue"}})
         if records:
@@ -564,6 +622,11 @@ class SheetsSink:
             if fresh:
                 requests.append({"appendCells": {"sheetId": sheet_id, "rows": self._rows(tab, fresh, tab_panels),
                                                  "fields": "userEnteredValue"}})
+            # Keyed tabs (Daily, Monthly) stay in key order whatever order days arrive in (a replay of older
+            # days after the nightly rollup): dates are serial numbers and months "YYYY-MM", so both sort.
+            index = [c.key for c in tab.columns].index(key)
+            requests.append({"sortRange": {"range": {"sheetId": sheet_id, "startRowIndex": 1},
+                                           "sortSpecs": [{"dimensionIndex": index, "sortOrder": "ASCENDING"}]}})
         return requests
 
     # -- reading -------------------------------------------------------------------------------------------------
@@ -576,16 +639,16 @@ class SheetsSink:
         header_rows, rows = self.values([a1(tab, 1, last_row=1), a1(tab, 2 + start_row)], f"read {tab}")
         if not header_rows:
             return []
-        columns = layout_tab.all_columns(panels if layout_tab.dynamic else ())
-        by_title = {c.title: c for c in columns}
-        header = [by_title.get(str(title)) for title in header_rows[0]]
+        panels = panels if layout_tab.dynamic else ()
+        header = match_header(layout_tab, [str(title) for title in header_rows[0]], panels)
+        legacy = {m.column.key for m in header if m is not None and m.legacy}
         records = []
         for raw in rows:
-            record: dict[str, Cell] = {c.key: None for c in columns}
-            for col, value in zip(header, raw, strict=False):
-                if col is not None:
-                    record[col.key] = from_sheet(value, col.type, self.tz)
-            records.append(record)
+            values: dict[str, Cell] = {}
+            for match, value in zip(header, raw, strict=False):
+                if match is not None:
+                    values[match.column.key] = from_sheet(value, match.column.type, self.tz)
+            records.append(from_stored(layout_tab, values, legacy, panels))
         return records
 
     def stored_ids(self, state: SiteState, since: datetime, until: datetime) -> set[str]:
