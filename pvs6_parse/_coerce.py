@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .models import DeviceState
+from .models import MAX_UPTIME_S, DeviceState
 
 __all__ = [
     "FieldReader",
@@ -30,9 +30,10 @@ __all__ = [
     "to_float",
     "to_int",
     "to_text",
+    "to_uptime",
 ]
 
-Kind = Literal["float", "int", "text", "dl_time", "iso_time", "epoch"]
+Kind = Literal["float", "int", "text", "uptime", "dl_time", "iso_time", "epoch"]
 
 _MAX_SHOWN_CHARS = 40
 
@@ -72,6 +73,15 @@ def to_int(value: object) -> int | None:
     if number is None or not number.is_integer():
         return None
     return int(number)
+
+
+def to_uptime(value: object) -> float | None:
+    """Seconds since the PVS6 booted, from 0 up to a century; else ``None`` (negative, absurd or junk).
+
+    A value no PVS6 can have says nothing about reboots, and ``now - uptime`` with it would overflow a datetime.
+    """
+    seconds = to_float(value)
+    return seconds if seconds is not None and 0.0 <= seconds < MAX_UPTIME_S else None
 
 
 def to_text(value: object) -> str | None:
@@ -156,6 +166,7 @@ _COERCERS: dict[Kind, Callable[[object], Any]] = {
     "float": to_float,
     "int": to_int,
     "text": to_text,
+    "uptime": to_uptime,
     "dl_time": parse_dl_time,
     "iso_time": parse_iso_time,
     "epoch": parse_epoch,

@@ -69,7 +69,7 @@ WIRE_NAMES: dict[str, dict[str, tuple[str, Kind]]] = {
         "model": ("/sys/info/model", "text"),
         "hw_version": ("/sys/info/hwrev", "text"),
         "sw_version": ("/sys/info/sw_rev", "text"),
-        "uptime_s": ("/sys/info/uptime", "float"),
+        "uptime_s": ("/sys/info/uptime", "uptime"),
         "flash_used_pct": ("/sys/info/flash_usage", "float"),
     },
     "livedata": {

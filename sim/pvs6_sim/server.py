@@ -12,13 +12,12 @@ import json
 import logging
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,9 +25,10 @@ from . import control, render
 from .clock import SimClock
 from .config import SimConfig
 from .faults import Fault
+from .httpd import PlainOrTlsServer
 from .model import Simulator
 from .sessions import SessionStore
-from .tls import self_signed_context, tls_or_plain
+from .tls import self_signed_context
 
 LOGGER = logging.getLogger(__name__)
 UNAUTHORIZED = b'{"status":403,"error":"Unauthorized","path":""}'  # as owners quote it (ha-esunpower#27)
@@ -211,32 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "unknown control endpoint"})
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _HttpServer(PlainOrTlsServer):
     owner: SimServer
-    tls_context: ssl.SSLContext | None = None
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        """Serve plain HTTP and HTTPS on the same port (see `tls_or_plain`)."""
-        if self.tls_context is None:
-            super().finish_request(request, client_address)
-            return
-        try:
-            conn = tls_or_plain(request, self.tls_context)
-        except (ssl.SSLError, OSError) as err:
-            LOGGER.debug("TLS handshake from %s failed: %r", client_address, err)
-            return
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            if conn is not request:
-                conn.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that drop mid-request or refuse the self-signed certificate are normal here.
-        err = sys.exc_info()[1]
-        LOGGER.debug("request from %s failed: %r", client_address, err)
 
 
 class SimServer:

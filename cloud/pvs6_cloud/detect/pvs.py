@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from pvs6_parse.models import MAX_UPTIME_S
+
 from ..lifecycle import Finding
 from .common import Context, Frame, setting
 
@@ -29,8 +31,6 @@ ADVICE_COUNTERS = ("Usually a loose or noisy connection between the panels and t
 ADVICE_REBOOTS = ("The PVS6 may be losing power or failing. Check that its power supply and cables are seated; if "
                   "it goes on, call your installer. Your panels keep producing meanwhile.")
 ADVICE_FLASH = "The PVS6's storage is nearly full; a restart often frees it. If not, ask your installer."
-
-MAX_UPTIME_S = 100 * 365.25 * 86400
 
 
 def _memory(mem: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +52,8 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     prev = mem["prev"]
     sun_up = frame.elevation_deg is not None and frame.elevation_deg > 0
     # An uptime no PVS6 can have (negative, or past a century: a corrupted or hostile answer) tells nothing about
-    # reboots; judged as one it would overflow the boot-time arithmetic and fail the whole upload.
+    # reboots; judged as one it would overflow the boot-time arithmetic and fail the whole upload. The parsers
+    # already drop such values (same bound); this guards a snapshot built any other way.
     uptime_s = pvs.uptime_s if pvs.uptime_s is not None and 0 <= pvs.uptime_s < MAX_UPTIME_S else None
     if uptime_s is not None:
         if prev.get("uptime_s") is not None and uptime_s + 60 < prev["uptime_s"] + _gap_s(prev, frame):
