@@ -95,6 +95,18 @@ class PvsConfig:
     reboot_down_s: float = 540.0  # how long a reboot keeps the PVS silent [s]
     flash_avail_kb: int = 59039
     comm_err_base: int = 0
+    # /sys/pvs/flashwear_type_b: the eMMC life-time code, 0x01 (up to 10 % used) to 0x0B (rated life exceeded);
+    # 0 = this firmware has no such variable (a name list holding it then answers 400).
+    flash_wear_code: int = 2
+    # How the varserver lists devices: "current" (/sys/devices/inverter/<i>/<field>, build 61845) or "early"
+    # (one JSON object per device, /sys/devices/<n>/inverter/data, as LocalAPI.md shows for build 61840).
+    device_layout: str = "current"
+
+    def __post_init__(self) -> None:
+        if self.device_layout not in ("current", "early"):
+            raise ValueError("pvs.device_layout must be current or early")
+        if not 0 <= self.flash_wear_code <= 0x0B:
+            raise ValueError("pvs.flash_wear_code must be 0 (absent) or 1 to 11")
 
     @property
     def swver(self) -> str:
