@@ -162,3 +162,26 @@ def test_an_alerts_tab_from_before_the_lost_column_keeps_its_rows(tmp_path: Path
                                                                            "lost_kwh": 4.2}]}))
         assert "Lost (kWh)" in sheets.values(sid, "Alerts")[0]
         assert [(r["alert_id"], r["lost_kwh"]) for r in new.read_records("Alerts")] == [("a1", None), ("a2", 4.2)]
+
+
+def test_the_months_fault_cost_in_every_case() -> None:
+    from pvs6_cloud.alert_costs import FaultCost, fault_cost
+    from pvs6_cloud.notify.costs import month_cost_sentences
+
+    def words(cost: FaultCost) -> list[str]:
+        return month_cost_sentences(cost, "June", SITE)
+
+    assert words(FaultCost(0.0, None, 0, False, False)) == ["No fault cost you any solar energy in June."]
+    assert words(FaultCost(0.2, None, 0, False, False)) == [
+        "Faults cost you next to nothing in June (under 1 kWh); everything is producing again."]
+    assert "not measurable yet" in words(FaultCost(0.0, None, 1, False, True))[0]
+    assert words(FaultCost(12.0, 311.6, 2, False, False)) == [
+        "Faults cost you about 12 kWh ($3.00) in June; 2 panels are still down.",
+        "Over the last 12 months faults cost you about 312 kWh ($77.90)."]
+    assert words(FaultCost(40.0, 0.0, 0, True, False))[0].endswith("; your panels are still down.")
+
+    state = SiteState()
+    state.section("loss")["months"] = {"2024-06": 50.0, "2024-07": 10.0, "2025-05": 5.0, "2025-06": 1.0}
+    assert fault_cost(state, SITE, "2025-06", date(2024, 7, 1)).year_kwh == 16.0  # Jul 2024 .. Jun 2025
+    assert fault_cost(state, SITE, "2025-06", date(2024, 7, 2)).year_kwh is None  # not a whole year yet
+    assert fault_cost(state, SITE, "2025-06", None).month_kwh == 1.0
