@@ -50,9 +50,11 @@ def test_slow_ageing_is_quiet_until_the_chip_is_nearly_spent() -> None:
     assert "about 400 days left" in finding.summary  # 10 % in 400 days, 10 % to go
 
 
-def test_a_replaced_pvs6_starts_the_record_again_and_clears_the_warning() -> None:
+def test_a_replaced_pvs6_starts_the_record_again_and_clears_the_warning_but_a_glitch_does_not() -> None:
     result, memory = run([_wear(0, 70.0), _wear(10, 80.0), _wear(20, 90.0)])
     assert len(_wear_findings(result)) == 1
+    result, memory = run([_wear(21, 10.0)], memory)  # the same PVS6 reading low once is a glitch
+    assert len(_wear_findings(result)) == 1 and memory["pvs"]["flash_wear"]["levels"][-1][1] == 90.0
     result, memory = run([_wear(30, 10.0, serial="ZT99999999999A9999")], memory)
     assert _wear_findings(result) == [] and WEAR in result.evaluated_kinds
     assert memory["pvs"]["flash_wear"]["levels"] == [[(T0 + timedelta(days=30)).isoformat(), 10.0]]

@@ -142,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
             if api == "varserver" and not owner.sessions.valid(self._session_token()):
                 return 403, b'{"result": "forbidden"}', {}
             return 200, render.dumps_dl_cgi(sim.device_list(sim.now())), {}
-        if path in ("/auth", "/vars") and api != "dl_cgi" and owner.tls and \
+        if path in ("/auth", "/vars") and api != "dl_cgi" and not owner.plain_varserver and \
                 not isinstance(self.connection, ssl.SSLSocket):
             # Like 2025 firmware: the varserver is HTTPS only (pypvs and LocalAPI.md use https://).
             return 403, b'{"error": "the varserver answers over https only"}', {}
@@ -166,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not sessions.check_basic(self.headers.get("Authorization")):
             return 401, b'{"error": "authentication failed"}', {"WWW-Authenticate": 'Basic realm="pvs"'}
         token = sessions.login()
-        cookie = f"session={token}; Path=/; HttpOnly" + ("; Secure" if self.server.owner.tls else "")
+        cookie = f"session={token}; Path=/; HttpOnly" + ("" if self.server.owner.plain_varserver else "; Secure")
         return 200, render.dumps_varserver({"session": token}), {"Set-Cookie": cookie}
 
     def _vars(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
@@ -241,17 +241,25 @@ class SimServer:
     host : str, default "127.0.0.1"
     port : int, default 0
         0 picks a free port.
-    tls : bool, default False
-        Serve HTTPS with an ephemeral self-signed certificate (like the real varserver) and plain HTTP on the
-        same port; the varserver (/auth, /vars) then answers over HTTPS only and its cookie is ``Secure``.
+    tls : bool or None, default None
+        Serve HTTPS with an ephemeral self-signed certificate beside plain HTTP on the same port (then ``url`` is
+        the ``https://`` address). None = as the firmware does: HTTPS whenever it has a varserver (``api`` is
+        ``varserver`` or ``both``), none for old ``dl_cgi``-only firmware.
+    plain_varserver : bool, default False
+        Let the varserver (/auth, /vars) answer over plain HTTP too, with a cookie not marked ``Secure``. Real
+        2025 firmware does not (it answers HTTPS only, and its cookie is ``Secure``): only for tests that need
+        a plain-HTTP varserver.
     monotonic : callable, optional
         Real-seconds source for session expiry (inject a fake in tests).
     """
 
-    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0, tls: bool | None = None,
+                 plain_varserver: bool = False, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.sim = sim
-        self.tls = tls
+        self.tls = sim.config.api != "dl_cgi" if tls is None else tls
+        self.plain_varserver = plain_varserver
+        if sim.config.api != "dl_cgi" and not self.tls and not plain_varserver:
+            raise ValueError("a varserver without HTTPS answers nothing: pass tls=None/True, or plain_varserver=True")
         self.stopping = threading.Event()
         self.sessions = SessionStore(sim.identity.password, sim.config.session_ttl_s, monotonic)
         self._lock = threading.Lock()
@@ -260,10 +268,10 @@ class SimServer:
         self._vars_queries: list[dict[str, str]] = []
         self._httpd = _HttpServer((host, port), _Handler)
         self._httpd.owner = self
-        if tls:
+        if self.tls:
             self._httpd.tls_context = self_signed_context()
         bound_host, bound_port = self._httpd.server_address[:2]
-        self.url = f"{'https' if tls else 'http'}://{bound_host}:{bound_port}"
+        self.url = f"{'https' if self.tls else 'http'}://{bound_host}:{bound_port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="pvs6-sim", daemon=True)
         self._thread.start()
@@ -317,7 +325,7 @@ class SimServer:
 
 @contextmanager
 def run_simulator(config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                  tls: bool = False, speed: float = 0.0,
+                  tls: bool | None = None, plain_varserver: bool = False, speed: float = 0.0,
                   monotonic: Callable[[], float] = time.monotonic) -> Iterator[SimServer]:
     """Serve a simulator for the duration of a `with` block.
 
@@ -326,8 +334,10 @@ def run_simulator(config: SimConfig | None = None, *, host: str = "127.0.0.1", p
     config : SimConfig, optional
         The site (default: the seed's system).
     host, port : where to listen (port 0 = any free port).
-    tls : bool
-        HTTPS with a self-signed certificate.
+    tls : bool or None
+        HTTPS with a self-signed certificate; None = whenever the firmware has a varserver (see `SimServer`).
+    plain_varserver : bool
+        The varserver answers over plain HTTP too (not like the field; see `SimServer`).
     speed : float
         Simulated seconds per real second; 0 (default) = manual clock driven by `server.sim.clock`.
     monotonic : callable
@@ -340,7 +350,7 @@ def run_simulator(config: SimConfig | None = None, *, host: str = "127.0.0.1", p
     """
     config = config or SimConfig()
     sim = Simulator(config, SimClock(config.start, speed=speed))
-    server = SimServer(sim, host=host, port=port, tls=tls, monotonic=monotonic)
+    server = SimServer(sim, host=host, port=port, tls=tls, plain_varserver=plain_varserver, monotonic=monotonic)
     try:
         yield server
     finally:

@@ -12,8 +12,8 @@ first seen (detector memory ``levels``) and judges the pace:
   used `HIGH_PCT` or more of its life whatever the pace. The estimate is ``(100 - wear) / pace`` from the last
   climb: LocalAPI reads code 0x05 as "50 % passed", the earlier of the two readings of the eMMC standard.
 - The owner hears once: the finding is informative (``quiet_resolve``: no daily reminder) and stays while the
-  wear stands, since wear never goes back. A lower reading means a different chip (a replaced PVS6): the
-  record starts again and the alert resolves.
+  wear stands, since wear never goes back (a lower reading from the same PVS6 is a glitch and is ignored). A
+  PVS6 with another serial is another chip: the record starts again and the alert resolves.
 """
 
 from __future__ import annotations
@@ -64,16 +64,20 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     levels: list[list[Any]] = mem["levels"]
     if levels and frame.at < datetime.fromisoformat(levels[-1][0]):
         return set(KINDS)  # a late, older reading says nothing about the chip today
-    if levels and pct < levels[-1][1]:
+    serial = pvs.serial if pvs is not None else ""
+    if levels and serial and mem.get("serial") and serial != mem["serial"]:
         levels.clear()  # another chip: a replaced PVS6
         mem["active"] = {}
+    mem["serial"] = serial or mem.get("serial", "")
+    if levels and pct < levels[-1][1]:
+        return set(KINDS)  # wear never goes back on one chip: a glitch, not news
     if not levels or pct > levels[-1][1]:
         levels.append([frame.at.isoformat(), pct])
         del levels[:-LEVELS_KEPT]
     estimate = wear_out(levels)
     near = estimate is not None and (estimate[0] - frame.at).total_seconds() / 86400.0 <= HORIZON_DAYS
     if near or pct >= HIGH_PCT or mem["active"]:
-        mem["active"] = {"pct": pct, "at": frame.at.isoformat(), "serial": pvs.serial if pvs else "",
+        mem["active"] = {"pct": pct, "at": frame.at.isoformat(), "serial": serial,
                          "worn_at": estimate[0].isoformat() if estimate else None,
                          "pace_pct_per_day": round(estimate[1], 4) if estimate else None,
                          "since": levels[0][0]}

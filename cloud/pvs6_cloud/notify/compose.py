@@ -46,6 +46,7 @@ KIND_TITLES = {
     "pvs_unreachable": "Monitor not answering the Raspberry Pi",
     "meter_reversed": "Production meter reads backwards",
     "meter_impossible": "Impossible meter reading",
+    "energy_mismatch": "Panels and production meter disagree",
     "edge_silent": "Raspberry Pi has gone silent",
     "monitor_blind": "Monitor has lost sight of the panels",
     "firmware_changed": "Monitor's firmware was updated",
