@@ -18,6 +18,10 @@ readonly ENTRY_POINTS=(ingest monthly_summary watchdog daily_rollup)
 readonly SCHEDULED=(monthly_summary watchdog daily_rollup)
 readonly FUNCTION_SA_NAME="pvs6-function"
 readonly SCHEDULER_SA_NAME="pvs6-scheduler"
+readonly BUILD_SA_NAME="pvs6-build"
+# What Cloud Build needs to build a function as BUILD_SA_NAME (build logs, the image, the uploaded source):
+# https://cloud.google.com/run/docs/configuring/services/build-service-account (read 2026-12-03).
+readonly BUILD_ROLES=(roles/logging.logWriter roles/artifactregistry.writer roles/storage.objectAdmin)
 readonly CONFIG_SECRET="pvs6-config"
 readonly CONFIG_MOUNT="/etc/pvs6-sentinel/config.toml"
 readonly RUNTIME="python312"
@@ -30,7 +34,7 @@ readonly CLEANUP_POLICY="$SCRIPT_DIR/deploy/cleanup-policy.json"
 PROJECT="" REGION="" CLOUD_CONFIG="" OWNER_EMAIL="" TIME_ZONE="" DEPLOY_CONFIG=""
 DRY_RUN=0 SELFTEST=0 HAVE_GCLOUD=1 WORK=""
 SITES=() SITE_SECRET_ENVS=() MAIL_PASSWORD_ENV="" MAIL_USER="" CONFIG_TIME_ZONE="" FIRST_MAIL_TO=""
-FUNCTION_SA="" SCHEDULER_SA="" STEP=0 GC=()
+FUNCTION_SA="" SCHEDULER_SA="" BUILD_SA="" STEP=0 GC=()
 readonly STEPS=7
 
 usage() {
@@ -55,7 +59,7 @@ Secret values (read from the environment when set, never printed):
 
 What it does:
   1. enables the Google APIs it needs        5. creates or updates the Cloud Scheduler jobs
-  2. creates two service accounts             6. creates the monitoring email channel and alert policies
+  2. creates three service accounts           6. creates the monitoring email channel and alert policies
   3. stores the config and secrets            7. prints the ingest URL and the lines for the Pi's edge.toml
   4. deploys the four functions (old images are deleted a day after they were built)
 EOF
@@ -237,6 +241,33 @@ check_tools() {
     ((DRY_RUN)) || die "gcloud is not installed: use Cloud Shell (see docs/google-setup.md) or install it"
     HAVE_GCLOUD=0
     warn "gcloud is not installed; the dry run shows the plan for a fresh project"
+    return 0
+  fi
+  check_gcloud_beta
+}
+
+# Google's alert emails need a notification channel, and gcloud manages those only with its beta commands
+# (`gcloud beta monitoring channels`; the alert policies use GA commands). gcloud loads them from
+# lib/surface/beta/ of its installation: Google's installer adds it only with `gcloud components install beta`,
+# apt's google-cloud-cli package always has it. Look there rather than run a beta command, which would try to
+# install the component by itself. An installation laid out otherwise is not judged (gcloud then says itself).
+gcloud_has_beta() {
+  local root
+  root="$(gcloud info --format='value(installation.sdk_root)' 2>/dev/null)" || return 0
+  [[ -n "$root" && -d "$root/lib/surface" ]] || return 0
+  [[ -f "$root/lib/surface/beta/__init__.py" ]]
+}
+
+check_gcloud_beta() {
+  gcloud_has_beta && return 0
+  local problem="this gcloud lacks its beta commands, which deploy.sh needs to set up Google's alert emails"
+  local fix="Installed with Google's installer: run 'gcloud components install beta'. Installed with apt:
+  run 'sudo apt-get update && sudo apt-get install --only-upgrade google-cloud-cli' (the package includes them).
+  Cloud Shell has them already (docs/google-setup.md)"
+  if ((DRY_RUN)); then
+    warn "$problem. $fix"
+  else
+    die "$problem; nothing was changed. $fix"
   fi
 }
 
@@ -258,6 +289,7 @@ read_cloud_config() {
   [[ "$OWNER_EMAIL" == *@* ]] || die "no owner email: pass --owner-email (it receives Google's alert emails)"
   FUNCTION_SA="$FUNCTION_SA_NAME@$PROJECT.iam.gserviceaccount.com"
   SCHEDULER_SA="$SCHEDULER_SA_NAME@$PROJECT.iam.gserviceaccount.com"
+  BUILD_SA="$BUILD_SA_NAME@$PROJECT.iam.gserviceaccount.com"
 }
 
 preflight() {
@@ -295,12 +327,27 @@ ensure_service_account() {
   fi
 }
 
+# Cloud Build builds each function as this account. Projects made since 2024 no longer give the default
+# Compute Engine account the build roles (and organisations may forbid it), so the first build would fail there:
+# https://cloud.google.com/functions/1stgendocs/securing/build-custom-sa (read 2026-12-03). Granting a role the
+# account already has changes nothing; --condition=None keeps gcloud from asking when the project has conditions.
+grant_build_roles() {
+  local role
+  for role in "${BUILD_ROLES[@]}"; do
+    run_iam "${GC[@]}" projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$BUILD_SA" \
+      --role="$role" --condition=None
+  done
+}
+
 service_accounts() {
-  step "service accounts: one the functions run as, one Cloud Scheduler calls them with"
+  step "service accounts: one the functions run as, one Cloud Scheduler calls them with, one that builds them"
   ensure_service_account "$FUNCTION_SA_NAME" "$FUNCTION_SA" "PVS6 Sentinel function" \
     "Runs the PVS6 Sentinel functions; share your Google Sheet with this account"
   ensure_service_account "$SCHEDULER_SA_NAME" "$SCHEDULER_SA" "PVS6 Sentinel scheduler" \
     "Cloud Scheduler calls the PVS6 Sentinel scheduled functions as this account"
+  ensure_service_account "$BUILD_SA_NAME" "$BUILD_SA" "PVS6 Sentinel build" \
+    "Cloud Build builds the PVS6 Sentinel functions as this account"
+  grant_build_roles
 }
 
 # --- step 3 ---------------------------------------------------------------------------------------------------
@@ -483,7 +530,8 @@ deploy_functions() {
     fi
     run "${GC[@]}" functions deploy "$name" --gen2 --runtime="$RUNTIME" --region="$REGION" --source="$stage" \
       --entry-point="$entry" --trigger-http "${flags[@]}" --service-account="$FUNCTION_SA" \
-      --set-env-vars="$envs" --set-secrets="$secrets" --update-labels="$LABEL"
+      --build-service-account="projects/$PROJECT/serviceAccounts/$BUILD_SA" --set-env-vars="$envs" \
+      --set-secrets="$secrets" --update-labels="$LABEL"
   done
   for entry in "${SCHEDULED[@]}"; do
     name="$(function_name "$entry")"
@@ -557,12 +605,12 @@ ensure_policy() {
   file="$WORK/$(basename "$template")"
   python3 "$HELPER" template "$template" "$file" "DISPLAY_NAME=$display" "FILTER=$filter" \
     "CHANNEL=$channel" || die "cannot fill $template"
-  existing="$(query "${GC[@]}" alpha monitoring policies list --filter="displayName=\"$display\"" \
+  existing="$(query "${GC[@]}" monitoring policies list --filter="displayName=\"$display\"" \
     --format='value(name)' | head -n 1)" || existing=""
   if [[ -n "$existing" ]]; then
-    run "${GC[@]}" alpha monitoring policies update "$existing" --policy-from-file="$file"
+    run "${GC[@]}" monitoring policies update "$existing" --policy-from-file="$file"
   else
-    run "${GC[@]}" alpha monitoring policies create --policy-from-file="$file"
+    run "${GC[@]}" monitoring policies create --policy-from-file="$file"
   fi
 }
 

@@ -35,6 +35,9 @@ OWNER = "owner@example.com"
 SMTP_PASSWORD = "abcd efgh ijkl mnop"
 FUNCTION_SA = f"pvs6-function@{PROJECT}.iam.gserviceaccount.com"
 SCHEDULER_SA = f"pvs6-scheduler@{PROJECT}.iam.gserviceaccount.com"
+BUILD_SA = f"pvs6-build@{PROJECT}.iam.gserviceaccount.com"
+# The roles Google documents for a function's build account (docs/google-setup.md cites the page).
+BUILD_ROLES = ["roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectAdmin"]
 FUNCTIONS = {"pvs6-ingest": "ingest", "pvs6-monthly-summary": "monthly_summary", "pvs6-watchdog": "watchdog",
              "pvs6-daily-rollup": "daily_rollup"}
 SCHEDULED = ["pvs6-monthly-summary", "pvs6-watchdog", "pvs6-daily-rollup"]
@@ -79,7 +82,8 @@ class Call:
 
     @property
     def mutating(self) -> bool:
-        return not (READ_ONLY & set(self.words[:4]) or self.words[:2] == ["auth", "list"])
+        return not (READ_ONLY & set(self.words[:4]) or self.words[:2] == ["auth", "list"]
+                    or self.words[:1] == ["info"])
 
     @property
     def key(self) -> str:
@@ -92,9 +96,9 @@ class Call:
 
 
 # How many words name a command plus its resource (policy and channel ids are the fake's, so left out).
-_KEY_DEPTH = {"services enable": 2, "iam service-accounts create": 4, "secrets versions add": 4,
-              "secrets": 3, "functions": 3, "scheduler jobs": 5,
-              "beta monitoring channels create": 4, "alpha monitoring policies": 4}
+_KEY_DEPTH = {"services enable": 2, "iam service-accounts create": 4, "projects add-iam-policy-binding": 2,
+              "secrets versions add": 4, "secrets": 3, "functions": 3, "scheduler jobs": 5,
+              "beta monitoring channels create": 4, "monitoring policies": 3}
 
 
 class Deployer:
@@ -167,6 +171,10 @@ FRESH_KEYS = [
     "services enable",
     "iam service-accounts create pvs6-function",
     "iam service-accounts create pvs6-scheduler",
+    "iam service-accounts create pvs6-build",
+    "projects add-iam-policy-binding",
+    "projects add-iam-policy-binding",
+    "projects add-iam-policy-binding",
     "secrets create pvs6-config",
     "secrets versions add pvs6-config",
     "secrets add-iam-policy-binding pvs6-config",
@@ -188,8 +196,8 @@ FRESH_KEYS = [
     "scheduler jobs create http pvs6-watchdog",
     "scheduler jobs create http pvs6-daily-rollup",
     "beta monitoring channels create",
-    "alpha monitoring policies create",
-    "alpha monitoring policies create",
+    "monitoring policies create",
+    "monitoring policies create",
 ]
 
 
@@ -218,6 +226,8 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         assert flags["runtime"] == "python312"
         assert flags["region"] == REGION
         assert flags["service-account"] == FUNCTION_SA
+        # Built as our own account with the build roles: new projects give the default one none (google-setup.md)
+        assert flags["build-service-account"] == f"projects/{PROJECT}/serviceAccounts/{BUILD_SA}"
         private = "no-allow-unauthenticated" in flags
         assert private == (name != "pvs6-ingest")
         # Only a private function trusts the claims of the token Cloud Run checked (pvs6_cloud/oidc.py).
@@ -313,6 +323,32 @@ def test_monitoring_channel_and_log_based_policies_reach_the_owner(fresh: tuple[
     assert all(f'"{job}"' in scheduler_filter for job in SCHEDULED)
 
 
+def test_the_build_account_gets_exactly_the_documented_build_roles(fresh: tuple[Deployer, Any]) -> None:
+    deployer = fresh[0]
+    grants = [c for c in deployer.mutating() if c.words[:2] == ["projects", "add-iam-policy-binding"]]
+    assert [c.words[2] for c in grants] == [PROJECT] * 3
+    assert [c.flags["role"] for c in grants] == BUILD_ROLES
+    assert {c.flags["member"] for c in grants} == {f"serviceAccount:{BUILD_SA}"}
+    assert BUILD_SA in deployer.state()["service_accounts"]
+    # the monitoring setup uses GA commands wherever gcloud has them: only notification channels are beta
+    tracks = {c.words[0] for c in deployer.mutating() if "monitoring" in c.words[:2]}
+    assert tracks == {"monitoring", "beta"}
+    assert not [c for c in deployer.calls() if c.words[:1] == ["alpha"]]
+
+
+def test_a_gcloud_without_beta_commands_stops_before_any_change_and_says_how_to_add_them(
+        deployer: Deployer) -> None:
+    proc = deployer.run(check=False, FAKE_GCLOUD_NO_BETA="1")
+    assert proc.returncode == 1
+    assert "gcloud components install beta" in proc.stderr and "apt-get" in proc.stderr
+    assert "nothing was changed" in proc.stderr
+    assert deployer.mutating() == []
+    # a dry run still shows the whole plan, with the same advice as a warning
+    proc = deployer.run("--dry-run", FAKE_GCLOUD_NO_BETA="1")
+    assert "gcloud components install beta" in proc.stderr
+    assert "Dry run: nothing was changed." in proc.stdout
+
+
 def test_old_function_images_are_deleted_by_a_cleanup_policy(
         fresh: tuple[Deployer, Any]) -> None:
     deployer = fresh[0]
@@ -355,7 +391,7 @@ def test_second_run_updates_and_never_creates_twice(deployer: Deployer) -> None:
     assert keys.count("functions deploy pvs6-ingest") == 1
     assert [k for k in keys if k.startswith("scheduler")] == [
         f"scheduler jobs update http {job}" for job in SCHEDULED]
-    assert [k for k in keys if "monitoring policies" in k] == ["alpha monitoring policies update"] * 2
+    assert [k for k in keys if "monitoring policies" in k] == ["monitoring policies update"] * 2
     state = deployer.state()
     assert len(state["channels"]) == 1
     assert len(state["policies"]) == 2
@@ -396,8 +432,8 @@ def _shape(argv: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A command's words and flag names: what must match between the dry run and the real run."""
     argv = [a for a in argv if not a.startswith(("--project=", "--quiet"))]
     words = tuple(a for a in argv if not a.startswith("--") and a != "gcloud")
-    if words[:4] == ("alpha", "monitoring", "policies", "update"):
-        words = words[:4]
+    if words[:3] == ("monitoring", "policies", "update"):
+        words = words[:3]
     return words, tuple(sorted(a.partition("=")[0] for a in argv if a.startswith("--")))
 
 
@@ -420,7 +456,7 @@ def test_dry_run_after_a_deploy_shows_the_updates(deployer: Deployer) -> None:
     assert deployer.mutating() == []
     printed = [" ".join(_shape(c)[0]) for c in _printed_commands(proc.stdout)]
     assert "scheduler jobs update http pvs6-watchdog" in printed
-    assert "alpha monitoring policies update" in printed
+    assert "monitoring policies update" in printed
     assert not [p for p in printed if "create" in p]
     assert [p for p in printed if p.startswith("pvs6-cloud selftest")]
 
