@@ -30,7 +30,7 @@ readonly CLEANUP_POLICY="$SCRIPT_DIR/deploy/cleanup-policy.json"
 PROJECT="" REGION="" CLOUD_CONFIG="" OWNER_EMAIL="" TIME_ZONE="" DEPLOY_CONFIG=""
 DRY_RUN=0 SELFTEST=0 HAVE_GCLOUD=1 WORK=""
 SITES=() SITE_SECRET_ENVS=() MAIL_PASSWORD_ENV="" MAIL_USER="" CONFIG_TIME_ZONE="" FIRST_MAIL_TO=""
-FUNCTION_SA="" SCHEDULER_SA="" AUDIENCE="" STEP=0 GC=()
+FUNCTION_SA="" SCHEDULER_SA="" STEP=0 GC=()
 readonly STEPS=7
 
 usage() {
@@ -258,7 +258,6 @@ read_cloud_config() {
   [[ "$OWNER_EMAIL" == *@* ]] || die "no owner email: pass --owner-email (it receives Google's alert emails)"
   FUNCTION_SA="$FUNCTION_SA_NAME@$PROJECT.iam.gserviceaccount.com"
   SCHEDULER_SA="$SCHEDULER_SA_NAME@$PROJECT.iam.gserviceaccount.com"
-  AUDIENCE="pvs6-sentinel-scheduler-$PROJECT"
 }
 
 preflight() {
@@ -400,7 +399,7 @@ store_mail_password() {
 store_secrets() {
   step "store the config and the secrets in Secret Manager (a new version only when a value changed)"
   local i
-  python3 "$HELPER" render "$CLOUD_CONFIG" "$WORK/config.toml" "$AUDIENCE" "$SCHEDULER_SA" ||
+  python3 "$HELPER" render "$CLOUD_CONFIG" "$WORK/config.toml" "$SCHEDULER_SA" ||
     die "fix $CLOUD_CONFIG as described above"
   cp "$WORK/config.toml" "$WORK/config-for-selftest.toml"
   put_secret "$CONFIG_SECRET" "$WORK/config.toml" "the cloud config file $(basename "$CLOUD_CONFIG")"
@@ -459,22 +458,6 @@ function_url() {
     --format='value(serviceConfig.uri)'
 }
 
-# Cloud Run accepts the scheduler's token only for an audience it knows: add ours (once) to the service.
-ensure_audience() {
-  local service="$1" annotations
-  annotations="$(query "${GC[@]}" run services describe "$service" --region="$REGION" --format=json)" ||
-    annotations="{}"
-  if printf '%s' "$annotations" | python3 -c '
-import json, sys
-annotations = json.load(sys.stdin).get("metadata", {}).get("annotations", {})
-sys.exit(0 if sys.argv[1] in json.loads(annotations.get("run.googleapis.com/custom-audiences", "[]")) else 1)
-' "$AUDIENCE" 2>/dev/null; then
-    say "  $service already accepts the scheduler's audience"
-  else
-    run "${GC[@]}" run services update "$service" --region="$REGION" --add-custom-audiences="$AUDIENCE"
-  fi
-}
-
 deploy_functions() {
   step "deploy the four functions (gen2 Cloud Run functions, $RUNTIME; this takes a few minutes each)"
   local stage entry name secrets flag envs i flags=()
@@ -506,7 +489,6 @@ deploy_functions() {
     name="$(function_name "$entry")"
     run_iam "${GC[@]}" functions add-invoker-policy-binding "$name" --region="$REGION" \
       --member="serviceAccount:$SCHEDULER_SA"
-    ensure_audience "$name"
   done
 }
 
@@ -540,6 +522,10 @@ cost_summary() {
 }
 
 # --- step 5 ---------------------------------------------------------------------------------------------------
+# Each job calls its function with an ID token of the scheduler account whose audience is the function's own
+# *.run.app URL (serviceConfig.uri): Cloud Run always accepts that audience, so nothing on the service is changed
+# behind Cloud Functions' back (https://cloud.google.com/run/docs/configuring/custom-audiences, read 2026-12-03).
+# The function then checks only the account (pvs6_cloud/oidc.py; the deployed config names no audience).
 ensure_job() {
   local entry="$1" schedule="$2" deadline="$3" description="$4" job url verb
   job="$(function_name "$entry")"
@@ -555,7 +541,7 @@ ensure_job() {
   fi
   run "${GC[@]}" scheduler jobs "$verb" http "$job" --location="$REGION" --schedule="$schedule" \
     --time-zone="$TIME_ZONE" --uri="$url" --http-method=POST --oidc-service-account-email="$SCHEDULER_SA" \
-    --oidc-token-audience="$AUDIENCE" --attempt-deadline="$deadline" --description="$description"
+    --oidc-token-audience="$url" --attempt-deadline="$deadline" --description="$description"
 }
 
 scheduler_jobs() {

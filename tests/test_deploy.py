@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,6 @@ OWNER = "owner@example.com"
 SMTP_PASSWORD = "abcd efgh ijkl mnop"
 FUNCTION_SA = f"pvs6-function@{PROJECT}.iam.gserviceaccount.com"
 SCHEDULER_SA = f"pvs6-scheduler@{PROJECT}.iam.gserviceaccount.com"
-AUDIENCE = f"pvs6-sentinel-scheduler-{PROJECT}"
 FUNCTIONS = {"pvs6-ingest": "ingest", "pvs6-monthly-summary": "monthly_summary", "pvs6-watchdog": "watchdog",
              "pvs6-daily-rollup": "daily_rollup"}
 SCHEDULED = ["pvs6-monthly-summary", "pvs6-watchdog", "pvs6-daily-rollup"]
@@ -93,7 +93,7 @@ class Call:
 
 # How many words name a command plus its resource (policy and channel ids are the fake's, so left out).
 _KEY_DEPTH = {"services enable": 2, "iam service-accounts create": 4, "secrets versions add": 4,
-              "secrets": 3, "functions": 3, "run services update": 4, "scheduler jobs": 5,
+              "secrets": 3, "functions": 3, "scheduler jobs": 5,
               "beta monitoring channels create": 4, "alpha monitoring policies": 4}
 
 
@@ -181,11 +181,8 @@ FRESH_KEYS = [
     "functions deploy pvs6-watchdog",
     "functions deploy pvs6-daily-rollup",
     "functions add-invoker-policy-binding pvs6-monthly-summary",
-    "run services update pvs6-monthly-summary",
     "functions add-invoker-policy-binding pvs6-watchdog",
-    "run services update pvs6-watchdog",
     "functions add-invoker-policy-binding pvs6-daily-rollup",
-    "run services update pvs6-daily-rollup",
     "artifacts repositories set-cleanup-policies gcf-artifacts",
     "scheduler jobs create http pvs6-monthly-summary",
     "scheduler jobs create http pvs6-watchdog",
@@ -268,13 +265,30 @@ def test_scheduler_jobs_call_their_function_with_an_oidc_token_in_local_time(fre
         assert flags["time-zone"] == "America/New_York"
         assert flags["uri"] == state["functions"][job]["uri"]
         assert flags["oidc-service-account-email"] == SCHEDULER_SA
-        assert flags["oidc-token-audience"] == AUDIENCE
+        # The token is for the function's own URL, which Cloud Run accepts as it is: no custom audience is added
+        # to the function's Cloud Run service (the fake knows no `run services` command at all).
+        assert flags["oidc-token-audience"] == state["functions"][job]["uri"]
         assert flags["location"] == REGION
-        assert state["functions"][job]["audiences"] == [AUDIENCE]
-    # the deployed config tells the function whom to trust: the same audience and account
-    config = deployer.secret("pvs6-config").decode()
-    assert f'audience = "{AUDIENCE}"' in config
-    assert f'service_account = "{SCHEDULER_SA}"' in config
+    assert not [c for c in deployer.calls() if c.words[:1] == ["run"]]
+    # the deployed config tells the function whom to trust: only the account (pvs6_cloud/oidc.py then accepts a
+    # token for the function's own URL)
+    config = tomllib.loads(deployer.secret("pvs6-config").decode())
+    assert config["scheduler"] == {"service_account": SCHEDULER_SA}
+
+
+def test_a_scheduler_table_with_a_custom_audience_is_refused(tmp_path: Path) -> None:
+    """An audience in the config would make the function refuse every job's token (they are for its URL)."""
+    config = tmp_path / "cloud.toml"
+    out = tmp_path / "out.toml"
+    helper = [sys.executable, str(REPO / "deploy" / "deploy_config.py"), "render", str(config), str(out),
+              SCHEDULER_SA]
+    config.write_text(CLOUD_TOML + f'\n[scheduler]\naudience = "custom"\nservice_account = "{SCHEDULER_SA}"\n')
+    proc = subprocess.run(helper, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "delete the [scheduler] table" in proc.stderr
+    assert not out.exists()
+    config.write_text(CLOUD_TOML + f'\n[scheduler]\nservice_account = "{SCHEDULER_SA}"\n')
+    subprocess.run(helper, capture_output=True, text=True, timeout=60, check=True)
+    assert tomllib.loads(out.read_text())["scheduler"] == {"service_account": SCHEDULER_SA}
 
 
 def test_monitoring_channel_and_log_based_policies_reach_the_owner(fresh: tuple[Deployer, Any]) -> None:
@@ -338,7 +352,6 @@ def test_second_run_updates_and_never_creates_twice(deployer: Deployer) -> None:
     keys = [c.key for c in deployer.mutating()]
     assert not [k for k in keys if " create" in k], keys
     assert not [k for k in keys if k.startswith("secrets versions add")], "unchanged values add no version"
-    assert not [k for k in keys if k.startswith("run services update")], "the audience is already there"
     assert keys.count("functions deploy pvs6-ingest") == 1
     assert [k for k in keys if k.startswith("scheduler")] == [
         f"scheduler jobs update http {job}" for job in SCHEDULED]

@@ -57,9 +57,11 @@ def test_varserver_login_vars_and_expiry() -> None:
         session = varserver_login(srv)
         obj = session.get(srv.url + "/vars", params={"match": "livedata", "fmt": "obj"}, timeout=5).json()
         assert set(obj) >= {"/sys/livedata/pv_p", "/sys/livedata/time"} and all("livedata" in k for k in obj)
-        array = session.get(srv.url + "/vars", params={"name": "/sys/info/sw_rev,/sys/info/serialnum"},
-                            timeout=5).json()
+        array = session.get(srv.url + "/vars?name=/sys/info/sw_rev,/sys/info/serialnum", timeout=5).json()
         assert array["count"] == 2 and array["values"][1]["value"] == srv.sim.identity.pvs_serial
+        # Like fcgi_vars: one unknown name fails the whole list, and the query is read undecoded.
+        assert session.get(srv.url + "/vars?name=/sys/info/sw_rev,/sys/nope", timeout=5).status_code == 400
+        assert session.get(srv.url + "/vars", params={"match": "/sys/info/"}, timeout=5).status_code == 400
         posted = session.post(srv.url + "/vars", data="match=info/model", timeout=5).json()  # pypvs style
         assert posted == {"values": [{"name": "/sys/info/model", "value": "PVS6"}], "count": 1}
         cached = session.get(srv.url + "/vars?match=meter/0/sn&fmt=obj&cache=m0", timeout=5).json()

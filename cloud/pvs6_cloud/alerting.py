@@ -55,9 +55,10 @@ def evaluate_batch(
     now : datetime
         Current time [aware UTC].
     """
+    from .alert_costs import charge_reading
     from .circuits import learn
     from .detect import detect
-    from .lifecycle import Round, advance, conclude
+    from .lifecycle import Round, advance, alerts_rows, conclude
 
     memory = state.section("detect")
     # One reading at a time, rules and lifecycle both, dated by each reading: a backlog (a Pi back from an outage
@@ -67,18 +68,23 @@ def evaluate_batch(
     judged: set[str] = set()
     detection = None
     current: dict[str, Any] = {}
+    costs_moved = False
     for pair in sorted(pairs, key=lambda p: p[0].captured_at):
         detection = detect([pair], edge_status, memory, site, config.detection, now)
         judged |= detection.evaluated_kinds
         learn(state, detection.findings, pair[0].captured_at)  # panels that went down together: a circuit
         current = advance(state, detection.findings, evaluated_kinds=detection.evaluated_kinds,
                           at=pair[0].captured_at, events=events)
+        costs_moved |= charge_reading(state, pair[0], pair[1], memory, site, config.detection)
     if detection is None:  # a heartbeat without readings judges nothing
         detection = detect([], edge_status, memory, site, config.detection, now)
         current = {f.key: f for f in detection.findings}
     change = conclude(state, events, current, evaluated_kinds=judged, site=site, now=now,
                       reminder_hours=config.detection.reminder_hours)
-    return AlertOutcome(alerts_rows=change.alerts_rows, opened=len(change.opened), resolved=len(change.resolved),
+    rows = change.alerts_rows
+    if rows is None and costs_moved:  # only a Lost (kWh) figure moved: the tab shows it
+        rows = alerts_rows(state, site)
+    return AlertOutcome(alerts_rows=rows, opened=len(change.opened), resolved=len(change.resolved),
                         queued_mail=1 if change.mail_id else 0,
                         notes=tuple(f.key for f in detection.findings))
 

@@ -12,13 +12,12 @@ import json
 import logging
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,9 +25,10 @@ from . import control, render
 from .clock import SimClock
 from .config import SimConfig
 from .faults import Fault
+from .httpd import PlainOrTlsServer
 from .model import Simulator
 from .sessions import SessionStore
-from .tls import self_signed_context, tls_or_plain
+from .tls import self_signed_context
 
 LOGGER = logging.getLogger(__name__)
 UNAUTHORIZED = b'{"status":403,"error":"Unauthorized","path":""}'  # as owners quote it (ha-esunpower#27)
@@ -149,10 +149,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/auth" and api != "dl_cgi":
             return self._auth(params)
         if path == "/vars" and api != "dl_cgi":
+            # fcgi_vars reads the query as it arrives, never percent-decoded: "match=%2Fsys%2F" matches nothing.
+            raw = raw_query(query)
             if method == "POST":
-                body = self._body().decode("utf-8", "replace")
-                params.update({k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()})
-            return self._vars(params)
+                raw.update(raw_query(self._body().decode("utf-8", "replace")))
+            return self._vars(raw)
         return 404, b"<html><body><h1>404 Not Found</h1></body></html>", {}
 
     def _auth(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
@@ -177,6 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 500, b'{"error": "internal error"}', {}
             return 401, b'{"error": "unauthorized"}', {}
         sim = owner.sim
+        owner.note_vars_query(params)
         query = owner.cached_query(params.get("cache"), params.get("match"), params.get("name"))
         if query is None:
             return 400, b'{"error": "expected match=, name= or a known cache="}', {}
@@ -188,7 +190,11 @@ class _Handler(BaseHTTPRequestHandler):
                 # A match that finds nothing (no CT meter, no battery, no inverters after the reboot) is a 400.
                 return 400, b'{"error": "no variables match"}', {}
         else:
-            values = render.varserver_names(reading, sim.config_at(reading.at), [n for n in value.split(",") if n])
+            named = render.varserver_names(reading, sim.config_at(reading.at), [n for n in value.split(",") if n])
+            if named is None:
+                # fcgi_vars fails the whole name list when one name is unknown to this firmware.
+                return 400, b'{"error": "Bad request"}', {}
+            values = named
         obj = values if params.get("fmt") == "obj" else render.as_array(values)
         return 200, render.dumps_varserver(obj), {}
 
@@ -211,32 +217,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "unknown control endpoint"})
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+def raw_query(query: str) -> dict[str, str]:
+    """``a=1&b=x,y`` -> {"a": "1", "b": "x,y"}, split like fcgi_vars does (on ``&`` and the first ``=``), undecoded."""
+    out: dict[str, str] = {}
+    for part in query.split("&"):
+        key, sep, value = part.partition("=")
+        if key:
+            out[key] = value if sep else ""
+    return out
+
+
+class _HttpServer(PlainOrTlsServer):
     owner: SimServer
-    tls_context: ssl.SSLContext | None = None
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        """Serve plain HTTP and HTTPS on the same port (see `tls_or_plain`)."""
-        if self.tls_context is None:
-            super().finish_request(request, client_address)
-            return
-        try:
-            conn = tls_or_plain(request, self.tls_context)
-        except (ssl.SSLError, OSError) as err:
-            LOGGER.debug("TLS handshake from %s failed: %r", client_address, err)
-            return
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            if conn is not request:
-                conn.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that drop mid-request or refuse the self-signed certificate are normal here.
-        err = sys.exc_info()[1]
-        LOGGER.debug("request from %s failed: %r", client_address, err)
 
 
 class SimServer:
@@ -265,6 +257,7 @@ class SimServer:
         self._lock = threading.Lock()
         self._served = 0
         self._caches: dict[str, tuple[str, str]] = {}
+        self._vars_queries: list[dict[str, str]] = []
         self._httpd = _HttpServer((host, port), _Handler)
         self._httpd.owner = self
         if tls:
@@ -275,6 +268,18 @@ class SimServer:
                                         name="pvs6-sim", daemon=True)
         self._thread.start()
         LOGGER.info("PVS6 simulator listening on %s (api=%s)", self.url, sim.config.api)
+
+    @property
+    def vars_queries(self) -> list[dict[str, str]]:
+        """The parameters of every authorised ``/vars`` request so far, in order (what a client asked)."""
+        with self._lock:
+            return list(self._vars_queries)
+
+    def note_vars_query(self, params: dict[str, str]) -> None:
+        """Remember one ``/vars`` request's parameters (called by the handler)."""
+        with self._lock:
+            self._vars_queries.append(dict(params))
+            del self._vars_queries[:-1000]
 
     @property
     def requests_served(self) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ..alert_costs import FaultCost, fault_cost
 from ..config import CloudConfig, SiteConfig
 from ..layout import Cell, panel_key
 from ..rows import panels as panel_columns
@@ -93,6 +94,7 @@ class MonthSummary:
     days_with_data: int
     health: MonitorHealth = field(default_factory=MonitorHealth)
     sheet_url: str = ""
+    faults: FaultCost | None = None  # what production faults cost (None: not known to this summary)
 
     @property
     def vs_last_month(self) -> float | None:
@@ -230,6 +232,7 @@ def summarize_month(
     *,
     health: MonitorHealth | None = None,
     weak_ratio: float = 0.80,
+    faults: FaultCost | None = None,
 ) -> MonthSummary:
     """The month's numbers.
 
@@ -247,6 +250,8 @@ def summarize_month(
         The monitor's own record (`monitor_health`).
     weak_ratio : float, default 0.80
         A panel below this share of the median panel's energy is highlighted as weak [fraction].
+    faults : FaultCost, optional
+        What production faults cost (`alert_costs.fault_cost`).
 
     Returns
     -------
@@ -296,6 +301,7 @@ def summarize_month(
         days_with_data=sum(1 for r in rows if (_num(r.get("completeness_pct")) or 0.0) > 0),
         health=health or MonitorHealth(),
         sheet_url=site.sheet_url,
+        faults=faults,
     )
 
 
@@ -366,7 +372,8 @@ def run_monthly_summary(
         state = sink.load_state()
         daily = sink.read_records("Daily", panels)
     summary = summarize_month(month, daily, sink.read_records("Monthly"), sink.read_records("Alerts"), site, panels,
-                              health=monitor_health(state, month), weak_ratio=config.detection.weak_ratio)
+                              health=monitor_health(state, month), weak_ratio=config.detection.weak_ratio,
+                              faults=fault_cost(state, site, month, min(have | {today})))
     result = SummaryResult(site.site_id, month, summary=summary)
     sent: dict[str, str] = state.section(SECTION).setdefault("summaries", {})
     if month in sent and not force:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..config import SiteConfig
+from .costs import cost_words, resolved_cost_words
 from .transport import OutgoingMail
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ KIND_TITLES = {
     "pvs_comm_errors": "Monitor reports many communication errors",
     "pvs_reboots": "Monitor keeps restarting",
     "pvs_flash_low": "Monitor storage nearly full",
+    "pvs_flash_wear": "Monitor's memory chip wearing out",
     "pvs_unreachable": "Monitor not answering the Raspberry Pi",
     "meter_reversed": "Production meter reads backwards",
     "meter_impossible": "Impossible meter reading",
@@ -132,12 +134,13 @@ def _cid(finding: Finding) -> str:
     return "chart-" + hashlib.sha256(f"{finding.key}|{at}".encode()).hexdigest()[:10]
 
 
-def _text_block(finding: Finding, heading: str, past: str = "") -> list[str]:
+def _text_block(finding: Finding, heading: str, past: str = "", cost: str = "") -> list[str]:
     return [f"{heading}: {finding.summary}", "", *([past, ""] if past else []), finding.details, "",
-            f"What to do: {finding.advice}", ""]
+            *([cost, ""] if cost else []), f"What to do: {finding.advice}", ""]
 
 
-def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, bytes], past: str = "") -> str:
+def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, bytes], past: str = "",
+               cost: str = "") -> str:
     e = html.escape
     chart = ""
     if _cid(finding) in images:
@@ -149,7 +152,8 @@ def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, by
         f'<div style="font-size:19px;font-weight:bold;margin:4px 0">{e(finding.summary)}</div>'
         + (f'<p style="margin:6px 0;font-weight:bold">{e(past)}</p>' if past else "")
         + f'<p style="margin:6px 0">{e(finding.details)}</p>{chart}'
-        f'<p style="margin:6px 0"><b>What to do:</b> {e(finding.advice)}</p></div>'
+        + (f'<p style="margin:6px 0"><b>{e(cost)}</b></p>' if cost else "")
+        + f'<p style="margin:6px 0"><b>What to do:</b> {e(finding.advice)}</p></div>'
     )
 
 
@@ -190,24 +194,27 @@ def compose_alert_mail(
     for finding in opened:
         heading = KIND_TITLES.get(finding.kind, "Problem")
         past = _past_words(finding.at, now, site)
-        text += _text_block(finding, "NEW", past)
-        cards.append(_html_card(finding, f"New: {heading}", "#c0392b", images, past))
+        cost = cost_words(finding.loss, site, reminder=False)
+        text += _text_block(finding, "NEW", past, cost)
+        cards.append(_html_card(finding, f"New: {heading}", "#c0392b", images, past, cost))
     for finding in reminded:
-        text += _text_block(finding, "STILL OPEN")
+        cost = cost_words(finding.loss, site, reminder=True)
+        text += _text_block(finding, "STILL OPEN", cost=cost)
         cards.append(_html_card(finding, f"Still open: {KIND_TITLES.get(finding.kind, 'Problem')}", "#d68910",
-                                images))
+                                images, cost=cost))
     for item in resolved:
         cleared = item.resolved_at or now
         began = item.started_at or item.opened_at
         since = f"open since {local_time(began, site)}, {_duration(began, cleared)}"
         when = (f"While your Pi was offline, {_on(cleared, site)}, it cleared"
                 if _late(cleared, now) else f"Cleared at {local_time(cleared, site)}")
-        text += [f"RESOLVED: {item.summary}", "", f"{when} ({since}). Nothing more to do.", ""]
+        cost = resolved_cost_words(item.loss, site)
+        text += [f"RESOLVED: {item.summary}", "", f"{when} ({since}). {cost}Nothing more to do.", ""]
         cards.append(
             '<div style="border-left:6px solid #1e8449;padding:8px 12px;margin:16px 0;background:#fafafa">'
             '<div style="font-size:13px;color:#1e8449;text-transform:uppercase;letter-spacing:.05em">Resolved</div>'
             f'<div style="font-size:17px;font-weight:bold;margin:4px 0">{e(item.summary)}</div>'
-            f'<p style="margin:6px 0">{e(when)} ({e(since)}). Nothing more to do.</p>'
+            f'<p style="margin:6px 0">{e(when)} ({e(since)}). {e(cost)}Nothing more to do.</p>'
             "</div>"
         )
     footer_text = ["Your panels keep producing power whether or not this monitor works; "

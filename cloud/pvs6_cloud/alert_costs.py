@@ -1,0 +1,144 @@
+"""Charge each open production alert with the energy it loses, reading by reading, and learn a normal day.
+
+Called by `alerting.evaluate_batch` after the lifecycle has judged a reading, so a backlog is charged exactly as
+the same readings arriving one by one. The arithmetic is `pvs6_cloud.loss`; this module only reads the reading
+as the rules see it (`detect.common.build_frame`) and writes the results into the state: the site's normal day and
+the energy lost each month in ``state.section("loss")`` (``{"_last": ISO, "day": {...}, "months": {"YYYY-MM":
+kWh}}``), and each alert's charge through `lifecycle.add_loss`.
+
+A month's loss counts each reading once: the panels' losses added up, or the whole array's shortfall when that is
+larger (a dead panel also makes the array fall below the weather: the two are the same energy, not twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pvs6_parse.models import Snapshot
+
+from .config import DetectionConfig, SiteConfig
+from .enrich import Enrichment
+from .lifecycle import add_loss, open_alerts
+from .loss import PANEL_KINDS, PRODUCTION_KINDS, lost_now, note_day
+from .state import SiteState
+
+__all__ = ["SECTION", "FaultCost", "charge_reading", "covered_serials", "fault_cost"]
+
+SECTION = "loss"
+MONTHS_KEPT = 25  # this month and the 24 before it: enough for "the last 12 months" a year from now
+
+
+def covered_serials(kind: str, device: str, site: SiteConfig) -> list[str]:
+    """The panels an alert is about: its own serial, or its circuit's (configured by name, or learned: "a,b,c")."""
+    if kind == "circuit_down":
+        return list(site.array.circuits.get(device) or [s for s in device.split(",") if s])
+    return [device] if device else []
+
+
+def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment, detect_memory: dict[str, Any],
+                   site: SiteConfig, config: DetectionConfig) -> bool:
+    """Add one reading to the normal day and to every open production alert; True when the Alerts tab should be
+    rewritten to show a new Lost (kWh) figure.
+
+    Parameters
+    ----------
+    state : SiteState
+        Sections ``"loss"`` and ``"alerts"`` are updated.
+    snapshot, enrichment : the reading and what the sun and weather allowed.
+    detect_memory : dict
+        The detector's memory (for the list of known panels), read only.
+    site, config : the site and the detection thresholds.
+    """
+    from .detect.common import GAP_CAP_MIN, Context, build_frame
+    from .detect.devices import known_serials
+
+    ctx = Context(site, config)
+    frame = build_frame(snapshot, enrichment, known_serials(dict(detect_memory.get("devices") or {}), ctx), ctx)
+    mem = state.section(SECTION)
+    step_h = _step_h(mem, frame.at, GAP_CAP_MIN)
+    if step_h <= 0:
+        return False
+    if frame.daylight:
+        array_kw = enrichment.expected_kw if enrichment.expected_kw is not None else enrichment.clearsky_kw
+        note_day(mem.setdefault("day", {}), frame.at.astimezone(site.tz).date(), frame.reference_kw, array_kw,
+                 step_h)
+    rewrite = False
+    panel_kw, array_kw = 0.0, 0.0
+    for key, record in sorted(open_alerts(state).items()):
+        if record["kind"] not in PRODUCTION_KINDS:
+            continue
+        serials = covered_serials(record["kind"], record["device"], site)
+        now = lost_now(record["kind"], serials, frame)
+        if now is None:
+            continue
+        lost_kw, normal_kw, rough = now
+        if record["kind"] in PANEL_KINDS:
+            panel_kw += max(0.0, lost_kw)
+        else:
+            array_kw = max(array_kw, lost_kw)
+        rewrite |= add_loss(state, key, lost_kw, normal_kw, rough=rough, step_h=step_h, panels=len(serials))
+    lost_kwh = max(panel_kw, array_kw) * step_h
+    if lost_kwh > 0:
+        months = mem.setdefault("months", {})
+        month = f"{frame.at.astimezone(site.tz):%Y-%m}"
+        months[month] = round(months.get(month, 0.0) + lost_kwh, 4)
+        for old in sorted(months)[:-MONTHS_KEPT]:
+            del months[old]
+    return rewrite
+
+
+def _step_h(mem: dict[str, Any], at: datetime, cap_min: float) -> float:
+    """Hours this reading stands for (since the previous one, capped like the rules' persistence) [h]."""
+    last = mem.get("_last")
+    if last and datetime.fromisoformat(last) >= at:
+        return 0.0
+    mem["_last"] = at.isoformat()
+    if not last:
+        return 0.0
+    return min(cap_min, (at - datetime.fromisoformat(last)).total_seconds() / 60.0) / 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultCost:
+    """What faults cost in a month, for the summary.
+
+    Attributes
+    ----------
+    month_kwh : float
+        Energy lost to production faults in the month [kWh].
+    year_kwh : float or None
+        Over the 12 months ending with it [kWh]; None until a year of history exists.
+    panels_down : int
+        Panels with an open production alert now (a circuit counts its panels).
+    array_down : bool
+        An alert about the whole array is open now.
+    unmeasured : bool
+        A production alert is open whose cost could not be measured yet.
+    """
+
+    month_kwh: float
+    year_kwh: float | None
+    panels_down: int
+    array_down: bool
+    unmeasured: bool
+
+
+def fault_cost(state: SiteState, site: SiteConfig, month: str, history_since: date | None) -> FaultCost:
+    """The month's `FaultCost` from the state (``history_since``: the first day with data, for the 12 months)."""
+    months: dict[str, float] = state.section(SECTION).get("months", {})
+    year, mon = (int(part) for part in month.split("-"))
+    window = [f"{year - (mon - k <= 0)}-{(mon - k - 1) % 12 + 1:02d}" for k in range(12)]
+    first = date(int(window[-1][:4]), int(window[-1][5:]), 1)
+    year_kwh = sum(months.get(m, 0.0) for m in window) if history_since and history_since <= first else None
+    panels, whole, unmeasured = set(), False, False
+    for record in open_alerts(state).values():
+        if record["kind"] not in PRODUCTION_KINDS:
+            continue
+        if record["kind"] in PANEL_KINDS:
+            panels |= set(covered_serials(record["kind"], record["device"], site))
+        else:
+            whole = True
+        unmeasured |= not (record.get("loss") or {}).get("normal_kwh")
+    return FaultCost(months.get(month, 0.0), year_kwh, len(panels), whole, unmeasured)
