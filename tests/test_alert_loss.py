@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import tomllib
 from datetime import UTC, date, datetime, timedelta
@@ -9,11 +11,14 @@ from importlib import resources
 from pathlib import Path
 
 from pvs6_cloud.alerting import evaluate_batch
-from pvs6_cloud.config import CloudConfig, SiteConfig
+from pvs6_cloud.config import CloudConfig, MailConfig, SiteConfig
 from pvs6_cloud.enrich import Enrichment
+from pvs6_cloud.evidence import HEADER
 from pvs6_cloud.layout import Layout, parse_layout
 from pvs6_cloud.loss import Loss, estimate, lost_now, note_day
 from pvs6_cloud.notify.costs import cost_words, resolved_cost_words
+from pvs6_cloud.notify.queue import deliver_pending
+from pvs6_cloud.notify.transport import SmtpTransport
 from pvs6_cloud.sink._sheets_client import build_service
 from pvs6_cloud.sink.base import SheetWrite
 from pvs6_cloud.sink.csv_sink import CsvSink
@@ -21,6 +26,7 @@ from pvs6_cloud.sink.sheets import SheetsSink
 from pvs6_cloud.state import SiteState
 from pvs6_parse.models import DeviceState, Inverter, Snapshot
 from tests.support.sheets_fake import FakeClock, SheetsFake
+from tests.support.smtp import SmtpServer
 
 SERIALS = tuple(f"E00{i:02d}" for i in range(1, 13))
 SITE = SiteConfig("home", "secret", 41.76, -72.68, "America/New_York", name="Maple St", mail_to=("o@example.com",),
@@ -76,6 +82,8 @@ def test_a_dead_panel_states_what_it_loses_and_the_tab_keeps_the_total(tmp_path:
     assert f"${per_day * 0.25:.2f} a day at $0.25 per kWh" in line and "rough" in line  # one day learned only
     assert "What it costs" in opening["html"]
 
+    _the_mail_carries_the_evidence(state, opening["id"])
+
     rows = [o.alerts_rows for o in outcomes if o.alerts_rows is not None][-1]
     row = next(r for r in rows if r["device"] == "E0004")
     lost_today = sum(PEAK_KW * _sun(datetime(2025, 6, 3, 4, tzinfo=UTC) + STEP * i) * 0.25 for i in range(96)
@@ -101,6 +109,27 @@ def test_a_dead_panel_states_what_it_loses_and_the_tab_keeps_the_total(tmp_path:
     total = state.section("alerts")["rows"][-1]["lost_kwh"]
     assert total > truth  # more than a whole day
     assert f"While it was open it cost about {total:.1f} kWh (${total * 0.25:.2f})" in resolved["text"]
+
+
+def _the_mail_carries_the_evidence(state: SiteState, mail_id: str) -> None:
+    """Through a real SMTP server: the alert has a CSV of the panel and its peers and a warranty paragraph."""
+    with SmtpServer() as server:
+        config = MailConfig(smtp_host="127.0.0.1", smtp_port=server.port, starttls=False, timeout_s=5.0)
+        deliver_pending(state, SmtpTransport(config), datetime(2025, 6, 4, tzinfo=UTC))
+        [msg] = [m for m in server.messages if m["Message-ID"] == f"<{mail_id}@pvs6-sentinel>"]
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    assert ("For a warranty claim: serial E0004, model AC_Module_Type_E; faulty since Tuesday 3 June 2025; "
+            "energy lost: about 2.") in text
+    assert 'the PVS6 reported its state as "error", "working"' in text  # working the day before, then error
+    [part] = [p for p in msg.iter_attachments() if p.get_content_type() == "text/csv"]
+    assert part.get_filename() == "evidence-E0004-2025-06-03.csv"
+    rows = list(csv.reader(io.StringIO(part.get_content())))
+    assert tuple(rows[0]) == HEADER
+    mine = [r for r in rows[1:] if r[1] == "E0004"]
+    assert {r[3] for r in mine} == {"this panel"} and len({r[1] for r in rows[1:]}) == 12  # it and 11 peers
+    assert datetime.strptime(mine[0][0], "%Y-%m-%d %H:%M:%S").date() == date(2025, 6, 2)  # the day before
+    assert mine[-1][4:7] == ["0.0000", "error", "1000.00"] and float(mine[0][4]) > 0
+    assert (mine[-1][0] < "2025-06-03 08:00:00") and mine[-1][0].startswith("2025-06-03")  # up to the opening
 
 
 def test_loss_words_in_every_case() -> None:

@@ -21,20 +21,13 @@ from pvs6_parse.models import Snapshot
 from .config import DetectionConfig, SiteConfig
 from .enrich import Enrichment
 from .lifecycle import add_loss, open_alerts
-from .loss import PANEL_KINDS, PRODUCTION_KINDS, lost_now, note_day
+from .loss import PANEL_KINDS, PRODUCTION_KINDS, covered_serials, lost_now, note_day
 from .state import SiteState
 
-__all__ = ["SECTION", "FaultCost", "charge_reading", "covered_serials", "fault_cost"]
+__all__ = ["SECTION", "FaultCost", "charge_reading", "fault_cost"]
 
 SECTION = "loss"
 MONTHS_KEPT = 25  # this month and the 24 before it: enough for "the last 12 months" a year from now
-
-
-def covered_serials(kind: str, device: str, site: SiteConfig) -> list[str]:
-    """The panels an alert is about: its own serial, or its circuit's (configured by name, or learned: "a,b,c")."""
-    if kind == "circuit_down":
-        return list(site.array.circuits.get(device) or [s for s in device.split(",") if s])
-    return [device] if device else []
 
 
 def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment, detect_memory: dict[str, Any],
@@ -69,7 +62,7 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
     for key, record in sorted(open_alerts(state).items()):
         if record["kind"] not in PRODUCTION_KINDS:
             continue
-        serials = covered_serials(record["kind"], record["device"], site)
+        serials = covered_serials(record["kind"], record["device"], site.array.circuits)
         now = lost_now(record["kind"], serials, frame)
         if now is None:
             continue
@@ -137,7 +130,7 @@ def fault_cost(state: SiteState, site: SiteConfig, month: str, history_since: da
         if record["kind"] not in PRODUCTION_KINDS:
             continue
         if record["kind"] in PANEL_KINDS:
-            panels |= set(covered_serials(record["kind"], record["device"], site))
+            panels |= set(covered_serials(record["kind"], record["device"], site.array.circuits))
         else:
             whole = True
         unmeasured |= not (record.get("loss") or {}).get("normal_kwh")

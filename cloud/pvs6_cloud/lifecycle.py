@@ -252,6 +252,7 @@ def conclude(state: SiteState, events: Round, current: Mapping[str, Finding], *,
     reminder_hours : float
         Minimum time between two mails about the same open alert [h].
     """
+    from .evidence import evidence_for
     from .notify.compose import compose_alert_mail
     from .notify.queue import queue_mail
 
@@ -278,7 +279,8 @@ def conclude(state: SiteState, events: Round, current: Mapping[str, Finding], *,
     mail_id = ""
     if events.opened or reminded or events.resolved:
         opened = [_with_loss(state, f) for f in events.opened]
-        mail = compose_alert_mail(site, opened, reminded, events.resolved, now)
+        files, claims = evidence_for(state.section("evidence"), opened, site, now)
+        mail = compose_alert_mail(site, opened, reminded, events.resolved, now, attachments=files, claims=claims)
         queue_mail(state, mail)
         mail_id = mail.id
         announced = {_alert_id(f.key, f.at) for f in events.opened if f.at is not None}

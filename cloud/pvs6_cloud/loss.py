@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .detect.common import Frame
 
-__all__ = ["PANEL_KINDS", "PRODUCTION_KINDS", "Loss", "add_reading", "estimate", "lost_now", "money", "note_day",
-           "typical_day_kwh"]
+__all__ = ["PANEL_KINDS", "PRODUCTION_KINDS", "Loss", "add_reading", "covered_serials", "estimate", "lost_now", "money",
+           "note_day", "typical_day_kwh"]
 
 PANEL_KINDS = frozenset({"inverter_down", "inverter_weak", "inverter_intermittent", "circuit_down"})
 ARRAY_KINDS = frozenset({"array_down", "below_expected"})
@@ -52,6 +52,13 @@ class Loss:
     lost_kwh: float
     per_day_kwh: float | None
     rough: bool = False
+
+
+def covered_serials(kind: str, device: str, circuits: Mapping[str, Sequence[str]]) -> list[str]:
+    """The panels an alert is about: its own serial, or its circuit's (configured by name, or learned: "a,b,c")."""
+    if kind == "circuit_down":
+        return list(circuits.get(device) or [s for s in device.split(",") if s])
+    return [device] if device else []
 
 
 def lost_now(kind: str, serials: Sequence[str], frame: Frame) -> tuple[float, float, bool] | None:
