@@ -55,7 +55,7 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
     step_h = _step_h(mem, frame.at, GAP_CAP_MIN)
     if step_h <= 0:
         return False
-    if frame.daylight:
+    if frame.elevation_deg is not None and frame.elevation_deg > 0:
         array_kw = enrichment.expected_kw if enrichment.expected_kw is not None else enrichment.clearsky_kw
         note_day(mem.setdefault("day", {}), frame.at.astimezone(site.tz).date(), frame.reference_kw, array_kw,
                  step_h)

@@ -18,12 +18,16 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pvs6_parse.localtime import local_time_text
 from pvs6_parse.models import Snapshot
 
 from .layout import panel_key
+
+if TYPE_CHECKING:
+    from .config import SiteConfig
+    from .lifecycle import Finding
 
 __all__ = ["HEADER", "EvidenceRow", "attachment", "claim_paragraph", "evidence_csv", "evidence_for", "remember",
            "rows_from_buffer", "rows_from_tabs"]
@@ -157,7 +161,7 @@ def attachment(mem: Mapping[str, Any], focus: Sequence[str], started: datetime, 
     return name, evidence_csv(rows, focus, tz), rows
 
 
-def evidence_for(mem: Mapping[str, Any], opened: Sequence[Any], site: Any,
+def evidence_for(mem: Mapping[str, Any], opened: Sequence[Finding], site: SiteConfig,
                  now: datetime) -> tuple[dict[str, bytes], dict[str, str]]:
     """Attachments and claim paragraphs (by finding key) for the panel and circuit alerts that just opened."""
     from .loss import PANEL_KINDS, covered_serials
