@@ -10,12 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+import pytest
+
 from pvs6_cloud.alerting import evaluate_batch
 from pvs6_cloud.config import CloudConfig, MailConfig, SiteConfig
 from pvs6_cloud.enrich import Enrichment
 from pvs6_cloud.evidence import HEADER
 from pvs6_cloud.layout import Layout, parse_layout
-from pvs6_cloud.loss import Loss, estimate, lost_now, note_day
+from pvs6_cloud.loss import Loss, covered_serials, estimate, lost_now, note_day
 from pvs6_cloud.notify.costs import cost_words, resolved_cost_words
 from pvs6_cloud.notify.queue import deliver_pending
 from pvs6_cloud.notify.transport import SmtpTransport
@@ -152,6 +154,12 @@ def test_array_losses_use_the_weather_and_say_when_only_clear_sky_was_known() ->
     lost, normal, rough = lost_now("array_down", (), frame)  # type: ignore[misc]
     assert lost == normal == enrichment.expected_kw and not rough
     assert lost_now("counter_stuck", ("E0001",), frame) is None
+    assert covered_serials("circuit_down", "2", {"2": ["E0007", "E0008"]}) == ["E0007", "E0008"]
+    assert covered_serials("circuit_down", "E0003,E0004", {}) == ["E0003", "E0004"]  # a learned group
+    snap, enrichment = _reading(datetime(2025, 6, 3, 16, tzinfo=UTC), frozenset({"E0003", "E0004"}))
+    frame = build_frame(snap, enrichment, frozenset(SERIALS), Context(SITE, CONFIG.detection))
+    lost, normal, _ = lost_now("circuit_down", ["E0003", "E0004"], frame)  # type: ignore[misc]
+    assert lost == normal == pytest.approx(2 * frame.reference_kw)
     memory: dict = {}
     for offset in range(4):
         note_day(memory, date(2025, 6, 1) + timedelta(days=offset), 0.2, 2.4, 5.0)
