@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import tomllib
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+import pytest
+
 from pvs6_cloud.alerting import evaluate_batch
-from pvs6_cloud.config import CloudConfig, SiteConfig
+from pvs6_cloud.config import CloudConfig, MailConfig, SiteConfig
 from pvs6_cloud.enrich import Enrichment
+from pvs6_cloud.evidence import HEADER
 from pvs6_cloud.layout import Layout, parse_layout
-from pvs6_cloud.loss import Loss, estimate, lost_now, note_day
+from pvs6_cloud.loss import Loss, covered_serials, estimate, lost_now, note_day
 from pvs6_cloud.notify.costs import cost_words, resolved_cost_words
+from pvs6_cloud.notify.queue import deliver_pending
+from pvs6_cloud.notify.transport import SmtpTransport
 from pvs6_cloud.sink._sheets_client import build_service
 from pvs6_cloud.sink.base import SheetWrite
 from pvs6_cloud.sink.csv_sink import CsvSink
@@ -21,6 +28,7 @@ from pvs6_cloud.sink.sheets import SheetsSink
 from pvs6_cloud.state import SiteState
 from pvs6_parse.models import DeviceState, Inverter, Snapshot
 from tests.support.sheets_fake import FakeClock, SheetsFake
+from tests.support.smtp import SmtpServer
 
 SERIALS = tuple(f"E00{i:02d}" for i in range(1, 13))
 SITE = SiteConfig("home", "secret", 41.76, -72.68, "America/New_York", name="Maple St", mail_to=("o@example.com",),
@@ -76,12 +84,17 @@ def test_a_dead_panel_states_what_it_loses_and_the_tab_keeps_the_total(tmp_path:
     assert f"${per_day * 0.25:.2f} a day at $0.25 per kWh" in line and "rough" in line  # one day learned only
     assert "What it costs" in opening["html"]
 
+    _the_mail_carries_the_evidence(state, opening["id"])
+
     rows = [o.alerts_rows for o in outcomes if o.alerts_rows is not None][-1]
     row = next(r for r in rows if r["device"] == "E0004")
     lost_today = sum(PEAK_KW * _sun(datetime(2025, 6, 3, 4, tzinfo=UTC) + STEP * i) * 0.25 for i in range(96)
                      if datetime(2025, 6, 3, 4, tzinfo=UTC) + STEP * i > datetime.fromisoformat(
-                         state.section("alerts")["open"]["inverter_down:E0004"]["opened"]))
-    assert row["lost_kwh"] is not None and abs(row["lost_kwh"] - lost_today) <= 0.5  # rewritten every 0.5 kWh
+                         state.section("alerts")["open"]["inverter_down:E0004"]["started"]))
+    # Counted from when it died (the 50 minutes before the alert opened too); the tab moves in 0.5 kWh steps.
+    assert row["lost_kwh"] is not None and abs(row["lost_kwh"] - lost_today) <= 0.5
+    charged = state.section("alerts")["rows"][-1]["lost_kwh"]
+    assert abs(charged - lost_today) / lost_today < 0.05, (charged, lost_today)
 
     sink = CsvSink(tmp_path, SITE.tz)
     sink.ensure_layout()
@@ -103,6 +116,27 @@ def test_a_dead_panel_states_what_it_loses_and_the_tab_keeps_the_total(tmp_path:
     assert f"While it was open it cost about {total:.1f} kWh (${total * 0.25:.2f})" in resolved["text"]
 
 
+def _the_mail_carries_the_evidence(state: SiteState, mail_id: str) -> None:
+    """Through a real SMTP server: the alert has a CSV of the panel and its peers and a warranty paragraph."""
+    with SmtpServer() as server:
+        config = MailConfig(smtp_host="127.0.0.1", smtp_port=server.port, starttls=False, timeout_s=5.0)
+        deliver_pending(state, SmtpTransport(config), datetime(2025, 6, 4, tzinfo=UTC))
+        [msg] = [m for m in server.messages if m["Message-ID"] == f"<{mail_id}@pvs6-sentinel>"]
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    assert ("For a warranty claim: serial E0004, model AC_Module_Type_E; faulty since Tuesday 3 June 2025; "
+            "energy lost: about 2.") in text
+    assert 'the PVS6 reported its state as "error", "working"' in text  # working the day before, then error
+    [part] = [p for p in msg.iter_attachments() if p.get_content_type() == "text/csv"]
+    assert part.get_filename() == "evidence-E0004-2025-06-03.csv"
+    rows = list(csv.reader(io.StringIO(part.get_content())))
+    assert tuple(rows[0]) == HEADER
+    mine = [r for r in rows[1:] if r[1] == "E0004"]
+    assert {r[3] for r in mine} == {"this panel"} and len({r[1] for r in rows[1:]}) == 12  # it and 11 peers
+    assert datetime.strptime(mine[0][0], "%Y-%m-%d %H:%M:%S").date() == date(2025, 6, 2)  # the day before
+    assert mine[-1][4:7] == ["0.0000", "error", "1000.00"] and float(mine[0][4]) > 0
+    assert (mine[-1][0] < "2025-06-03 08:00:00") and mine[-1][0].startswith("2025-06-03")  # up to the opening
+
+
 def test_loss_words_in_every_case() -> None:
     assert cost_words(None, SITE, reminder=False) == ""
     assert "not measurable yet" in cost_words(Loss(0.2, None), SITE, reminder=False)
@@ -120,6 +154,12 @@ def test_array_losses_use_the_weather_and_say_when_only_clear_sky_was_known() ->
     lost, normal, rough = lost_now("array_down", (), frame)  # type: ignore[misc]
     assert lost == normal == enrichment.expected_kw and not rough
     assert lost_now("counter_stuck", ("E0001",), frame) is None
+    assert covered_serials("circuit_down", "2", {"2": ["E0007", "E0008"]}) == ["E0007", "E0008"]
+    assert covered_serials("circuit_down", "E0003,E0004", {}) == ["E0003", "E0004"]  # a learned group
+    snap, enrichment = _reading(datetime(2025, 6, 3, 16, tzinfo=UTC), frozenset({"E0003", "E0004"}))
+    frame = build_frame(snap, enrichment, frozenset(SERIALS), Context(SITE, CONFIG.detection))
+    lost, normal, _ = lost_now("circuit_down", ["E0003", "E0004"], frame)  # type: ignore[misc]
+    assert lost == normal == pytest.approx(2 * frame.reference_kw)
     memory: dict = {}
     for offset in range(4):
         note_day(memory, date(2025, 6, 1) + timedelta(days=offset), 0.2, 2.4, 5.0)

@@ -21,20 +21,15 @@ from pvs6_parse.models import Snapshot
 from .config import DetectionConfig, SiteConfig
 from .enrich import Enrichment
 from .lifecycle import add_loss, open_alerts
-from .loss import PANEL_KINDS, PRODUCTION_KINDS, lost_now, note_day
+from .loss import PANEL_KINDS, PRODUCTION_KINDS, covered_serials, lost_now, note_day
 from .state import SiteState
 
-__all__ = ["SECTION", "FaultCost", "charge_reading", "covered_serials", "fault_cost"]
+__all__ = ["SECTION", "FaultCost", "charge_reading", "fault_cost"]
 
 SECTION = "loss"
+BACKDATED_KINDS = frozenset({"inverter_down", "circuit_down", "array_down"})
+BACKDATE_MAX_H = 3.0  # at most this much of a fault before its alert opened is charged [h]
 MONTHS_KEPT = 25  # this month and the 24 before it: enough for "the last 12 months" a year from now
-
-
-def covered_serials(kind: str, device: str, site: SiteConfig) -> list[str]:
-    """The panels an alert is about: its own serial, or its circuit's (configured by name, or learned: "a,b,c")."""
-    if kind == "circuit_down":
-        return list(site.array.circuits.get(device) or [s for s in device.split(",") if s])
-    return [device] if device else []
 
 
 def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment, detect_memory: dict[str, Any],
@@ -60,26 +55,27 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
     step_h = _step_h(mem, frame.at, GAP_CAP_MIN)
     if step_h <= 0:
         return False
-    if frame.daylight:
+    if frame.elevation_deg is not None and frame.elevation_deg > 0:
         array_kw = enrichment.expected_kw if enrichment.expected_kw is not None else enrichment.clearsky_kw
         note_day(mem.setdefault("day", {}), frame.at.astimezone(site.tz).date(), frame.reference_kw, array_kw,
                  step_h)
     rewrite = False
-    panel_kw, array_kw = 0.0, 0.0
+    panel_kwh, array_kwh = 0.0, 0.0  # this reading's loss, panels added up and the array's
     for key, record in sorted(open_alerts(state).items()):
         if record["kind"] not in PRODUCTION_KINDS:
             continue
-        serials = covered_serials(record["kind"], record["device"], site)
+        serials = covered_serials(record["kind"], record["device"], site.array.circuits)
         now = lost_now(record["kind"], serials, frame)
         if now is None:
             continue
         lost_kw, normal_kw, rough = now
+        hours = step_h + _before_opening_h(record, step_h)
         if record["kind"] in PANEL_KINDS:
-            panel_kw += max(0.0, lost_kw)
+            panel_kwh += max(0.0, lost_kw) * hours
         else:
-            array_kw = max(array_kw, lost_kw)
-        rewrite |= add_loss(state, key, lost_kw, normal_kw, rough=rough, step_h=step_h, panels=len(serials))
-    lost_kwh = max(panel_kw, array_kw) * step_h
+            array_kwh = max(array_kwh, lost_kw * hours)
+        rewrite |= add_loss(state, key, lost_kw, normal_kw, rough=rough, step_h=hours, panels=len(serials))
+    lost_kwh = max(panel_kwh, array_kwh)
     if lost_kwh > 0:
         months = mem.setdefault("months", {})
         month = f"{frame.at.astimezone(site.tz):%Y-%m}"
@@ -87,6 +83,21 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
         for old in sorted(months)[:-MONTHS_KEPT]:
             del months[old]
     return rewrite
+
+
+def _before_opening_h(record: dict[str, Any], step_h: float) -> float:
+    """On an alert's first charge, the hours between its start and the reading before it opened [h].
+
+    A dead panel is already dead during the 45 minutes of evidence its rule waits for; that time counts at the
+    first reading's rate. Only for the kinds whose start is the fault's start (not a weak or flaky panel's).
+    """
+    if record.get("loss") or record["kind"] not in BACKDATED_KINDS:
+        return 0.0
+    started, opened = record.get("started"), record.get("opened")
+    if not started or not opened:
+        return 0.0
+    gap_h = (datetime.fromisoformat(opened) - datetime.fromisoformat(started)).total_seconds() / 3600.0
+    return min(BACKDATE_MAX_H, max(0.0, gap_h - step_h))
 
 
 def _step_h(mem: dict[str, Any], at: datetime, cap_min: float) -> float:
@@ -137,7 +148,7 @@ def fault_cost(state: SiteState, site: SiteConfig, month: str, history_since: da
         if record["kind"] not in PRODUCTION_KINDS:
             continue
         if record["kind"] in PANEL_KINDS:
-            panels |= set(covered_serials(record["kind"], record["device"], site))
+            panels |= set(covered_serials(record["kind"], record["device"], site.array.circuits))
         else:
             whole = True
         unmeasured |= not (record.get("loss") or {}).get("normal_kwh")

@@ -58,6 +58,7 @@ def evaluate_batch(
     from .alert_costs import charge_reading
     from .circuits import learn
     from .detect import detect
+    from .evidence import remember
     from .lifecycle import Round, advance, alerts_rows, conclude
 
     memory = state.section("detect")
@@ -76,6 +77,7 @@ def evaluate_batch(
         current = advance(state, detection.findings, evaluated_kinds=detection.evaluated_kinds,
                           at=pair[0].captured_at, events=events)
         costs_moved |= charge_reading(state, pair[0], pair[1], memory, site, config.detection)
+        remember(state.section("evidence"), pair[0], pair[1].sun_elevation_deg)
     if detection is None:  # a heartbeat without readings judges nothing
         detection = detect([], edge_status, memory, site, config.detection, now)
         current = {f.key: f for f in detection.findings}

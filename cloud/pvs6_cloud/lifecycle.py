@@ -252,6 +252,7 @@ def conclude(state: SiteState, events: Round, current: Mapping[str, Finding], *,
     reminder_hours : float
         Minimum time between two mails about the same open alert [h].
     """
+    from .evidence import evidence_for
     from .notify.compose import compose_alert_mail
     from .notify.queue import queue_mail
 
@@ -278,7 +279,8 @@ def conclude(state: SiteState, events: Round, current: Mapping[str, Finding], *,
     mail_id = ""
     if events.opened or reminded or events.resolved:
         opened = [_with_loss(state, f) for f in events.opened]
-        mail = compose_alert_mail(site, opened, reminded, events.resolved, now)
+        files, claims = evidence_for(state.section("evidence"), opened, site, now)
+        mail = compose_alert_mail(site, opened, reminded, events.resolved, now, attachments=files, claims=claims)
         queue_mail(state, mail)
         mail_id = mail.id
         announced = {_alert_id(f.key, f.at) for f in events.opened if f.at is not None}
@@ -401,8 +403,8 @@ def add_loss(state: SiteState, key: str, lost_kw: float, normal_kw: float, *, ro
              panels: int) -> bool:
     """Charge one reading's lost energy to an open alert and its Alerts row.
 
-    Returns True when the row's Lost (kWh) has moved by half a kWh since the tab last showed it (or first shows
-    it), so the tab is rewritten a few times a day at most, not on every reading.
+    Returns True when the row's Lost (kWh) has moved by half a kWh, or a tenth of the total if more, since the
+    tab last showed it (or first shows it), so the tab is rewritten a few times a day, not on every reading.
     """
     mem = _memory(state)
     record = mem["open"].get(key)
@@ -415,7 +417,8 @@ def add_loss(state: SiteState, key: str, lost_kw: float, normal_kw: float, *, ro
         if row["alert_id"] == record["id"]:
             shown = row.get("lost_kwh")
             row["lost_kwh"] = round(lost, 3)
-            if shown is None or abs(lost - float(row.get("lost_shown", shown))) >= 0.5:
+            last = float(row.get("lost_shown", shown or 0.0))
+            if shown is None or abs(lost - last) >= max(0.5, 0.1 * last):
                 row["lost_shown"] = round(lost, 3)
                 return True
             return False

@@ -5,7 +5,8 @@ records to update. How the loss is measured, per kind:
 
 - a panel (``inverter_down``, ``inverter_weak``, ``inverter_intermittent``) or a circuit (``circuit_down``):
   what its peers make (the median producing panel, `Frame.reference_kw`) minus what it makes, summed over its
-  panels. Readings without a peer reference (night, heavy overcast) add nothing: those panels would not have
+  panels, whenever the peers produce (also in the low sun of early morning and evening, which the rules leave
+  alone). Readings without a peer reference (night, heavy overcast) add nothing: those panels would not have
   made much either;
 - the whole array (``array_down``, ``below_expected``): the expectation for the weather minus what the panels
   make; when no weather is known the clear-sky figure stands in and the result is marked rough.
@@ -26,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .detect.common import Frame
 
-__all__ = ["PANEL_KINDS", "PRODUCTION_KINDS", "Loss", "add_reading", "estimate", "lost_now", "money", "note_day",
-           "typical_day_kwh"]
+__all__ = ["PANEL_KINDS", "PRODUCTION_KINDS", "Loss", "add_reading", "covered_serials", "estimate", "lost_now", "money",
+           "note_day", "typical_day_kwh"]
 
 PANEL_KINDS = frozenset({"inverter_down", "inverter_weak", "inverter_intermittent", "circuit_down"})
 ARRAY_KINDS = frozenset({"array_down", "below_expected"})
@@ -54,6 +55,13 @@ class Loss:
     rough: bool = False
 
 
+def covered_serials(kind: str, device: str, circuits: Mapping[str, Sequence[str]]) -> list[str]:
+    """The panels an alert is about: its own serial, or its circuit's (configured by name, or learned: "a,b,c")."""
+    if kind == "circuit_down":
+        return list(circuits.get(device) or [s for s in device.split(",") if s])
+    return [device] if device else []
+
+
 def lost_now(kind: str, serials: Sequence[str], frame: Frame) -> tuple[float, float, bool] | None:
     """Lost and normal power at one reading [kW], and whether it rests on clear sky; None when unmeasurable.
 
@@ -67,8 +75,8 @@ def lost_now(kind: str, serials: Sequence[str], frame: Frame) -> tuple[float, fl
         The reading as the rules saw it.
     """
     if kind in PANEL_KINDS:
-        ref = frame.reference_kw
-        if ref is None or not frame.daylight or not serials:
+        ref = frame.reference_kw  # also below the rules' 15° of sun: a tripped breaker at 7 pm still costs
+        if ref is None or not serials:
             return None
         # Not clamped per reading: a flaky panel's normal readings a little above the median cancel its noise.
         lost = sum(ref - frame.power_kw.get(s, 0.0) for s in serials)
@@ -78,7 +86,7 @@ def lost_now(kind: str, serials: Sequence[str], frame: Frame) -> tuple[float, fl
         rough = getattr(frame.enrichment, "expected_source", "") == "clearsky" or expected is None
         if expected is None:
             expected = frame.enrichment.clearsky_kw
-        if expected is None or expected <= 0 or not frame.daylight:
+        if expected is None or expected <= 0 or frame.elevation_deg is None or frame.elevation_deg <= 0:
             return None
         return expected - sum(frame.power_kw.values()), expected, rough
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -153,7 +153,7 @@ def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, by
         f'<div style="font-size:19px;font-weight:bold;margin:4px 0">{e(finding.summary)}</div>'
         + (f'<p style="margin:6px 0;font-weight:bold">{e(past)}</p>' if past else "")
         + f'<p style="margin:6px 0">{e(finding.details)}</p>{chart}'
-        + (f'<p style="margin:6px 0"><b>{e(cost)}</b></p>' if cost else "")
+        + "".join(f'<p style="margin:6px 0">{e(part)}</p>' for part in cost.split("\n\n") if part)
         + f'<p style="margin:6px 0"><b>What to do:</b> {e(finding.advice)}</p></div>'
     )
 
@@ -164,6 +164,9 @@ def compose_alert_mail(
     reminded: Sequence[Finding],
     resolved: Sequence[ResolvedAlert],
     now: datetime,
+    *,
+    attachments: Mapping[str, bytes] | None = None,
+    claims: Mapping[str, str] | None = None,
 ) -> OutgoingMail:
     """One email for everything that opened, is still open (reminder) or cleared in one round.
 
@@ -177,6 +180,10 @@ def compose_alert_mail(
         Alerts that cleared.
     now : datetime
         Current time [aware UTC]; part of the mail's stable id.
+    attachments : mapping of str to bytes, optional
+        Evidence files (name -> CSV) to attach.
+    claims : mapping of str to str, optional
+        By finding key: the warranty-claim paragraph shown under that new alert.
 
     Returns
     -------
@@ -196,6 +203,8 @@ def compose_alert_mail(
         heading = KIND_TITLES.get(finding.kind, "Problem")
         past = _past_words(finding.at, now, site)
         cost = cost_words(finding.loss, site, reminder=False)
+        claim = (claims or {}).get(finding.key, "")
+        cost = f"{cost}\n\n{claim}".strip() if claim else cost
         text += _text_block(finding, "NEW", past, cost)
         cards.append(_html_card(finding, f"New: {heading}", "#c0392b", images, past, cost))
     for finding in reminded:
@@ -247,4 +256,5 @@ def compose_alert_mail(
         kind=kind,
         id=_mail_id(site, now, opened, reminded, resolved),
         timezone=site.timezone,
+        attachments=dict(attachments or {}),
     )
