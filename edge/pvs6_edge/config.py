@@ -33,6 +33,9 @@ __all__ = [
 CONFIG_ENV = "PVS6_EDGE_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/pvs6-sentinel/edge.toml")
 MIB = 1024 * 1024
+# The placeholder in edge/config.example.toml's [cloud] url, which install.sh copies: a url holding it was never
+# filled in.
+EXAMPLE_URL_MARK = "REGION-PROJECT"
 # Only what the cloud parser needs: PVS health, inverters, meters, and the summary block. A bare "/" would
 # return every variable the PVS holds (Wi-Fi settings included) and is slow on the device.
 DEFAULT_VARSERVER_MATCHES = ("/sys/info/", "/sys/devices/inverter/", "/sys/devices/meter/", "/sys/livedata/")
@@ -306,4 +309,8 @@ def _url(sec: dict[str, Any], where: str) -> str:
     value = _get(sec, where, "url", str, None)
     if not value or not re.match(r"^https?://[^\s/]+", value):
         raise ConfigError(f"{where}.url is required and must start with http:// or https://")
+    if EXAMPLE_URL_MARK in value:
+        # Refused at load, before any upload: a run against the example's address would only fail, and each
+        # failure doubles the wait before the next upload (hours, once the real address is in).
+        raise ConfigError(f"{where}.url is still the example's {value}: put in the url deploy.sh printed")
     return value
