@@ -452,13 +452,12 @@ def test_dry_run_changes_nothing_and_prints_what_the_real_run_does(deployer: Dep
 
 def test_dry_run_after_a_deploy_shows_the_updates(deployer: Deployer) -> None:
     deployer.run()
-    proc = deployer.run("--dry-run", "--selftest")
+    proc = deployer.run("--dry-run")
     assert deployer.mutating() == []
     printed = [" ".join(_shape(c)[0]) for c in _printed_commands(proc.stdout)]
     assert "scheduler jobs update http pvs6-watchdog" in printed
     assert "monitoring policies update" in printed
     assert not [p for p in printed if "create" in p]
-    assert [p for p in printed if p.startswith("pvs6-cloud selftest")]
 
 
 def test_no_secret_value_appears_in_any_output_or_command_line(deployer: Deployer) -> None:
@@ -529,26 +528,128 @@ def test_without_a_mail_password_and_no_terminal_it_stops_before_changing_anythi
     assert deployer.mutating() == []
 
 
-def test_selftest_runs_pvs6_cloud_with_the_deployed_config_and_secrets_in_its_environment(
-        deployer: Deployer) -> None:
-    report = deployer.tmp / "selftest-report.json"
-    fake = deployer.bin / "pvs6-cloud"
-    fake.write_text(
-        f"#!{sys.executable}\n"
-        "import json, os, sys\n"
-        "config = open(sys.argv[sys.argv.index('--config') + 1]).read()\n"
-        f"json.dump({{'argv': sys.argv[1:], 'config': config,\n"
-        "           'env': {k: os.environ.get(k, '') for k in ('PVS6_SECRET_HOME', 'PVS6_SMTP_PASSWORD')}},\n"
-        f"          open({str(report)!r}, 'w'))\n"
-        "print('all checks passed')\n"
-    )
-    fake.chmod(0o755)
-    deployer.run("--selftest")
-    seen = json.loads(report.read_text())
-    assert seen["argv"][0] == "selftest"
-    assert "[scheduler]" in seen["config"]
-    assert seen["env"]["PVS6_SECRET_HOME"].encode() == deployer.secret("pvs6-secret-home")
-    assert seen["env"]["PVS6_SMTP_PASSWORD"] == "abcdefghijklmnop"
+SELFTEST_TOML = """\
+[sites.home]
+name = "Test house"
+secret_env = "PVS6_SECRET_HOME"
+latitude = 41.76
+longitude = -72.68
+timezone = "America/New_York"
+spreadsheet_id = "{sid}"
+mail_to = ["family@example.com"]
+
+[mail]
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+starttls = false
+timeout_s = 5
+username = "family@example.com"
+from = "family@example.com"
+password_env = "PVS6_SMTP_PASSWORD"
+
+[sheets]
+api_endpoint = "{sheets}"
+max_retries = 1
+
+[weather]
+enabled = false
+"""
+
+
+def deployed_like(fresh: tuple[Deployer, Any], tmp: Path, cloud_toml: str) -> Deployer:
+    """A project as deploy.sh left it (the fresh deploy's resources), whose deployed settings are `cloud_toml`.
+
+    Rendering with deploy.sh's own helper is what a real deploy stores, so the local file matches the deployed one.
+    """
+    deployer = Deployer(tmp)
+    shutil.copy(fresh[0].state_dir / "state.json", deployer.state_dir / "state.json")
+    deployer.config.write_text(cloud_toml)
+    rendered = tmp / "rendered.toml"
+    subprocess.run([sys.executable, str(REPO / "deploy" / "deploy_config.py"), "render", str(deployer.config),
+                    str(rendered), AUDIENCE, SCHEDULER_SA], check=True, timeout=60)
+    state = deployer.state()
+    state["secrets"]["pvs6-config"]["versions"].append(base64.b64encode(rendered.read_bytes()).decode())
+    (deployer.state_dir / "state.json").write_text(json.dumps(state))
+    return deployer
+
+
+def set_state(deployer: Deployer, change: Any) -> None:
+    state = deployer.state()
+    change(state)
+    (deployer.state_dir / "state.json").write_text(json.dumps(state))
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_selftest_checks_what_is_deployed_without_deploying_and_gives_a_verdict(
+        fresh: tuple[Deployer, Any], tmp_path: Path) -> None:
+    """The deployed settings and secrets, the real ingest door, the real pvs6-cloud selftest: nothing deployed."""
+    from pvs6_cloud.config import parse_config
+    from pvs6_cloud.runtime import Runtime
+    from tests.support.loopback import serve_function
+    from tests.support.sheets_fake import SheetsFake
+    from tests.support.smtp import SmtpServer
+
+    with SheetsFake() as sheets, SmtpServer(login=("family@example.com", "abcdefghijklmnop")) as smtp:
+        sid = sheets.add_spreadsheet("Home")
+        toml = SELFTEST_TOML.format(sid=sid, smtp_port=smtp.port, sheets=sheets.endpoint)
+        deployer = deployed_like(fresh, tmp_path, toml)
+        secret = deployer.secret("pvs6-secret-home").decode()
+        deployed = deployer.secret("pvs6-config").decode()
+        import tomllib
+
+        config = parse_config(tomllib.loads(deployed), env={"PVS6_SECRET_HOME": secret,
+                                                            "PVS6_SMTP_PASSWORD": "abcdefghijklmnop"},
+                              base_dir=tmp_path)
+        with serve_function(Runtime(config)) as url:
+            set_state(deployer, lambda s: s["functions"]["pvs6-ingest"].update(uri=url))
+            proc = deployer.run("--selftest")
+            assert deployer.mutating() == [], "the self-test deploys and changes nothing"
+            assert "accepts site home's upload secret" in proc.stdout
+            assert "Verdict: everything works." in proc.stdout
+            assert [m["Subject"] for m in smtp.messages] == ["PVS6 Sentinel is connected: Test house"]
+            assert sheets.values(sid, "_selftest")[1:] == []
+
+            # Broken: the function holds another secret than Secret Manager, a job was deleted, and the local
+            # settings changed since the deploy. All three are named, and still nothing is deployed.
+            set_state(deployer, lambda s: s["secrets"]["pvs6-secret-home"]["versions"].append(
+                base64.b64encode(b"a-newer-secret-the-function-does-not-have").decode()))
+            set_state(deployer, lambda s: s["jobs"].pop("pvs6-watchdog"))
+            deployer.config.write_text(toml.replace("Test house", "Our house"))
+            proc = deployer.run("--selftest", check=False)
+    assert proc.returncode == 1
+    assert deployer.mutating() == []
+    verdict = proc.stdout[proc.stdout.index("Verdict:"):]
+    assert verdict.startswith("Verdict: 3 problem(s) found")
+    assert "cloud.toml has changes that are not deployed yet: run ./deploy.sh" in verdict
+    assert "the scheduled job pvs6-watchdog is missing: run ./deploy.sh" in verdict
+    assert "refused site home's upload secret from Secret Manager (HTTP 401: bad signature)" in verdict
+    assert "a-newer-secret" not in proc.stdout + proc.stderr
+
+
+def test_selftest_without_pvs6_cloud_says_how_to_install_it_before_any_gcloud_call(
+        fresh: tuple[Deployer, Any], tmp_path: Path) -> None:
+    deployer = deployed_like(fresh, tmp_path, CLOUD_TOML)
+    (deployer.bin / "python3").symlink_to("/usr/bin/python3" if Path("/usr/bin/python3").exists()
+                                          else shutil.which("python3") or sys.executable)
+    home = tmp_path / "home"
+    home.mkdir()
+    proc = deployer.run("--selftest", check=False, PATH=f"{deployer.bin}{os.pathsep}/usr/bin{os.pathsep}/bin",
+                        HOME=str(home))
+    assert proc.returncode == 1
+    assert "python3 -m venv ~/pvs6-venv" in proc.stderr
+    assert "~/pvs6-venv/bin/pip install -q '.[cloud]'" in proc.stderr
+    assert deployer.last_calls == []
+
+
+def test_dry_run_selftest_looks_but_sends_nothing(fresh: tuple[Deployer, Any], tmp_path: Path) -> None:
+    deployer = deployed_like(fresh, tmp_path, CLOUD_TOML)
+    proc = deployer.run("--dry-run", "--selftest")
+    assert deployer.mutating() == []
+    assert "function pvs6-ingest is deployed" in proc.stdout
+    assert "scheduled job pvs6-watchdog exists" in proc.stdout
+    assert [p for p in _printed_commands(proc.stdout) if p[0].endswith("pvs6-cloud") and p[1] == "selftest"]
+    assert not [c for c in deployer.last_calls if c.words[:3] == ["secrets", "versions", "access"]
+                and c.flags.get("secret") != "pvs6-config"], "no secret value is read in a dry run"
 
 
 def test_deploy_config_file_supplies_the_inputs(deployer: Deployer) -> None:
