@@ -655,7 +655,7 @@ existing_policies() {
 
 monitoring() {
   if ((!MONITORING_ALERTS)); then
-    step "Google's own alert emails (Cloud Monitoring): off, so they cost nothing"
+    step "Google's own alert emails (Cloud Monitoring): not set up, as Google may bill them"
     say "  (./deploy.sh --with-monitoring-alerts sets them up; Google may bill them: docs/cost.md)"
     local kept=() name
     while IFS= read -r name; do
