@@ -3,7 +3,8 @@
 # what exists is updated, nothing is created twice.
 #
 # Usage: ./deploy.sh [--project ID] [--region REGION] [--config CLOUD_TOML] [--owner-email EMAIL]
-#                    [--time-zone TZ] [--deploy-config FILE] [--dry-run] [--selftest] [--help]
+#                    [--time-zone TZ] [--deploy-config FILE] [--with-monitoring-alerts] [--dry-run]
+#                    [--selftest] [--help]
 # Run ./deploy.sh --help for what each input means and what the script does, step by step.
 set -euo pipefail
 
@@ -31,7 +32,7 @@ readonly POLICY_SCHEDULER_NAME="PVS6 Sentinel: a scheduled job failed"
 readonly IMAGE_REPOSITORY="gcf-artifacts"
 readonly CLEANUP_POLICY="$SCRIPT_DIR/deploy/cleanup-policy.json"
 
-PROJECT="" REGION="" CLOUD_CONFIG="" OWNER_EMAIL="" TIME_ZONE="" DEPLOY_CONFIG=""
+PROJECT="" REGION="" CLOUD_CONFIG="" OWNER_EMAIL="" TIME_ZONE="" DEPLOY_CONFIG="" MONITORING_ALERTS=""
 DRY_RUN=0 SELFTEST=0 HAVE_GCLOUD=1 WORK=""
 SITES=() SITE_SECRET_ENVS=() MAIL_PASSWORD_ENV="" MAIL_USER="" CONFIG_TIME_ZONE="" FIRST_MAIL_TO=""
 FUNCTION_SA="" SCHEDULER_SA="" BUILD_SA="" STEP=0 GC=()
@@ -47,6 +48,9 @@ Inputs (a flag wins over the environment variable, which wins over the deploy co
   --config FILE         PVS6_CLOUD_CONFIG  the cloud config TOML (start from deploy/cloud.example.toml)
   --owner-email EMAIL   PVS6_OWNER_EMAIL   who gets Google's own alert emails (default: first mail_to)
   --time-zone TZ        PVS6_TIME_ZONE     time zone of the schedules (default: the first site's timezone)
+  --with-monitoring-alerts  PVS6_MONITORING_ALERTS=yes
+                        also set up Google's own alert emails (Cloud Monitoring), which Google may bill
+                        at $1.50 a month per alert: up to $3.00 a month (docs/cost.md). Off by default
   --deploy-config FILE                     KEY=VALUE file with the settings above (default deploy/deploy.env)
   --dry-run             print every command that would change something, change nothing; then show
                         each Google service's monthly use beside its free allowance (docs/cost.md)
@@ -61,7 +65,7 @@ Secret values (read from the environment when set, never printed):
 
 What it does:
   1. enables the Google APIs it needs        5. creates or updates the Cloud Scheduler jobs
-  2. creates three service accounts           6. creates the monitoring email channel and alert policies
+  2. creates three service accounts           6. only with --with-monitoring-alerts: Google's alert emails
   3. stores the config and secrets            7. prints the ingest URL and the lines for the Pi's edge.toml
   4. deploys the four functions (old images are deleted a day after they were built)
 EOF
@@ -181,6 +185,7 @@ parse_args() {
       --owner-email) OWNER_EMAIL="${2:?--owner-email needs a value}"; shift 2 ;;
       --time-zone) TIME_ZONE="${2:?--time-zone needs a value}"; shift 2 ;;
       --deploy-config) DEPLOY_CONFIG="${2:?--deploy-config needs a value}"; shift 2 ;;
+      --with-monitoring-alerts) MONITORING_ALERTS=yes; shift ;;
       --dry-run) DRY_RUN=1; shift ;;
       --selftest) SELFTEST=1; shift ;;
       -h | --help) usage; exit 0 ;;
@@ -215,6 +220,7 @@ read_deploy_config() {
         ;;
       PVS6_OWNER_EMAIL) OWNER_EMAIL="${OWNER_EMAIL:-$value}" ;;
       PVS6_TIME_ZONE) TIME_ZONE="${TIME_ZONE:-$value}" ;;
+      PVS6_MONITORING_ALERTS) MONITORING_ALERTS="${MONITORING_ALERTS:-$value}" ;;
       *) warn "$file: ignoring unknown setting $key" ;;
     esac
   done <"$file"
@@ -226,8 +232,15 @@ resolve_inputs() {
   CLOUD_CONFIG="${CLOUD_CONFIG:-${PVS6_CLOUD_CONFIG:-}}"
   OWNER_EMAIL="${OWNER_EMAIL:-${PVS6_OWNER_EMAIL:-}}"
   TIME_ZONE="${TIME_ZONE:-${PVS6_TIME_ZONE:-}}"
+  MONITORING_ALERTS="${MONITORING_ALERTS:-${PVS6_MONITORING_ALERTS:-}}"
   read_deploy_config
   REGION="${REGION:-us-central1}"
+  # Google's alert emails may be billed (docs/cost.md): only an explicit yes sets them up.
+  case "${MONITORING_ALERTS,,}" in
+    yes | true | 1) MONITORING_ALERTS=1 ;;
+    "" | no | false | 0) MONITORING_ALERTS=0 ;;
+    *) die "PVS6_MONITORING_ALERTS is '$MONITORING_ALERTS': write yes (set up Google's alert emails) or no" ;;
+  esac
   [[ -n "$PROJECT" ]] || die "no project: pass --project ID (your Google Cloud project id)"
   [[ "$PROJECT" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "'$PROJECT' is not a project id (lower case, 6-30 chars)"
   [[ "$REGION" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || die "'$REGION' is not a region name such as us-central1"
@@ -245,7 +258,10 @@ check_tools() {
     warn "gcloud is not installed; the dry run shows the plan for a fresh project"
     return 0
   fi
-  check_gcloud_beta
+  # Only the alert emails' notification channel needs gcloud's beta commands.
+  if ((MONITORING_ALERTS)); then
+    check_gcloud_beta
+  fi
 }
 
 # Google's alert emails need a notification channel, and gcloud manages those only with its beta commands
@@ -288,7 +304,9 @@ read_cloud_config() {
   done <<<"$facts"
   TIME_ZONE="${TIME_ZONE:-$CONFIG_TIME_ZONE}"
   OWNER_EMAIL="${OWNER_EMAIL:-$FIRST_MAIL_TO}"
-  [[ "$OWNER_EMAIL" == *@* ]] || die "no owner email: pass --owner-email (it receives Google's alert emails)"
+  if ((MONITORING_ALERTS)) && [[ "$OWNER_EMAIL" != *@* ]]; then
+    die "no owner email: pass --owner-email (it receives Google's alert emails)"
+  fi
   FUNCTION_SA="$FUNCTION_SA_NAME@$PROJECT.iam.gserviceaccount.com"
   SCHEDULER_SA="$SCHEDULER_SA_NAME@$PROJECT.iam.gserviceaccount.com"
   BUILD_SA="$BUILD_SA_NAME@$PROJECT.iam.gserviceaccount.com"
@@ -567,7 +585,9 @@ cost_summary() {
   ((DRY_RUN)) || return 0
   printf '\n== What it costs: monthly use of each Google service for %d site(s), beside the free allowance\n' \
     "${#SITES[@]}"
-  python3 "$SCRIPT_DIR/deploy/cost_model.py" summary --sites "${#SITES[@]}" ||
+  local alerts=()
+  ((MONITORING_ALERTS)) && alerts=(--monitoring-alerts)
+  python3 "$SCRIPT_DIR/deploy/cost_model.py" summary --sites "${#SITES[@]}" "${alerts[@]}" ||
     warn "the cost summary could not be computed (see above); docs/cost.md has the figures"
 }
 
@@ -624,8 +644,35 @@ or_list() {
   printf '(%s)' "$out"
 }
 
+# Google bills $1.50 a month per alert condition and does not say whether log-based ones are exempt (docs/cost.md):
+# the owner asked for no fees, so these are set up only on request. Without it nothing is created, and policies an
+# earlier deploy made are named with the command that removes them: deleting them is the owner's choice, not ours.
+existing_policies() {
+  local display
+  for display in "$POLICY_ERRORS_NAME" "$POLICY_SCHEDULER_NAME"; do
+    query "${GC[@]}" monitoring policies list --filter="displayName=\"$display\"" --format='value(name)' |
+      head -n 1 || true
+  done
+}
+
 monitoring() {
+  if ((!MONITORING_ALERTS)); then
+    step "Google's own alert emails (Cloud Monitoring): not set up, as Google may bill them"
+    say "  (./deploy.sh --with-monitoring-alerts sets them up; Google may bill them: docs/cost.md)"
+    local kept=() name
+    while IFS= read -r name; do
+      [[ -n "$name" ]] && kept+=("$name")
+    done < <(existing_policies)
+    ((${#kept[@]})) || return 0
+    warn "an earlier deploy made ${#kept[@]} Google alert policies, which are still there: Google may bill up to
+  \$1.50 a month for each (docs/cost.md). deploy.sh leaves them as they are. To remove them, run:"
+    for name in "${kept[@]}"; do
+      printf '    gcloud monitoring policies delete %s --project=%s\n' "$name" "$PROJECT" >&2
+    done
+    return 0
+  fi
   step "Google's own alerting: email $OWNER_EMAIL when the functions log errors or a scheduled job fails"
+  say "  (Google may bill up to \$1.50 a month for each of the two alerts: docs/cost.md)"
   local channel names=() jobs=() entry filter
   channel="$(query "${GC[@]}" beta monitoring channels list --type=email \
     --filter="labels.email_address=\"$OWNER_EMAIL\"" --format='value(name)' | head -n 1)" || channel=""
@@ -674,10 +721,11 @@ EOF
        echo " echo '\$(gcloud secrets versions access latest --secret=$(secret_id "${SITE_SECRET_ENVS[$i]}") --project=$PROJECT)' | sudo tee /etc/pvs6-sentinel/secret >/dev/null"
 EOF
   done
-  cat <<EOF
-
-3. Google emails $OWNER_EMAIL if the functions log errors or a scheduled job fails.
-EOF
+  if ((MONITORING_ALERTS)); then
+    say $'\n3. Google emails '"$OWNER_EMAIL"' if the functions log errors or a scheduled job fails.'
+  else
+    say $'\n3. Free checks that tell you the monitor itself stopped: docs/google-setup.md, step 8.'
+  fi
   if ((DRY_RUN)); then
     say $'\nDry run: nothing was changed.'
   fi

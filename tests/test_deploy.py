@@ -162,9 +162,19 @@ def deployer(tmp_path: Path) -> Deployer:
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Deployer, subprocess.CompletedProcess[str]]:
-    """One deploy to a fresh project, shared by the tests that only read what it did."""
+    """One deploy to a fresh project, shared by the tests that only read what it did.
+
+    Its gcloud lacks the beta commands: by default deploy.sh needs none (only the alert emails' channel does).
+    """
     deployer = Deployer(tmp_path_factory.mktemp("fresh"))
-    return deployer, deployer.run()
+    return deployer, deployer.run(FAKE_GCLOUD_NO_BETA="1")
+
+
+@pytest.fixture(scope="module")
+def fresh_with_alerts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Deployer, subprocess.CompletedProcess[str]]:
+    """One deploy to a fresh project with Google's alert emails asked for (they may be billed: docs/cost.md)."""
+    deployer = Deployer(tmp_path_factory.mktemp("fresh-alerts"))
+    return deployer, deployer.run("--with-monitoring-alerts")
 
 
 FRESH_KEYS = [
@@ -195,6 +205,9 @@ FRESH_KEYS = [
     "scheduler jobs create http pvs6-monthly-summary",
     "scheduler jobs create http pvs6-watchdog",
     "scheduler jobs create http pvs6-daily-rollup",
+]
+# Only with --with-monitoring-alerts: Google may bill each alert condition $1.50 a month (docs/cost.md).
+ALERT_KEYS = [
     "beta monitoring channels create",
     "monitoring policies create",
     "monitoring policies create",
@@ -202,9 +215,15 @@ FRESH_KEYS = [
 
 
 def test_fresh_project_runs_the_whole_command_list_in_order(fresh: tuple[Deployer, Any]) -> None:
-    deployer = fresh[0]
+    deployer, proc = fresh
     calls = deployer.mutating()
     assert [c.key for c in calls] == FRESH_KEYS
+    # by default nothing Google may bill for alerting is made, and gcloud's beta commands are never called
+    state = deployer.state()
+    assert state["channels"] == [] and state["policies"] == []
+    assert not [c for c in deployer.calls() if c.words[:1] == ["beta"]]
+    assert "--with-monitoring-alerts" in proc.stdout and "earlier deploy" not in proc.stderr
+    assert "beta" not in proc.stderr, "a gcloud without its beta commands is fine when no alert is asked for"
 
     assert set(calls[0].words[2:]) == APIS
     for call in calls:
@@ -301,8 +320,11 @@ def test_a_scheduler_table_with_a_custom_audience_is_refused(tmp_path: Path) -> 
     assert tomllib.loads(out.read_text())["scheduler"] == {"service_account": SCHEDULER_SA}
 
 
-def test_monitoring_channel_and_log_based_policies_reach_the_owner(fresh: tuple[Deployer, Any]) -> None:
-    deployer = fresh[0]
+def test_asked_for_alerts_the_channel_and_log_based_policies_reach_the_owner(
+        fresh_with_alerts: tuple[Deployer, Any]) -> None:
+    deployer, proc = fresh_with_alerts
+    assert [c.key for c in deployer.mutating()] == FRESH_KEYS + ALERT_KEYS
+    assert "$1.50 a month" in proc.stdout
     state = deployer.state()
     assert [(c["email"], c["type"]) for c in state["channels"]] == [(OWNER, "email")]
     channel = state["channels"][0]["name"]
@@ -330,21 +352,25 @@ def test_the_build_account_gets_exactly_the_documented_build_roles(fresh: tuple[
     assert [c.flags["role"] for c in grants] == BUILD_ROLES
     assert {c.flags["member"] for c in grants} == {f"serviceAccount:{BUILD_SA}"}
     assert BUILD_SA in deployer.state()["service_accounts"]
-    # the monitoring setup uses GA commands wherever gcloud has them: only notification channels are beta
+
+
+def test_the_alert_setup_uses_ga_commands_but_for_the_notification_channel(
+        fresh_with_alerts: tuple[Deployer, Any]) -> None:
+    deployer = fresh_with_alerts[0]
     tracks = {c.words[0] for c in deployer.mutating() if "monitoring" in c.words[:2]}
     assert tracks == {"monitoring", "beta"}
     assert not [c for c in deployer.calls() if c.words[:1] == ["alpha"]]
 
 
-def test_a_gcloud_without_beta_commands_stops_before_any_change_and_says_how_to_add_them(
+def test_a_gcloud_without_beta_commands_stops_an_alert_setup_before_any_change_and_says_how_to_add_them(
         deployer: Deployer) -> None:
-    proc = deployer.run(check=False, FAKE_GCLOUD_NO_BETA="1")
+    proc = deployer.run("--with-monitoring-alerts", check=False, FAKE_GCLOUD_NO_BETA="1")
     assert proc.returncode == 1
     assert "gcloud components install beta" in proc.stderr and "apt-get" in proc.stderr
     assert "nothing was changed" in proc.stderr
     assert deployer.mutating() == []
     # a dry run still shows the whole plan, with the same advice as a warning
-    proc = deployer.run("--dry-run", FAKE_GCLOUD_NO_BETA="1")
+    proc = deployer.run("--dry-run", "--with-monitoring-alerts", FAKE_GCLOUD_NO_BETA="1")
     assert "gcloud components install beta" in proc.stderr
     assert "Dry run: nothing was changed." in proc.stdout
 
@@ -378,13 +404,15 @@ def test_dry_run_shows_the_cleanup_policy_and_what_it_costs(deployer: Deployer) 
     for service in ("Cloud Run functions: requests", "Artifact Registry storage", "Cloud Scheduler",
                     "Secret Manager: accesses", "Cloud Logging"):
         assert service in proc.stdout
+    (alerting,) = [line for line in proc.stdout.splitlines() if line.startswith("Cloud Monitoring alerting")]
+    assert alerting.split()[-2:] == ["0", "0.0%"], "by default no alert policy, nothing billed"
     assert "cost summary could not be computed" not in proc.stderr
 
 
 def test_second_run_updates_and_never_creates_twice(deployer: Deployer) -> None:
-    deployer.run()
+    deployer.run("--with-monitoring-alerts")
     first_state = deployer.state()
-    deployer.run()
+    deployer.run("--with-monitoring-alerts")
     keys = [c.key for c in deployer.mutating()]
     assert not [k for k in keys if " create" in k], keys
     assert not [k for k in keys if k.startswith("secrets versions add")], "unchanged values add no version"
@@ -399,6 +427,22 @@ def test_second_run_updates_and_never_creates_twice(deployer: Deployer) -> None:
     assert {name: len(s["versions"]) for name, s in state["secrets"].items()} == {
         "pvs6-config": 1, "pvs6-secret-home": 1, "pvs6-smtp-password": 1}
     assert state["secrets"] == first_state["secrets"]  # the Pi's secret was not rotated
+
+    # Run again without asking for the alerts: the policies the earlier runs made are kept, named with their cost
+    # and the command that removes them (deleting them is the owner's choice).
+    policies = [p["name"] for p in state["policies"]]
+    proc = deployer.run()
+    assert not [c for c in deployer.mutating() if "monitoring" in c.words[:2]], "nothing is changed or deleted"
+    assert [p["name"] for p in deployer.state()["policies"]] == policies
+    assert "2 Google alert policies" in proc.stderr and "$1.50 a month for each" in proc.stderr
+    removals = [line.strip() for line in proc.stderr.splitlines() if "policies delete" in line]
+    assert removals == [f"gcloud monitoring policies delete {name} --project={PROJECT}" for name in policies]
+
+
+def test_the_deploy_config_switch_for_alerts_takes_only_yes_or_no(deployer: Deployer) -> None:
+    proc = deployer.run(check=False, PVS6_MONITORING_ALERTS="maybe")
+    assert proc.returncode == 1 and "write yes" in proc.stderr
+    assert deployer.mutating() == []
 
 
 def test_a_changed_value_adds_exactly_one_new_version(deployer: Deployer) -> None:
@@ -451,8 +495,8 @@ def test_dry_run_changes_nothing_and_prints_what_the_real_run_does(deployer: Dep
 
 
 def test_dry_run_after_a_deploy_shows_the_updates(deployer: Deployer) -> None:
-    deployer.run()
-    proc = deployer.run("--dry-run")
+    deployer.run("--with-monitoring-alerts")
+    proc = deployer.run("--dry-run", "--with-monitoring-alerts")
     assert deployer.mutating() == []
     printed = [" ".join(_shape(c)[0]) for c in _printed_commands(proc.stdout)]
     assert "scheduler jobs update http pvs6-watchdog" in printed
@@ -566,7 +610,7 @@ def deployed_like(fresh: tuple[Deployer, Any], tmp: Path, cloud_toml: str) -> De
     deployer.config.write_text(cloud_toml)
     rendered = tmp / "rendered.toml"
     subprocess.run([sys.executable, str(REPO / "deploy" / "deploy_config.py"), "render", str(deployer.config),
-                    str(rendered), AUDIENCE, SCHEDULER_SA], check=True, timeout=60)
+                    str(rendered), SCHEDULER_SA], check=True, timeout=60)
     state = deployer.state()
     state["secrets"]["pvs6-config"]["versions"].append(base64.b64encode(rendered.read_bytes()).decode())
     (deployer.state_dir / "state.json").write_text(json.dumps(state))
@@ -655,7 +699,8 @@ def test_dry_run_selftest_looks_but_sends_nothing(fresh: tuple[Deployer, Any], t
 def test_deploy_config_file_supplies_the_inputs(deployer: Deployer) -> None:
     settings = deployer.tmp / "deploy.env"
     settings.write_text(f"# comment\nPVS6_PROJECT_ID={PROJECT}\nPVS6_REGION=europe-west1\n"
-                        "PVS6_CLOUD_CONFIG=cloud.toml\nPVS6_TIME_ZONE=Europe/Paris\n")
+                        "PVS6_CLOUD_CONFIG=cloud.toml\nPVS6_TIME_ZONE=Europe/Paris\n"
+                        "PVS6_MONITORING_ALERTS=yes\n")
     proc = subprocess.run(["bash", str(DEPLOY), "--deploy-config", str(settings)],
                           env=deployer.env(PVS6_SMTP_PASSWORD=SMTP_PASSWORD), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120, cwd=deployer.tmp)
