@@ -77,11 +77,20 @@ def _past_words(at: datetime | None, now: datetime, site: SiteConfig) -> str:
 
 
 def chart_title(chart: dict, site: SiteConfig, now: datetime) -> str:
-    """"Today: ..." only when the chart's day is today; a past day is named ("Tue 23 Jun: ...")."""
+    """The chart's day and what its colours mean, counted from what it draws.
+
+    "Today: ..." only when the chart's day is today; a past day is named ("Tue 23 Jun: ..."). A circuit's alert
+    draws several panels in colour: the title counts them ("these 6 panels (colour)") rather than saying "this
+    panel" over six coloured lines, and names the grey ones only when there are some.
+    """
     times = chart.get("times") or []
     day = datetime.fromisoformat(times[-1]).astimezone(site.tz) if times else now.astimezone(site.tz)
     when = "Today" if day.date() == now.astimezone(site.tz).date() else f"{day:%a} {day.day} {day:%b}"
-    return f"{when}: this panel (colour), the others (grey)"
+    panels = chart.get("panels") or {}
+    focus = [s for s in chart.get("focus") or [] if not panels or s in panels]
+    coloured = "this panel (colour)" if len(focus) <= 1 else f"these {len(focus)} panels (colour)"
+    others = len(panels) - len(focus) if panels else 1
+    return f"{when}: {coloured}" + (", the others (grey)" if others > 0 else "")
 
 
 def _duration(start: datetime, end: datetime) -> str:
@@ -135,6 +144,12 @@ def _cid(finding: Finding) -> str:
     return "chart-" + hashlib.sha256(f"{finding.key}|{at}".encode()).hexdigest()[:10]
 
 
+def _chart_alt(finding: Finding) -> str:
+    chart = finding.evidence.get("chart") if finding.evidence else None
+    count = len((chart or {}).get("focus") or [])
+    return f"these {count} panels against the others" if count > 1 else "this panel against the others"
+
+
 def _text_block(finding: Finding, heading: str, past: str = "", cost: str = "") -> list[str]:
     return [f"{heading}: {finding.summary}", "", *([past, ""] if past else []), finding.details, "",
             *([cost, ""] if cost else []), f"What to do: {finding.advice}", ""]
@@ -145,7 +160,7 @@ def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, by
     e = html.escape
     chart = ""
     if _cid(finding) in images:
-        chart = (f'<img src="cid:{_cid(finding)}" alt="Chart: this panel against the others today" '
+        chart = (f'<img src="cid:{_cid(finding)}" alt="Chart: {e(_chart_alt(finding))}" '
                  'style="width:100%;max-width:560px;height:auto;margin:8px 0;border:1px solid #ddd">')
     return (
         f'<div style="border-left:6px solid {colour};padding:8px 12px;margin:16px 0;background:#fafafa">'
