@@ -26,3 +26,27 @@ def test_a_circuit_chart_counts_the_panels_it_draws_in_colour() -> None:
     assert chart_title(_chart(SERIALS[:1]), SITE, T0) == "Today: this panel (colour), the others (grey)"
     assert chart_title(_chart(SERIALS, SERIALS), SITE, T0) == "Today: these 12 panels (colour)"  # no grey left
     assert render_day_chart(_chart(SERIALS[:6]), SITE.tz, title=title).startswith(b"\x89PNG")
+
+
+def _circuit_row(resolved: datetime | None) -> dict:
+    names = ", ".join(SERIALS[:6])
+    message = (f"6 of your 12 panels stopped together at 11:00. Panels {names} all stopped producing in the same "
+               "reading, on Mon 30 Jun 11:00, while the other 6 kept producing.")
+    return {"started": T0, "opened": T0 + timedelta(minutes=30), "resolved": resolved,
+            "kind": "A whole circuit produces nothing", "device": ",".join(SERIALS[:6]), "message": message,
+            "alert_id": "a1"}
+
+
+def test_the_summary_lists_each_alert_in_one_short_line() -> None:
+    from pvs6_cloud.jobs.compose import summary_lines
+    from pvs6_cloud.jobs.monthly import summarize_month
+
+    alerts = [_circuit_row(T0 + timedelta(hours=2, minutes=15)),
+              {**_circuit_row(None), "started": T0 + timedelta(days=-3), "opened": T0 + timedelta(days=-3),
+               "message": "Panel E00440736269999 stopped producing. At 11:00 it made 0 W.", "alert_id": "a2"}]
+    lines = summary_lines(summarize_month("2025-06", [], [], alerts, SITE, []), SITE)["alerts"]
+    assert lines == [
+        "Since Fri 27 Jun 11:00: Panel E00440736269999 stopped producing. Still open.",
+        "Mon 30 Jun 11:00 to 13:15 (2 hours): 6 of your 12 panels stopped together at 11:00. Cleared.",
+    ]
+    assert not any(SERIALS[1] in line for line in lines)  # the circuit's serials stay in the Alerts tab

@@ -21,7 +21,7 @@ from .transport import OutgoingMail
 if TYPE_CHECKING:
     from ..lifecycle import Finding, ResolvedAlert
 
-__all__ = ["KIND_TITLES", "chart_title", "compose_alert_mail", "local_time"]
+__all__ = ["KIND_TITLES", "chart_title", "compose_alert_mail", "duration_words", "local_time"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ def chart_title(chart: dict, site: SiteConfig, now: datetime) -> str:
     return f"{when}: {coloured}" + (", the others (grey)" if others > 0 else "")
 
 
-def _duration(start: datetime, end: datetime) -> str:
+def duration_words(start: datetime, end: datetime) -> str:
+    """How long something lasted, as a person says it ("45 minutes", "about an hour", "3 hours", "2 days")."""
     hours = max(0.0, (end - start).total_seconds() / 3600.0)
     if hours < 1.0:
         return f"{round(hours * 60)} minutes"
@@ -230,7 +231,7 @@ def compose_alert_mail(
     for item in resolved:
         cleared = item.resolved_at or now
         began = item.started_at or item.opened_at
-        since = f"open since {local_time(began, site)}, {_duration(began, cleared)}"
+        since = f"open since {local_time(began, site)}, {duration_words(began, cleared)}"
         when = (f"While your Pi was offline, {_on(cleared, site)}, it cleared"
                 if _late(cleared, now) else f"Cleared at {local_time(cleared, site)}")
         cost = resolved_cost_words(item.loss, site)
