@@ -50,3 +50,32 @@ def test_the_summary_lists_each_alert_in_one_short_line() -> None:
         "Mon 30 Jun 11:00 to 13:15 (2 hours): 6 of your 12 panels stopped together at 11:00. Cleared.",
     ]
     assert not any(SERIALS[1] in line for line in lines)  # the circuit's serials stay in the Alerts tab
+
+
+def test_the_first_bad_reading_is_the_time_every_message_gives() -> None:
+    """A panel dead at the 11:00 reading (fine at 10:45): the first email, the Alerts tab's Started and the
+    all-clear all say 11:00; the last good reading is only the alert's "last produced" remark."""
+    from dataclasses import replace
+
+    from test_detect_inverters import SERIALS as PANELS
+    from test_detect_inverters import SITE as DETECT_SITE
+    from test_detect_inverters import every, healthy, snapshot, sun
+
+    from pvs6_cloud.alerting import evaluate_batch
+    from pvs6_cloud.config import CloudConfig
+    from pvs6_cloud.lifecycle import alerts_rows
+    from pvs6_cloud.state import SiteState
+
+    site = replace(DETECT_SITE, mail_to=("o@example.com",))
+    dead, stopped, back = PANELS[0], datetime(2025, 6, 3, 15, 0, tzinfo=UTC), datetime(2025, 6, 3, 17, 0, tzinfo=UTC)
+    state = SiteState()
+    for t in every(15, 24, datetime(2025, 6, 3, 13, 0, tzinfo=UTC)):  # 09:00-14:45 EDT
+        powers = {**healthy(), **({dead: 0.0} if stopped <= t < back else {})}
+        snap = snapshot(t, powers, stale=[dead] if stopped <= t < back else [])
+        evaluate_batch([(snap, sun())], {}, state, site, CloudConfig(sites={"home": site}), t + timedelta(seconds=20))
+    [row] = alerts_rows(state, site)
+    assert row["started"] == stopped and row["opened"] > stopped and row["resolved"] == back + timedelta(minutes=15)
+    opened, cleared = state.section("mail")["pending"]
+    assert "Not producing since about Tue 3 Jun 11:00" in opened["text"]
+    assert "It last produced power on Tue 3 Jun 10:45." in opened["text"]
+    assert "Cleared at Tue 3 Jun 13:15. It began at 11:00 and lasted 2 hours." in cleared["text"]

@@ -231,16 +231,19 @@ def compose_alert_mail(
     for item in resolved:
         cleared = item.resolved_at or now
         began = item.started_at or item.opened_at
-        since = f"open since {local_time(began, site)}, {duration_words(began, cleared)}"
-        when = (f"While your Pi was offline, {_on(cleared, site)}, it cleared"
-                if _late(cleared, now) else f"Cleared at {local_time(cleared, site)}")
+        # "began" is the alert's Started, its first bad reading: the time its first email gave.
+        same_day = began.astimezone(site.tz).date() == cleared.astimezone(site.tz).date()
+        since = (f"It began {f'at {local_time(began, site, with_day=False)}' if same_day else _on(began, site)} "
+                 f"and lasted {duration_words(began, cleared)}.")
+        when = (f"While your Pi was offline, {_on(cleared, site)}, it cleared."
+                if _late(cleared, now) else f"Cleared at {local_time(cleared, site)}.")
         cost = resolved_cost_words(item.loss, site)
-        text += [f"RESOLVED: {item.summary}", "", f"{when} ({since}). {cost}Nothing more to do.", ""]
+        text += [f"RESOLVED: {item.summary}", "", f"{when} {since} {cost}Nothing more to do.", ""]
         cards.append(
             '<div style="border-left:6px solid #1e8449;padding:8px 12px;margin:16px 0;background:#fafafa">'
             '<div style="font-size:13px;color:#1e8449;text-transform:uppercase;letter-spacing:.05em">Resolved</div>'
             f'<div style="font-size:17px;font-weight:bold;margin:4px 0">{e(item.summary)}</div>'
-            f'<p style="margin:6px 0">{e(when)} ({e(since)}). {e(cost)}Nothing more to do.</p>'
+            f'<p style="margin:6px 0">{e(when)} {e(since)} {e(cost)}Nothing more to do.</p>'
             "</div>"
         )
     footer_text = ["Your panels keep producing power whether or not this monitor works; "
