@@ -79,3 +79,23 @@ def test_the_first_bad_reading_is_the_time_every_message_gives() -> None:
     assert "Not producing since about Tue 3 Jun 11:00" in opened["text"]
     assert "It last produced power on Tue 3 Jun 10:45." in opened["text"]
     assert "Cleared at Tue 3 Jun 13:15. It began at 11:00 and lasted 2 hours." in cleared["text"]
+
+
+def test_a_first_month_counts_readings_from_the_first_one_on() -> None:
+    from datetime import date
+
+    from pvs6_cloud.jobs.compose import summary_lines
+    from pvs6_cloud.jobs.monthly import summarize_month
+
+    daily = [{"date": date(2025, 6, 29), "production_kwh": 27.0, "completeness_pct": 0.9},
+             {"date": date(2025, 6, 30), "production_kwh": 25.0, "completeness_pct": 1.0}]
+    summary = summarize_month("2025-06", daily, [], [], SITE, [])
+    assert summary.completeness == 0.95 and summary.monthly_record()["completeness_pct"] == 0.95
+    assert summary_lines(summary, SITE)["health"][0] == (
+        "Monitoring began on 29 June. Readings received since then: 95% of those expected (2 of 2 days with data).")
+    # A month watched from its first day, and the next one, are judged on every day as before.
+    july = [{"date": date(2025, 7, d), "production_kwh": 25.0, "completeness_pct": 1.0} for d in range(1, 16)]
+    later = summarize_month("2025-07", daily + july, [], [], SITE, [], first_day=date(2025, 6, 29))
+    assert later.monitoring_began is None and later.completeness == 15 / 31
+    assert summary_lines(later, SITE)["health"][0] == (
+        "Readings received: 48% of those expected (15 of 31 days with data).")

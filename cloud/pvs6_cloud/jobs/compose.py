@@ -95,6 +95,13 @@ def _health_lines(summary: MonthSummary) -> list[str]:
     h = summary.health
     lines = [f"Readings received: {_pct(summary.completeness)} of those expected "
              f"({summary.days_with_data} of {len(summary.days)} days with data)."]
+    began = summary.monitoring_began
+    if began is not None:
+        # The first month: only the days from the first reading on were expected to have readings.
+        days = summary.days_counted or 0
+        lines = [f"Monitoring began on {began.day} {began:%B}. Readings received since then: "
+                 f"{_pct(summary.completeness)} of those expected ({summary.days_with_data} of {days} "
+                 f"day{'s' if days != 1 else ''} with data)."]
     if h.uptime is not None:
         lines.append(f"Monitor up {_pct(h.uptime)} of daytime hours.")
     if h.write_failures:
