@@ -131,9 +131,9 @@ def test_shellcheck_clean():
 
 
 @pytest.mark.slow
-def test_install_twice_into_a_temp_prefix(tmp_path):
+def test_install_twice_into_a_temp_prefix(tmp_path, pi_python):
     wheel = build_edge_wheel(tmp_path)
-    pip = {"SOURCE": str(wheel), "PIP_ARGS": "--no-index --no-deps --force-reinstall"}
+    pip = {"SOURCE": str(wheel), "PIP_ARGS": "--no-index --no-deps --force-reinstall", "PYTHON": str(pi_python)}
     proc = _install(tmp_path, **pip)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     config, secret = tmp_path / "etc" / "edge.toml", tmp_path / "etc" / "secret"
