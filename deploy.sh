@@ -468,7 +468,6 @@ store_secrets() {
   local i
   python3 "$HELPER" render "$CLOUD_CONFIG" "$WORK/config.toml" "$SCHEDULER_SA" ||
     die "fix $CLOUD_CONFIG as described above"
-  cp "$WORK/config.toml" "$WORK/config-for-selftest.toml"
   put_secret "$CONFIG_SECRET" "$WORK/config.toml" "the cloud config file $(basename "$CLOUD_CONFIG")"
   grant_secret "$CONFIG_SECRET"
   for i in "${!SITES[@]}"; do
