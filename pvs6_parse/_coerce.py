@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .models import DeviceState
+from .models import MAX_UPTIME_S, DeviceState
 
 __all__ = [
     "FieldReader",
@@ -30,9 +30,11 @@ __all__ = [
     "to_float",
     "to_int",
     "to_text",
+    "to_uptime",
+    "wear_hex_to_pct",
 ]
 
-Kind = Literal["float", "int", "text", "dl_time", "iso_time", "epoch"]
+Kind = Literal["float", "int", "text", "uptime", "dl_time", "iso_time", "epoch", "wear_hex"]
 
 _MAX_SHOWN_CHARS = 40
 
@@ -66,12 +68,38 @@ def to_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def wear_hex_to_pct(value: object) -> float | None:
+    """Flash wear [% of rated life] from the PVS6's eMMC life-time code (``"0x03"`` -> 30.0), else ``None``.
+
+    ``/sys/pvs/flashwear_type_b`` is the eMMC "life time estimation" in steps of 10 % (LocalAPI's variable list:
+    "0x01 = 10%, 0x9 = 90%"); pypvs reads it the same way, capped at 100. Code 0x0B ("rated life exceeded")
+    is 100 too, and 0 (no estimate) or anything past 0x0B is no reading.
+    """
+    text = to_text(value)
+    if text is None:
+        return None
+    try:
+        code = int(text, 16)
+    except ValueError:
+        return None
+    return float(min(code * 10, 100)) if 1 <= code <= 0x0B else None
+
+
 def to_int(value: object) -> int | None:
     """An integer counter (``"270"``, ``270``, ``"270.0"``), else ``None``; fractional values are refused."""
     number = to_float(value)
     if number is None or not number.is_integer():
         return None
     return int(number)
+
+
+def to_uptime(value: object) -> float | None:
+    """Seconds since the PVS6 booted, from 0 up to a century; else ``None`` (negative, absurd or junk).
+
+    A value no PVS6 can have says nothing about reboots, and ``now - uptime`` with it would overflow a datetime.
+    """
+    seconds = to_float(value)
+    return seconds if seconds is not None and 0.0 <= seconds < MAX_UPTIME_S else None
 
 
 def to_text(value: object) -> str | None:
@@ -156,9 +184,11 @@ _COERCERS: dict[Kind, Callable[[object], Any]] = {
     "float": to_float,
     "int": to_int,
     "text": to_text,
+    "uptime": to_uptime,
     "dl_time": parse_dl_time,
     "iso_time": parse_iso_time,
     "epoch": parse_epoch,
+    "wear_hex": wear_hex_to_pct,
 }
 
 

@@ -48,7 +48,7 @@ WIRE_NAMES: dict[str, dict[str, tuple[str, Kind]]] = {
         "model": ("MODEL", "text"),
         "sw_version": ("SWVER", "text"),
         "hw_version": ("HWVER", "text"),
-        "uptime_s": ("dl_uptime", "float"),
+        "uptime_s": ("dl_uptime", "uptime"),
         "error_count": ("dl_err_count", "int"),
         "comm_error_count": ("dl_comm_err", "int"),
         "skipped_scans": ("dl_skipped_scans", "int"),

@@ -46,11 +46,17 @@ class MeterRole(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+# The longest uptime a PVS6 can report [s]: a century. The parsers drop anything outside [0, this) as unusable (a
+# corrupted or hostile answer); a consumer that does arithmetic with it (boot time = now - uptime) needs the bound.
+MAX_UPTIME_S = 100 * 365.25 * 86400
+
+
 @dataclass(frozen=True, slots=True)
 class PvsHealth:
     """The supervisor's own record (DeviceList ``DEVICE_TYPE == "PVS"`` or varserver ``/sys/info``).
 
-    Counters are cumulative since the PVS6's last boot, so a drop in ``uptime_s`` means a reboot.
+    Counters are cumulative since the PVS6's last boot, so a drop in ``uptime_s`` means a reboot. The parsers
+    give ``uptime_s`` only within ``[0, MAX_UPTIME_S)``, else ``None`` with a warning.
     """
 
     serial: str
@@ -68,6 +74,7 @@ class PvsHealth:
     flash_avail_kb: int | None = None
     flash_used_pct: float | None = None
     measured_at: datetime | None = None
+    flash_wear_pct: float | None = None  # share of the flash chip's rated write life used (varserver only)
 
 
 @dataclass(frozen=True, slots=True)

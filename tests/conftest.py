@@ -41,3 +41,11 @@ def ram_tmp_path(tmp_path: Path):
         return
     with tempfile.TemporaryDirectory(prefix="pvs6-test-", dir=shm) as folder:
         yield Path(folder)
+
+
+@pytest.fixture(scope="session")
+def pi_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``PYTHON`` for edge/install.sh that makes its venv by copying one prepared venv (see tests/support)."""
+    from tests.support.pi_python import make_pi_python
+
+    return make_pi_python(tmp_path_factory.mktemp("pi-python"))

@@ -140,3 +140,27 @@ def test_the_failing_reading_is_found_by_halving_and_the_rest_of_a_big_batch_goe
     assert out.error is None and out.acked == 199
     assert [item.path for item, _err in out.failed_alone] == [spool.items()[0].path]
     assert out.requests <= 2 + 2 * 8  # batch, heartbeat, then two per halving: not one request per reading
+
+
+def test_a_batch_with_a_refused_and_a_failing_reading_sets_each_aside_its_own_way(tmp_path, servers):
+    """One halving search serves 4xx and 5xx: the refused reading is quarantined at once; a 5xx met while looking
+    for it ends the round with all else kept; the next round finds the failing reading and holds it back alone."""
+    _pvs, ingest, clock = servers
+    spool = Spool(StorageConfig(dir=tmp_path))
+    spool.ensure_dirs()
+    payloads = [json.dumps({"n": n}).encode() for n in range(20)]
+    for n, raw in enumerate(payloads):
+        spool.put(raw, "dl_cgi", clock.time() - 60 * (20 - n))
+    ingest.reject = {hashlib.sha256(payloads[3]).hexdigest()}  # the fake answers 400 before 500
+    ingest.fail = {hashlib.sha256(payloads[14]).hexdigest()}
+    cfg = CloudConfig(url=ingest.url, site="home", secret=SECRET, timeout_s=2)
+    with requests.Session() as session:
+        first = Uploader(session, cfg, spool, clock, "9.9").upload({})
+        assert len(first.quarantined) == 1 and "cloud refused it" in first.quarantined[0]["reason"]
+        assert first.acked == 9 and "HTTP 500" in (first.error or "") and not first.failed_alone
+        second = Uploader(session, cfg, spool, clock, "9.9").upload({})
+    assert second.error is None and second.acked == 9 and not second.quarantined
+    assert sorted(s["payload"]["n"] for s in ingest.snapshots) == [n for n in range(20) if n not in (3, 14)]
+    (held,) = [item for item, _err in second.failed_alone]
+    assert spool.items() == [held]
+    assert json.loads(spool.read(held)[1])["payload"] == {"n": 14}

@@ -97,28 +97,33 @@ def test_overlapping_run_exits_quietly(tmp_path, servers, caplog):
 
 @pytest.mark.slow
 def test_cloud_down_for_a_week_then_every_snapshot_arrives_once_in_order(ram_tmp_path, servers):
+    """A week of hourly runs (the Pi's 15 min changes nothing here but the count) against a cloud refusing
+    connections, then up but failing; once it is back, one run sends the whole week in order, each reading
+    once, in full batches: batches of 50 so that a week's 168 readings take several, as 672 take two of 500."""
     tmp_path = ram_tmp_path
     pvs, ingest, clock = servers
-    runner = _runner(tmp_path, pvs, ingest, clock)
+    runner = _runner(tmp_path, pvs, ingest, clock, **{"cloud.batch_max_snapshots": "50"})
+    runs = 7 * 24
     ingest.stop()  # connection refused for days ...
-    for i in range(672):
-        if i == 200:
+    for i in range(runs):
+        if i == 50:
             ingest.start()
             ingest.mode = "503"  # ... then up but failing
         runner.execute(collect=True, upload=True)
-        clock.advance(900)
-    assert len(runner.spool.items()) == 672
+        clock.advance(3600)
+    assert len(runner.spool.items()) == runs
     state = json.loads((tmp_path / "data" / "state.json").read_text())
-    assert state["upload_failures"] > 5 and state["next_upload_at"] > clock.now - 900
+    assert state["upload_failures"] > 5 and state["next_upload_at"] > clock.now - 3600
     ingest.mode = "ok"
     clock.advance(runner.cfg.cloud.backoff_max_s)
     requests_before = ingest.requests
     result = runner.execute(collect=False, upload=True)
     assert result.upload == "ok" and runner.spool.items() == []
     seqs = [s["payload"]["seq"] for s in ingest.snapshots]
-    assert seqs == list(range(1, 673))
-    assert len(ingest.arrivals) == 672  # exactly once
-    assert ingest.requests - requests_before <= 0.02 * 672
+    assert seqs == list(range(1, runs + 1))
+    assert len(ingest.arrivals) == runs  # exactly once
+    # a heartbeat to learn the cloud's time (the last clock check is hours old), then full batches, nothing twice
+    assert ingest.requests - requests_before == 1 + -(-runs // 50)
     assert ingest.errors == []
 
 
@@ -150,6 +155,22 @@ def test_backoff_grows_with_jitter_and_honours_retry_after(tmp_path, servers):
     clock.advance(40)
     assert runner.execute(collect=False, upload=True).upload == "ok"
     assert runner.status()["upload_failures"] == 0 and len(ingest.snapshots) == 1
+
+
+def test_now_uploads_at_once_during_a_backoff_and_ends_it(tmp_path, servers):
+    """``pvs6-edge run --now``: the owner fixed the config and wants the first row now, not in hours."""
+    pvs, ingest, clock = servers
+    runner = _runner(tmp_path, pvs, ingest, clock)
+    ingest.mode = "503"
+    for _ in range(4):  # four failures in a row: the next attempt is up to 40 minutes away
+        runner.execute(collect=True, upload=True, skip_backoff=True)
+        clock.advance(60)
+    ingest.mode = "ok"
+    assert runner.execute(collect=False, upload=True).upload == "backoff"
+    result = runner.execute(collect=False, upload=True, skip_backoff=True)
+    assert (result.upload, result.snapshots_acked) == ("ok", 4)
+    assert runner.status()["upload_failures"] == 0
+    assert json.loads((tmp_path / "data" / "state.json").read_text())["next_upload_at"] is None
 
 
 def test_retry_after_http_date_is_honoured(tmp_path, servers):

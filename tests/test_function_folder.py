@@ -17,7 +17,6 @@ import importlib.metadata
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -31,7 +30,8 @@ import pytest
 import requests
 
 from pvs6_cloud.oidc import PRIVATE_ENV, STRIPPED_SIGNATURE
-from tests.support.cloud import SECRET, envelope, signed, snapshot_item
+from tests.support.cloud import cloud_toml, envelope, signed, snapshot_item
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -43,22 +43,7 @@ TARGETS = ["ingest", "monthly_summary", "watchdog", "daily_rollup"]
 AUDIENCE = "pvs6-sentinel-scheduler-test"
 ACCOUNT = "pvs6-scheduler@pvs6-test.iam.gserviceaccount.com"
 CLI_ONLY = ("pvs6_cloud/cli.py", "pvs6_cloud/commands/")  # the console script's code, never the function's
-CONFIG = f"""\
-[sites.home]
-secret = "{SECRET}"
-latitude = 41.76
-longitude = -72.68
-timezone = "America/New_York"
-local_dir = "sheet"
-mail_to = ["owner@example.com"]
-[mail]
-outbox_dir = "outbox"
-[weather]
-enabled = false
-[scheduler]
-audience = "{AUDIENCE}"
-service_account = "{ACCOUNT}"
-"""
+CONFIG = cloud_toml(more=f'[scheduler]\naudience = "{AUDIENCE}"\nservice_account = "{ACCOUNT}"')
 LAUNCHER = "#!{python}\nimport sys\nfrom functions_framework._cli import _cli\nsys.exit(_cli())\n"
 
 
@@ -158,17 +143,11 @@ def test_requirements_txt_provides_every_module_the_function_imports(folder: Pat
 
 def test_cloud_folder_alone_stops_at_start_and_says_what_to_deploy(buildpack_env: Path) -> None:
     proc = subprocess.run([str(buildpack_env / "bin" / "functions-framework"), "--source", "main.py",
-                           "--target", "watchdog", "--port", str(_free_port())], cwd=ROOT / "cloud",
+                           "--target", "watchdog", "--port", str(free_port())], cwd=ROOT / "cloud",
                           env=_clean_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "pvs6_parse and sheets_template not found beside main.py" in proc.stderr
     assert "deploy/stage_function.py" in proc.stderr
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_until_serving(proc: subprocess.Popen[str], url: str) -> None:
@@ -194,7 +173,7 @@ def served(folder: Path, buildpack_env: Path, tmp_path_factory: pytest.TempPathF
     urls: dict[str, str] = {}
     try:
         for target in TARGETS:
-            port = _free_port()
+            port = free_port()
             env = _clean_env(PVS6_CLOUD_CONFIG=str(work / "cloud.toml"), K_SERVICE=f"pvs6-{target}",
                              **({PRIVATE_ENV: "1"} if target != "ingest" else {}))
             procs[target] = subprocess.Popen(

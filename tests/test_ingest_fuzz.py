@@ -6,7 +6,7 @@ outside the calendar, wrong hashes, duplicate keys, trailing gzip bytes), mixed 
 signed to the ingest function under functions-framework's real app, the same way test_ingest_http does.
 A 5xx would make the Pi retry the same batch forever, so it is the failure this test hunts.
 
-``PVS6_FUZZ_EXAMPLES`` sets the example count (150 in the suite; thousands for a real hunt, with
+``PVS6_FUZZ_EXAMPLES`` sets the example count (100 in the suite; thousands for a real hunt, with
 ``PVS6_FUZZ_RANDOM=1`` for a fresh seed each run); the figures of a run (inputs, refused, accepted, 5xx) are
 printed at the end of the session.
 """
@@ -40,7 +40,7 @@ from tests.support.pvs6_fixtures import FIXTURES  # noqa: E402
 
 MAIN = Path(__file__).resolve().parents[1] / "cloud" / "main.py"
 SEED = Path(__file__).resolve().parent / "data" / "seed_devicelist.json"
-EXAMPLES = int(os.environ.get("PVS6_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("PVS6_FUZZ_EXAMPLES", "100"))
 TALLY: Counter[str] = Counter({"crashes (5xx)": 0})
 
 
@@ -251,7 +251,7 @@ def _acknowledged(reply: Any, items: list[dict[str, Any]]) -> None:
     assert len(answer["accepted"]) == len(set(answer["accepted"]))  # one row per reading, however often sent
 
 
-@pytest.mark.timeout(120 + EXAMPLES // 5)
+@pytest.mark.timeout(120 + EXAMPLES)  # a hunt of 3000 took 12 min on 2 busy cores: each reading grows the state
 @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not os.environ.get("PVS6_FUZZ_RANDOM"),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])

@@ -218,3 +218,17 @@ def test_a_replaced_inverter_with_no_data_this_month_is_not_a_weak_panel(tmp_pat
     daily = rollup_days(gen.generate(3), [date(2025, 6, d) for d in (1, 2, 3)], site, [*PANELS, retired])
     summary = summarize_month("2025-06", daily, [], [], site, [*PANELS, retired])
     assert [p.serial for p in summary.weak_panels] == [WEAK]
+
+
+@pytest.mark.parametrize("nightly", [True, False], ids=["after-nightly-rollups", "no-rollup-yet"])
+def test_a_first_month_begun_late_has_no_empty_days_before_the_first_reading(tmp_path: Path, nightly: bool) -> None:
+    """Monitoring began on 29 June: June's summary rolls up the 30th it lacks, not 28 empty days before."""
+    site = make_site(tmp_path)
+    sink = CsvSink(site.local_dir, TZ)
+    store(sink, SyntheticSite({}, date(2025, 6, 29)).generate(2))
+    if nightly:
+        run_daily_rollup(sink, site, datetime(2025, 6, 30, 1, 0, tzinfo=TZ))  # the 29th; the 30th's run was missed
+    config = CloudConfig(sites={site.site_id: site}, weather=WeatherConfig(enabled=False))
+    result = run_monthly_summary(sink, site, config, NOW)
+    assert [r["date"] for r in sink.read_records("Daily", PANELS)] == [date(2025, 6, 29), date(2025, 6, 30)]
+    assert result.summary is not None and result.summary.days_with_data == 2

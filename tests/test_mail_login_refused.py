@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from pvs6_cloud.config import MailConfig
 from pvs6_cloud.errors import TransientError
 from pvs6_cloud.logsetup import CloudRunFormatter
 from pvs6_cloud.notify.queue import deliver_pending, mail_problem, mail_status, pending_count, queue_mail
 from pvs6_cloud.notify.transport import MailLoginRefused, OutgoingMail, SmtpTransport
 from pvs6_cloud.state import SiteState
-from tests.support.smtp import SmtpServer
+from tests.support.cloud import cloud_toml
+from tests.support.smtp import SmtpServer, loopback_mail_config, loopback_mail_toml
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
@@ -39,8 +39,7 @@ def _mail(mail_id: str) -> OutgoingMail:
 
 
 def _transport(port: int, password: str) -> SmtpTransport:
-    return SmtpTransport(MailConfig(smtp_host="127.0.0.1", smtp_port=port, starttls=False, timeout_s=5.0,
-                                    username=USER, password=password))
+    return SmtpTransport(loopback_mail_config(port, username=USER, password=password))
 
 
 def test_a_refused_app_password_is_told_apart_from_a_busy_server() -> None:
@@ -92,26 +91,7 @@ def test_the_cloud_log_line_is_an_error_cloud_monitoring_alerts_on(caplog: pytes
 
 def _config(tmp: Path, port: int) -> Path:
     path = tmp / "cloud.toml"
-    path.write_text(f"""\
-[sites.home]
-secret = "test-secret-not-real"
-latitude = 41.76
-longitude = -72.68
-timezone = "America/New_York"
-local_dir = "sheet"
-mail_to = ["owner@example.com"]
-
-[mail]
-smtp_host = "127.0.0.1"
-smtp_port = {port}
-starttls = false
-timeout_s = 5
-username = "{USER}"
-password_env = "PVS6_TEST_SMTP_PASSWORD"
-
-[weather]
-enabled = false
-""")
+    path.write_text(cloud_toml(mail=loopback_mail_toml(port, username=USER, password_env="PVS6_TEST_SMTP_PASSWORD")))
     return path
 
 

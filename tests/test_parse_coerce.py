@@ -17,6 +17,8 @@ from pvs6_parse._coerce import (
     to_float,
     to_int,
     to_text,
+    to_uptime,
+    wear_hex_to_pct,
 )
 from pvs6_parse._devices import (
     GROSS_CONSUMPTION,
@@ -25,7 +27,7 @@ from pvs6_parse._devices import (
     role_from_names,
     role_from_subtype,
 )
-from pvs6_parse.models import DeviceState, MeterRole
+from pvs6_parse.models import MAX_UPTIME_S, DeviceState, MeterRole
 
 
 @pytest.mark.parametrize(
@@ -50,6 +52,16 @@ def test_integers_too_large_for_a_float_are_unusable_not_a_crash(huge: int) -> N
     assert parse_epoch(huge) is None
     assert to_text(huge) == str(huge)  # an integer is a valid (if silly) serial: kept as its digits
     assert to_text(10**5000) is None  # past Python's int-to-text digit limit
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("37", 37.0), (0, 0.0), ("31371.70", 31371.7), (3.1e9, 3.1e9)])
+def test_to_uptime_keeps_any_uptime_a_pvs6_can_have(raw: object, expected: float) -> None:
+    assert to_uptime(raw) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("raw", [-1, "-0.5", MAX_UPTIME_S, 1e300, 10**400, "nan", "", None, True])
+def test_to_uptime_drops_negative_past_a_century_and_junk(raw: object) -> None:
+    assert to_uptime(raw) is None
 
 
 @pytest.mark.parametrize(
@@ -223,3 +235,9 @@ def test_offsets_other_than_utc_are_normalised() -> None:
     assert moment is not None
     assert moment.utcoffset() == timedelta(0)
     assert moment == datetime(2025, 9, 30, 17, 50, tzinfo=timezone(timedelta(hours=2)))
+
+
+@pytest.mark.parametrize(("raw", "pct"), [("0x02", 20.0), ("0x9", 90.0), ("0x0a", 100.0), ("0x0B", 100.0),
+                                          ("0x00", None), ("0x0c", None), ("worn", None), (None, None)])
+def test_flash_wear_code_reads_as_the_share_of_rated_life(raw, pct) -> None:
+    assert wear_hex_to_pct(raw) == pct

@@ -21,7 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from pvs6_parse import parse_payload  # noqa: E402
 from pvs6_parse._coerce import to_float  # noqa: E402
-from pvs6_parse.models import Snapshot  # noqa: E402
+from pvs6_parse.models import MAX_UPTIME_S, Snapshot  # noqa: E402
 
 SEED = json.loads((Path(__file__).resolve().parent / "data" / "seed_devicelist.json").read_text(encoding="utf-8"))
 CAPTURED_AT = datetime(2025, 9, 12, 21, 21, 20, tzinfo=UTC)
@@ -78,6 +78,8 @@ def _assert_sane(snapshot: Snapshot) -> None:
             value = getattr(device, name)
             if isinstance(value, float):
                 assert math.isfinite(value), name
+    if snapshot.pvs is not None and snapshot.pvs.uptime_s is not None:
+        assert 0 <= snapshot.pvs.uptime_s < MAX_UPTIME_S  # any consumer may compute a boot time from it
     assert all(isinstance(note, str) and note for note in snapshot.warnings)
 
 
@@ -149,6 +151,26 @@ def test_a_400_digit_integer_in_any_devicelist_field_is_none_and_noted(field: st
         assert inverter.model == str(huge)
     else:
         assert any(field in note for note in snapshot.warnings)
+
+
+@pytest.mark.parametrize("uptime", [-5, "-0.5", 1e15, 4e9 * 1e9], ids=["negative", "negative-text", "past-a-century",
+                                                                      "overflows-a-datetime"])
+@pytest.mark.parametrize("source", ["dl_cgi", "varserver"])
+def test_an_uptime_no_pvs6_can_have_is_none_and_noted(source: str, uptime: object) -> None:
+    """Whoever reads the snapshot (reboot rule, edge history) may take now - uptime: an absurd one never gets out."""
+    if source == "dl_cgi":
+        payload = copy.deepcopy(SEED)
+        for device in payload["devices"]:
+            if device.get("DEVICE_TYPE") == "PVS":
+                device["dl_uptime"] = uptime
+        wire = "dl_uptime"
+    else:
+        payload = {"/sys/info/serialnum": "ZT01", "/sys/info/uptime": uptime, "/sys/livedata/pv_p": "1.5"}
+        wire = "/sys/info/uptime"
+    snapshot = parse_payload(payload, source=source, site="home", captured_at=CAPTURED_AT)
+    assert snapshot.pvs is not None
+    assert snapshot.pvs.uptime_s is None
+    assert any(wire in note and "unusable" in note for note in snapshot.warnings)
 
 
 def test_a_400_digit_integer_in_varserver_values_is_none_and_noted() -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import re
 import subprocess
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -84,7 +83,7 @@ def test_the_documents_give_the_commands_in_the_order_and_places_the_walk_follow
     readme = command_blocks(README)
     install = _find(readme, "sudo bash edge/install.sh")
     edit = _find(readme, f"sudo nano {PI_CONFIG}", install)
-    check = _find(readme, f"sudo {PI_PROGRAM} run", edit)
+    check = _find(readme, f"sudo {PI_PROGRAM} run --now", edit)
     assert f"sudo {PI_PROGRAM} status" in readme[check].commands
     assert [readme[i].place for i in (install, edit, check)] == ["On the Pi"] * 3
     readme_text = README.read_text(encoding="utf-8")
@@ -115,7 +114,7 @@ def _on_the_pi(root: Path, path: str) -> Path:
     return root / path.lstrip("/")
 
 
-def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path) -> None:
+def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path, pi_python: Path) -> None:
     # In Cloud Shell: deploy.sh, then the line it printed for the Pi's secret.
     (tmp_path / "cloud-shell").mkdir()
     cloud_shell = Deployer(tmp_path / "cloud-shell")
@@ -130,7 +129,7 @@ def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path) -> None:
     etc, opt = _on_the_pi(root, "/etc/pvs6-sentinel"), _on_the_pi(root, "/opt/pvs6-sentinel")
     wheel = build_edge_wheel(tmp_path / "wheel")
     env = {"CONFIG_DIR": str(etc), "SYSTEMD_DIR": str(root / "etc/systemd/system"),
-           "STATE_DIR": str(_on_the_pi(root, "/var/lib/pvs6-sentinel")), "PYTHON": sys.executable,
+           "STATE_DIR": str(_on_the_pi(root, "/var/lib/pvs6-sentinel")), "PYTHON": str(pi_python),
            "SOURCE": str(wheel), "PIP_ARGS": "--no-index --no-deps", "PATH": "/usr/bin:/bin"}
     installed = subprocess.run(["bash", str(REPO / "edge" / "install.sh"), "--prefix", str(opt), "--no-systemctl"],
                                env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -158,7 +157,7 @@ def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path) -> None:
 
         # On the Pi: step 5, Check.
         program = str(opt / "venv" / "bin" / "pvs6-edge")
-        run = subprocess.run([program, "run", "--config", str(config)], capture_output=True, text=True,
+        run = subprocess.run([program, "run", "--now", "--config", str(config)], capture_output=True, text=True,
                              timeout=120, cwd=tmp_path)
         assert run.returncode == 0, run.stdout + run.stderr
         status = subprocess.run([program, "status", "--config", str(config)], capture_output=True, text=True,

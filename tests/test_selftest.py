@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,27 +17,15 @@ from pvs6_cloud.config import load_config
 from pvs6_cloud.sink import SheetWrite
 from pvs6_cloud.sink.csv_sink import CsvSink
 from pvs6_cloud.state import SiteState
+from tests.support.cloud import cloud_toml
 from tests.support.json_server import serve_json
+from tests.support.ports import free_port
+from tests.support.smtp import loopback_mail_toml
 
 
 def write_config(tmp: Path, *, mail: str = 'outbox_dir = "outbox"', weather: str = "enabled = false") -> Path:
     path = tmp / "cloud.toml"
-    path.write_text(f"""\
-[sites.home]
-name = "Test house"
-secret = "test-secret-not-real"
-latitude = 41.76
-longitude = -72.68
-timezone = "America/New_York"
-local_dir = "sheet"
-mail_to = ["owner@example.com"]
-
-[mail]
-{mail}
-
-[weather]
-{weather}
-""")
+    path.write_text(cloud_toml(mail=mail, weather=weather, site_lines='name = "Test house"'))
     return path
 
 
@@ -96,15 +83,8 @@ def test_real_rows_and_state_are_left_exactly_as_they_were(
     assert CsvSink(site.local_dir, site.tz).load_state().seen("abc123")
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_unreachable_smtp_server_is_reported_as_failing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    mail = f'smtp_host = "127.0.0.1"\nsmtp_port = {closed_port()}\nstarttls = false\ntimeout_s = 5'
-    code, out = run_selftest(write_config(tmp_path, mail=mail), capsys)
+    code, out = run_selftest(write_config(tmp_path, mail=loopback_mail_toml(free_port())), capsys)
     assert code == 1
     rows = report_rows(out)
     assert rows["email"] == "FAILED"

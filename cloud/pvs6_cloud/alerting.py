@@ -49,12 +49,14 @@ def evaluate_batch(
     edge_status : mapping
         The edge's heartbeat (stored in the state by the pipeline; the watchdog judges reachability from it).
     state : SiteState
-        Memory: sections ``"detect"`` (rules), ``"alerts"`` (lifecycle), ``"mail"`` (queue).
+        Memory: sections ``"detect"`` (rules), ``"alerts"`` (lifecycle), ``"mail"`` (queue), ``"circuits"``
+        (the circuits learned from panels that went down together, for the Devices tab).
     site, config : the site and the whole cloud config (``config.detection`` holds the thresholds).
     now : datetime
         Current time [aware UTC].
     """
     from .alert_costs import charge_reading
+    from .circuits import learn
     from .detect import detect
     from .evidence import remember
     from .lifecycle import Round, advance, alerts_rows, conclude
@@ -71,6 +73,7 @@ def evaluate_batch(
     for pair in sorted(pairs, key=lambda p: p[0].captured_at):
         detection = detect([pair], edge_status, memory, site, config.detection, now)
         judged |= detection.evaluated_kinds
+        learn(state, detection.findings, pair[0].captured_at)  # panels that went down together: a circuit
         current = advance(state, detection.findings, evaluated_kinds=detection.evaluated_kinds,
                           at=pair[0].captured_at, events=events)
         costs_moved |= charge_reading(state, pair[0], pair[1], memory, site, config.detection)

@@ -131,7 +131,7 @@ class Uploader:
                         raise
                     log.warning("cloud failed on a batch of %d (%s) but takes a heartbeat; looking for the "
                                 "reading it fails on", len(taken), err)
-                    self._isolate_fault(taken, status, err, out)
+                    self._isolate(taken, status, err, out)
                     continue
                 except CloudRejected as err:
                     if not taken:
@@ -251,35 +251,22 @@ class Uploader:
             return False
         return True
 
-    def _isolate(self, taken: list[tuple[SpoolItem, str]], status: dict[str, Any], err: CloudRejected,
-                 out: UploadOutcome) -> None:
-        """Split a refused batch in halves until the offending item is alone; quarantine it, send the rest."""
-        if len(taken) == 1:
-            item = taken[0][0]
-            out.quarantined.append(self._spool.quarantine(item.path, f"cloud refused it: {err}"))
-            return
-        mid = len(taken) // 2
-        for half in (taken[:mid], taken[mid:]):
-            packed, _consumed, body = self._pack([i for i, _s in half], status, out)
-            if not packed:
-                continue
-            try:
-                acked = self._post(body, out)
-            except CloudRejected as sub:
-                self._isolate(packed, status, sub, out)
-                continue
-            self._settle(packed, acked, out)
+    def _isolate(self, taken: list[tuple[SpoolItem, str]], status: dict[str, Any],
+                 err: CloudRejected | CloudRetryLater, out: UploadOutcome) -> None:
+        """Split a batch the cloud refused (4xx) or failed on (5xx, while it takes a heartbeat) in halves.
 
-    def _isolate_fault(self, taken: list[tuple[SpoolItem, str]], status: dict[str, Any], err: CloudRetryLater,
-                       out: UploadOutcome) -> None:
-        """Split a batch the cloud answered 5xx (while it takes a heartbeat) until the failing reading is alone.
-
-        Halves that go through are settled; a 4xx half goes to :meth:`_isolate`. The search spends at most
-        ``_FAULT_SEARCH_BUDGET`` failed requests a round: a cloud failing on every reading then stops the round
-        as an outage (retry later, nothing set aside).
+        Halves that go through are settled and a 4xx half is searched on as a refusal, until the offending item
+        is alone: a refused one is quarantined, one the cloud fails on alone is held in ``out.failed_alone``
+        (judged by :meth:`_judge_failures`). A 5xx half goes on being searched only in a 5xx search, and only
+        for ``_FAULT_SEARCH_BUDGET`` failed requests a round; otherwise it stops the round (retry later,
+        nothing set aside), so a cloud failing on every reading costs a handful of requests.
         """
         if len(taken) == 1:
-            out.failed_alone.append((taken[0][0], str(err)))
+            item = taken[0][0]
+            if isinstance(err, CloudRejected):
+                out.quarantined.append(self._spool.quarantine(item.path, f"cloud refused it: {err}"))
+            else:
+                out.failed_alone.append((item, str(err)))
             return
         mid = len(taken) // 2
         for half in (taken[:mid], taken[mid:]):
@@ -292,10 +279,12 @@ class Uploader:
                 self._isolate(packed, status, sub, out)
                 continue
             except CloudRetryLater as sub:
-                self._search_budget -= 1
-                if not sub.server_fault or self._search_budget <= 0:
+                if isinstance(err, CloudRejected) or not sub.server_fault:
                     raise
-                self._isolate_fault(packed, status, sub, out)
+                self._search_budget -= 1
+                if self._search_budget <= 0:
+                    raise
+                self._isolate(packed, status, sub, out)
                 continue
             self._settle(packed, acked, out)
 

@@ -38,6 +38,17 @@ def local_config(tmp: Path, *, site: str = "home", extra: Mapping[str, Any] | No
     return parse_config(data, env={}, base_dir=tmp)
 
 
+def cloud_toml(*, mail: str = 'outbox_dir = "outbox"', weather: str = "enabled = false", site_lines: str = "",
+               more: str = "") -> str:
+    """The text of a one-site cloud.toml like :func:`local_config` (paths relative to the file), for the CLI or a
+    served function; ``mail`` and ``weather`` are those sections' lines, ``site_lines`` extra ``[sites.home]``
+    lines, ``more`` whole further sections."""
+    site = "\n".join(line for line in (
+        f'secret = "{SECRET}"', "latitude = 41.76", "longitude = -72.68", 'timezone = "America/New_York"',
+        'local_dir = "sheet"', 'mail_to = ["owner@example.com"]', site_lines) if line)
+    return f"[sites.home]\n{site}\n\n[mail]\n{mail}\n\n[weather]\n{weather}\n" + (f"\n{more}\n" if more else "")
+
+
 def snapshot_item(payload: Mapping[str, Any], captured_at: datetime, source: str = "dl_cgi") -> dict[str, Any]:
     """One envelope item; the sha256 is over the payload's bytes as :func:`signed` writes them into the body.
 

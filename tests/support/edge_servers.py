@@ -19,11 +19,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from pvs6_sim.tls import self_signed_context, tls_or_plain
+from pvs6_sim.httpd import PlainOrTlsServer
+from pvs6_sim.tls import self_signed_context
 
 PVS_MODES = ("ok", "hang", "500", "503", "truncated", "garbage", "slow", "array")
 
@@ -45,27 +46,6 @@ def device_list(n_inverters: int = 12, seq: int = 0) -> bytes:
                         "ltea_3phsum_kwh": f"{2696.2471 + seq * 0.001 + i:.4f}", "p_3phsum_kw": "0.21",
                         "DATATIME": "2025,09,12,21,12,42"})
     return json.dumps({"devices": devices, "result": "succeed", "seq": seq}, indent=1).encode()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    tls_context: ssl.SSLContext | None = None
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # Plain HTTP and HTTPS on one port, like the PVS6's ports 80 and 443 (the edge uses https for /auth, /vars).
-        if self.tls_context is None:
-            super().finish_request(request, client_address)
-            return
-        try:
-            conn = tls_or_plain(request, self.tls_context)
-        except (ssl.SSLError, OSError):
-            return
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            if conn is not request:
-                conn.close()
 
 
 @functools.cache
@@ -106,7 +86,7 @@ class FakePvs:
         self._sessions: set[str] = set()
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._server = PlainOrTlsServer(("127.0.0.1", 0), self._handler())
         self._server.tls_context = _pvs_tls_context()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
@@ -189,8 +169,12 @@ class FakePvs:
                 if self.expired_status == 200:
                     return _send(h, 200, b"")
                 return _send(h, self.expired_status, b'{"error":"unauthorized"}')
-            match = parse_qs(url.query).get("match", [""])[0]
-            data = {k: v for k, v in _VARS.items() if match in k}
+            query = dict(part.partition("=")[::2] for part in url.query.split("&"))  # undecoded, like fcgi_vars
+            if "name" in query:
+                names = query["name"].split(",")
+                data = {k: _VARS[k] for k in names} if all(k in _VARS for k in names) else {}
+            else:
+                data = {k: v for k, v in _VARS.items() if query.get("match", "\0") in k}
             if not data:
                 return _send(h, 400, b'{"error":"no variables match"}')
             return self._body(h, json.dumps(data).encode())
@@ -247,11 +231,15 @@ _LOGIN_PAGE = b"<!DOCTYPE html><html><head><title>Login</title></head><body><for
 
 _VARS: dict[str, str] = {
     "/sys/info/serialnum": "ZT01234567800A1234", "/sys/info/sw_rev": "2025.09.04.61845",
-    "/sys/info/wpa_key": "SECRETKEY", "/sys/info/uptime": "31371.70",
+    "/sys/info/wpa_key": "SECRETKEY", "/sys/info/uptime": "31371.70", "/sys/info/ssid": "SunPower12345",
+    "/sys/info/model": "PVS6", "/sys/info/hwrev": "6.02", "/sys/info/flash_usage": "12",
+    "/sys/pvs/flashwear_type_b": "0x02",
     "/sys/devices/inverter/0/sn": "E00123456789", "/sys/devices/inverter/0/p3phsumKw": "0.21",
     "/sys/devices/inverter/1/sn": "E00123456790", "/sys/devices/inverter/1/p3phsumKw": "0.20",
     "/sys/devices/meter/0/sn": "PVS6M12345678p", "/sys/devices/meter/0/p3phsumKw": "0.41",
     "/sys/livedata/pv_p": "0.41", "/sys/livedata/time": "1757711475",
+    **{f"/sys/livedata/{name}": "0.0" for name in ("pv_en", "net_p", "net_en", "site_load_p", "site_load_en")},
+    **{f"/sys/livedata/{name}": "nan" for name in ("ess_p", "ess_en", "soc")},
     "/sys/pvs/usb_erase_count": "3",
 }
 
@@ -301,7 +289,7 @@ class FakeIngest:
         self.bytes = 0
         self._seen: set[str] = set()
         self._lock = threading.Lock()
-        self._server: _Server | None = None
+        self._server: PlainOrTlsServer | None = None
         self._port = 0
         self.start()
 
@@ -311,7 +299,7 @@ class FakeIngest:
 
     def start(self) -> None:
         """(Re)start listening on the same port."""
-        self._server = _Server(("127.0.0.1", self._port), self._handler())
+        self._server = PlainOrTlsServer(("127.0.0.1", self._port), self._handler())
         self._port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 

@@ -5,6 +5,10 @@
 port to bring a server back up where a stopped one was ("SMTP down, then up again"). ``starttls=True`` makes it
 behave like Gmail's submission port: STARTTLS required, with a certificate for 127.0.0.1 that a client trusts
 through ``.ca_file``.
+
+Clients reach it through :func:`loopback_mail_config` (a ``MailConfig`` for code under test) or
+:func:`loopback_mail_toml` (the ``[mail]`` lines of a cloud.toml, for the CLI in a subprocess): plain SMTP on
+127.0.0.1 with a 5 s timeout, so a test that goes wrong fails in seconds, not after the 30 s default.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import email
 import email.policy
 import ipaddress
+import json
 import ssl
 import tempfile
 import threading
@@ -26,6 +31,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from pvs6_cloud.config import MailConfig
+
+LOOPBACK = "127.0.0.1"
+TIMEOUT_S = 5.0
 
 
 class _Collector:
@@ -135,4 +145,24 @@ class SmtpServer:
         self.stop()
 
 
-__all__ = ["SmtpServer"]
+def loopback_mail_config(port: int, **settings: Any) -> MailConfig:
+    """How the code under test sends to a :class:`SmtpServer` (or a closed port) on loopback; ``settings`` add
+    or override ``MailConfig`` fields (``username``, ``password``, ``sender``, ``starttls``...)."""
+    return MailConfig(**{"smtp_host": LOOPBACK, "smtp_port": port, "starttls": False, "timeout_s": TIMEOUT_S,
+                         **settings})
+
+
+def loopback_mail_toml(port: int, **settings: str | int | bool) -> str:
+    """The same as :func:`loopback_mail_config`, as the lines under a cloud.toml's ``[mail]``."""
+    values: dict[str, str | int | float | bool] = {"smtp_host": LOOPBACK, "smtp_port": port, "starttls": False,
+                                                   "timeout_s": int(TIMEOUT_S), **settings}
+    return "\n".join(f"{key} = {_toml(value)}" for key, value in values.items())
+
+
+def _toml(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)  # a JSON string or number is a valid TOML one
+
+
+__all__ = ["LOOPBACK", "SmtpServer", "loopback_mail_config", "loopback_mail_toml"]

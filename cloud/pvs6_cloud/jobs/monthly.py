@@ -28,7 +28,7 @@ from .daily import run_daily_rollup
 from .watchdog import SECTION as WATCHDOG_SECTION
 from .window import month_days, month_of, parse_month, previous_month, same_month_last_year
 
-__all__ = ["MonitorHealth", "MonthSummary", "SummaryResult", "monitor_health", "run_monthly_summary",
+__all__ = ["MonitorHealth", "MonthSummary", "SummaryResult", "first_site_day", "monitor_health", "run_monthly_summary",
            "summarize_month"]
 
 log = logging.getLogger(__name__)
@@ -305,6 +305,16 @@ def summarize_month(
     )
 
 
+def first_site_day(state: SiteState, daily: Sequence[Mapping[str, Cell]]) -> date | None:
+    """The first day with readings, as the nightly rollup remembers it or the Daily tab shows it; None when
+    neither knows (no rollup has run yet)."""
+    remembered = state.section(SECTION).get("rollup", {}).get("first_day")
+    days = [r["date"] for r in daily if isinstance(r.get("date"), date) and (_num(r.get("completeness_pct")) or 0) > 0]
+    if remembered:
+        days.append(date.fromisoformat(remembered))
+    return min(days, default=None)
+
+
 def run_monthly_summary(
     sink: Sink,
     site: SiteConfig,
@@ -352,10 +362,13 @@ def run_monthly_summary(
     panels = panel_columns(state, site.array.places)
     daily = sink.read_records("Daily", panels)
     have = {r["date"] for r in daily if isinstance(r.get("date"), date)}
-    missing = [d for d in month_days(month) if d < today and d not in have]
-    if missing:
-        log.info("site %s: rolling up %d day(s) of %s first", site.site_id, len(missing), month)
-        run_daily_rollup(sink, site, now, days=missing, weather=config.weather, http=http)
+    first = first_site_day(state, daily)
+    # Days before the site's first reading are no days of the site: a first month begun on the 29th has 2 rows.
+    missing = [d for d in month_days(month) if d < today and d not in have and first is not None and d >= first]
+    if missing or first is None:
+        log.info("site %s: rolling up %s of %s first", site.site_id,
+                 f"{len(missing)} day(s)" if missing else "the days with readings", month)
+        run_daily_rollup(sink, site, now, days=missing or None, weather=config.weather, http=http)
         state = sink.load_state()
         daily = sink.read_records("Daily", panels)
     summary = summarize_month(month, daily, sink.read_records("Monthly"), sink.read_records("Alerts"), site, panels,

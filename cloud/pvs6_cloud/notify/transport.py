@@ -17,7 +17,7 @@ import os
 import smtplib
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -238,11 +238,16 @@ class SmtpTransport:
 
 
 class OutboxTransport:
-    """Writes each mail as ``<kind>-<id>.eml`` in a folder (the local default; any mail program opens them)."""
+    """Writes each mail as ``<kind>-<id>.eml`` in a folder (the local default; any mail program opens them).
 
-    def __init__(self, folder: Path, sender: str = DEFAULT_SENDER) -> None:
+    ``clock`` dates the messages (default: the real time); the demo's simulated day passes its own.
+    """
+
+    def __init__(self, folder: Path, sender: str = DEFAULT_SENDER,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.folder = Path(folder)
         self.sender = sender
+        self.clock = clock
 
     def path_for(self, mail: OutgoingMail) -> Path:
         """Where ``mail`` is (or will be) written."""
@@ -261,7 +266,7 @@ class OutboxTransport:
         if target.exists():
             log.info("outbox already holds %s; not writing it twice", target.name)
             return
-        data = bytes(build_message(mail, self.sender))
+        data = bytes(build_message(mail, self.sender, self.clock() if self.clock else None))
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".eml")
