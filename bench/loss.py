@@ -94,7 +94,7 @@ def main() -> int:
     print(f"{'scenario':28} {'alerts':>6} {'estimated kWh':>14} {'true kWh':>9} {'error':>7}")
     for sc in chosen:
         r = measure(sc)
-        error = "-" if r["error"] is None else f"{r['error']:+.0%}"
+        error = "-" if r["error"] is None or not r["alerts"] else f"{r['error']:+.0%}"  # "-": no alert raised
         print(f"{r['name']:28} {r['alerts']:>6} {r['estimate']:>14.2f} {r['truth']:>9.2f} {error:>7}  "
               f"({r['seconds']:.0f} s)", flush=True)
     return 0
