@@ -792,7 +792,7 @@ selftest_deployed() {
   fi
 
   if query "${GC[@]}" secrets versions access latest --secret="$CONFIG_SECRET" --out-file="$deployed" >/dev/null; then
-    python3 "$HELPER" render "$CLOUD_CONFIG" "$local_copy" "$AUDIENCE" "$SCHEDULER_SA" ||
+    python3 "$HELPER" render "$CLOUD_CONFIG" "$local_copy" "$SCHEDULER_SA" ||
       die "fix $CLOUD_CONFIG as described above"
     if cmp -s "$deployed" "$local_copy"; then
       say "  settings: the deployed copy ($CONFIG_SECRET) matches $(basename "$CLOUD_CONFIG")"
