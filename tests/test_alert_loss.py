@@ -225,3 +225,15 @@ def test_the_months_fault_cost_in_every_case() -> None:
     assert fault_cost(state, SITE, "2025-06", date(2024, 7, 1)).year_kwh == 16.0  # Jul 2024 .. Jun 2025
     assert fault_cost(state, SITE, "2025-06", date(2024, 7, 2)).year_kwh is None  # not a whole year yet
     assert fault_cost(state, SITE, "2025-06", None).month_kwh == 1.0
+
+
+def test_a_panel_with_a_learned_normal_is_charged_against_it_not_its_peers() -> None:
+    from pvs6_cloud.detect.common import Context, build_frame
+
+    snap, enrichment = _reading(datetime(2025, 6, 3, 16, tzinfo=UTC), frozenset({"E0004"}))
+    frame = build_frame(snap, enrichment, frozenset(SERIALS), Context(SITE, CONFIG.detection))
+    shaded = 0.2 * frame.reference_kw  # this panel is in a tree's shadow at this hour, every day
+    lost, normal, _ = lost_now("inverter_down", ["E0004"], frame, {"E0004": shaded})  # type: ignore[misc]
+    assert lost == normal == pytest.approx(shaded)
+    lost, _, _ = lost_now("circuit_down", ["E0004", "E0005"], frame, {"E0004": shaded})  # type: ignore[misc]
+    assert lost == pytest.approx(shaded + frame.reference_kw - frame.power_kw["E0005"])

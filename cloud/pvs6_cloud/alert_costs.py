@@ -59,13 +59,14 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
         array_kw = enrichment.expected_kw if enrichment.expected_kw is not None else enrichment.clearsky_kw
         note_day(mem.setdefault("day", {}), frame.at.astimezone(site.tz).date(), frame.reference_kw, array_kw,
                  step_h)
+    own_kw = _own_normals(frame, detect_memory)
     rewrite = False
     panel_kwh, array_kwh = 0.0, 0.0  # this reading's loss, panels added up and the array's
     for key, record in sorted(open_alerts(state).items()):
         if record["kind"] not in PRODUCTION_KINDS:
             continue
         serials = covered_serials(record["kind"], record["device"], site.array.circuits)
-        now = lost_now(record["kind"], serials, frame)
+        now = lost_now(record["kind"], serials, frame, own_kw)
         if now is None:
             continue
         lost_kw, normal_kw, rough = now
@@ -83,6 +84,30 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
         for old in sorted(months)[:-MONTHS_KEPT]:
             del months[old]
     return rewrite
+
+
+def _own_normals(frame: Any, detect_memory: dict[str, Any]) -> dict[str, float]:
+    """Each panel's normal power now by its learned share [kW], scaled by the *other* panels' output.
+
+    `detect.normal` scales a share by the mean of all panels, which a dead panel drags down (by a twelfth on a
+    12-panel roof); the mean of the others does not.
+    """
+    from .detect.normal import expectations
+
+    learned = detect_memory.get("normal")
+    if not learned:
+        return {}
+    normals = expectations(frame, dict(learned))
+    if not normals:
+        return {}
+    n = len(frame.known)
+    total = sum(frame.power_kw.get(s, 0.0) for s in frame.known)
+    out = {}
+    for serial, own in normals.items():
+        if n > 1 and own.share > 0:
+            others = (total - frame.power_kw.get(serial, 0.0)) / (n - 1)
+            out[serial] = own.share * others
+    return out
 
 
 def _before_opening_h(record: dict[str, Any]) -> float:

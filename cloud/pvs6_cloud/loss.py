@@ -4,10 +4,11 @@ Pure arithmetic, no state of its own: the caller (`alert_costs`) passes each rea
 records to update. How the loss is measured, per kind:
 
 - a panel (``inverter_down``, ``inverter_weak``, ``inverter_intermittent``) or a circuit (``circuit_down``):
-  what its peers make (the median producing panel, `Frame.reference_kw`) minus what it makes, summed over its
-  panels, whenever the peers produce (also in the low sun of early morning and evening, which the rules leave
-  alone). Readings without a peer reference (night, heavy overcast) add nothing: those panels would not have
-  made much either;
+  what it normally makes at this sun position when it has a learned normal (`detect.normal`: a panel in a
+  tree's shadow every morning is not charged for the shadow), else what its peers make (the median producing
+  panel, `Frame.reference_kw`), minus what it makes, summed over its panels, whenever the peers produce (also
+  in the low sun of early morning and evening, which the rules leave alone). Readings without a peer
+  reference (night, heavy overcast) add nothing: those panels would not have made much either;
 - the whole array (``array_down``, ``below_expected``): the expectation for the weather minus what the panels
   make; when no weather is known the clear-sky figure stands in and the result is marked rough.
 
@@ -62,7 +63,8 @@ def covered_serials(kind: str, device: str, circuits: Mapping[str, Sequence[str]
     return [device] if device else []
 
 
-def lost_now(kind: str, serials: Sequence[str], frame: Frame) -> tuple[float, float, bool] | None:
+def lost_now(kind: str, serials: Sequence[str], frame: Frame,
+             own_kw: Mapping[str, float] | None = None) -> tuple[float, float, bool] | None:
     """Lost and normal power at one reading [kW], and whether it rests on clear sky; None when unmeasurable.
 
     Parameters
@@ -73,14 +75,18 @@ def lost_now(kind: str, serials: Sequence[str], frame: Frame) -> tuple[float, fl
         The panels the alert covers (one for a panel, the circuit's for a circuit; ignored for the array).
     frame : Frame
         The reading as the rules saw it.
+    own_kw : mapping of str to float, optional
+        What each panel normally makes now by its own learned normal [kW] (`detect.normal`); a panel without
+        one is measured against its peers.
     """
     if kind in PANEL_KINDS:
         ref = frame.reference_kw  # also below the rules' 15° of sun: a tripped breaker at 7 pm still costs
         if ref is None or not serials:
             return None
         # Not clamped per reading: a flaky panel's normal readings a little above the median cancel its noise.
-        lost = sum(ref - frame.power_kw.get(s, 0.0) for s in serials)
-        return lost, ref * len(serials), False
+        should = {s: (own_kw or {}).get(s, ref) for s in serials}
+        lost = sum(kw - frame.power_kw.get(s, 0.0) for s, kw in should.items())
+        return lost, sum(should.values()), False
     if kind in ARRAY_KINDS:
         expected = frame.enrichment.expected_kw
         rough = getattr(frame.enrichment, "expected_source", "") == "clearsky" or expected is None
