@@ -155,3 +155,12 @@ def test_a_summer_morning_with_one_dark_panel_is_judged_at_once() -> None:
     memory: dict = {}
     seen = _day(_start(0), lambda i: _shaded_morning(i, dead=SERIALS[9], dead_from=0), memory)
     assert f"inverter_down:{SERIALS[9]}" in seen
+
+
+def test_a_panel_weak_from_its_first_day_is_not_learned_as_normal_and_is_reported() -> None:
+    memory: dict = {}
+    weak = SERIALS[5]
+    seen: set[str] = set()
+    for day in range(4):
+        seen |= _day(_start(day), lambda i: {s: 0.25 * (0.75 if s == weak else 1.0) for s in SERIALS}, memory)
+    assert f"inverter_weak:{weak}" in seen, seen

@@ -8,10 +8,11 @@ average panel, 0.03 = deep in a tree's shadow, 1.8 = an east face at 8 am), per 
 in April and leafy in August at the same sun position). Each bin also keeps how often the panel was dark there.
 
 Learning uses only *sunny* readings (the producing panels make at least ``sunny_ratio`` of clear-sky), outside a
-snow hold, and commits a panel's day only when the day was ordinary for it: it worked properly for at least
-`GOOD_MIN_PER_DAY` minutes, had no down/weak alert still open at the day's last reading, and (where already
-learned) stayed within `DAY_DEPARTURE` of its normal. So a dead or weakening panel never teaches the detector
-that failing is normal, while a shadow that passes every morning does. A bin counts as learned after
+snow hold, and commits a panel's day only when the day was ordinary for it: it worked properly (at least
+``weak_ratio`` of an average panel) for at least `GOOD_MIN_PER_DAY` minutes, had no down/weak alert still open at
+the day's last reading, and (where already learned) stayed within `DAY_DEPARTURE` of its normal. So a dead or
+weak panel never teaches the detector that failing is normal, even one weak from its first day, while a shadow
+that passes every morning does. A bin counts as learned after
 `LEARNED_MIN` sunny minutes (typically two or three sunny days); newer days weigh more once a bin holds
 `WEIGHT_CAP_MIN`. Before a bin is learned, the rules behave as without learning (peers only), with one exception
 learned faster: a panel once seen dark (`DARK_EVIDENCE_MIN`, one sunny reading, on a day it came back from) in
@@ -41,8 +42,7 @@ EL_BIN_DEG = 10.0  # sun elevation bin width [°]
 LEARNED_MIN = 60.0  # sunny minutes a bin needs before its share is trusted [min]
 DARK_EVIDENCE_MIN = 15.0  # dark minutes (one reading) that teach "this panel goes dark here" [min]
 WEIGHT_CAP_MIN = 600.0  # weight at which older days start fading [min]
-GOOD_MIN_PER_DAY = 60.0  # minutes a panel must work properly (share >= GOOD_SHARE) for its day to be learned [min]
-GOOD_SHARE = 0.7  # share of an average panel that counts as "working properly" [unitless]
+GOOD_MIN_PER_DAY = 60.0  # minutes a panel must work properly (share >= weak_ratio) for its day to be learned [min]
 DARK_SHARE = 0.2  # a reading under this share of an average panel is "dark" [unitless]
 DAY_DEPARTURE = 0.1  # a day more than this below the panel's learned normal is not learned [unitless]
 JUDGE_SHARE = 0.6  # liveness is judged against the normal only where the panel normally makes this much [unitless]
@@ -230,7 +230,9 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
         obs[0] = round(obs[0] + share * step_min, 3)
         obs[1] = round(obs[1] + (step_min if share < DARK_SHARE else 0.0), 3)
         obs[2] = round(obs[2] + step_min, 3)
-        if share >= GOOD_SHARE:
+        # "Working properly" is the weak rule's own bar: a panel 25 % weak from its first day never reaches it
+        # at any sun position, so it is never learned as normal; shade and roof faces reach it part of the day.
+        if share >= ctx.config.weak_ratio:
             buf["good"][serial] = buf["good"].get(serial, 0.0) + step_min
         own = normals.get(serial)
         if own is not None and own.judges_liveness:
