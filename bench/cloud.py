@@ -19,6 +19,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -94,6 +95,48 @@ def api_figures() -> None:
         print(f"  Readings rows: {rows} (expected {BACKLOG + 1})")
 
 
+def detect_figures() -> None:
+    """The detector's own time per reading on a 16-panel site: nothing learned vs a learned table at its bound."""
+    from pvs6_cloud.config import ArrayConfig, DetectionConfig, SiteConfig
+    from pvs6_cloud.detect import detect, normal
+    from pvs6_cloud.enrich import Enrichment
+    from pvs6_parse.models import DeviceState, Inverter, Meter, MeterRole, Snapshot
+
+    serials = [f"E00{i:012d}" for i in range(16)]
+    site = SiteConfig("home", "s", 41.76, -72.68, "America/New_York", array=ArrayConfig())
+    start = datetime(2025, 6, 3, 12, 0, tzinfo=UTC)
+
+    def reading(k: int) -> tuple[Snapshot, Enrichment]:
+        at = start + timedelta(minutes=15 * k)
+        kw = 0.25 + 0.01 * (k % 5)
+        inverters = tuple(Inverter(s, state=DeviceState.WORKING, power_kw=kw, lifetime_kwh=2000.0 + k * 0.06,
+                                   measured_at=at - timedelta(seconds=20)) for s in serials)
+        meter = Meter("PVS6M1p", MeterRole.PRODUCTION, subtype="GROSS_PRODUCTION_SITE", power_kw=16 * kw)
+        return (Snapshot("home", at, "dl_cgi", production_meter=meter, inverters=inverters),
+                Enrichment(sun_elevation_deg=40.0 + k % 20, sun_azimuth_deg=100.0 + 3 * (k % 40),
+                           clearsky_kw=16 * 0.3))
+
+    def per_reading(memory: dict[str, Any]) -> float:
+        times = []
+        for k in range(40):
+            pair = reading(k)
+            t = time.perf_counter()
+            detect([pair], {}, memory, site, DetectionConfig(), pair[0].captured_at)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times[5:])
+
+    bare = per_reading({})
+    learned: dict[str, Any] = {"panels": [], "bins": {}, "today": {}}
+    obs = {f"{season}{az}:{el}": {s: [30.0, 0.0, 30.0] for s in serials}
+           for season in "ud" for az in range(24) for el in range(9)}
+    normal._commit(learned, {"obs": obs, "good": dict.fromkeys(serials, 600.0), "own": {}, "excl": []})
+    size = len(json.dumps(learned, separators=(",", ":")))
+    full = per_reading({"normal": learned})
+    print("Detector, 16 panels (median per reading)")
+    print(f"  nothing learned:                 {bare * 1000:.2f} ms")
+    print(f"  learned table at its bound ({size / 1024:.0f} KB): {full * 1000:.2f} ms")
+
+
 def _import_time(code: str, runs: int = 3) -> float:
     times = []
     for _ in range(runs):
@@ -118,4 +161,5 @@ def import_figures() -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.ERROR)  # alert mail for the static sample is expected noise here
     api_figures()
+    detect_figures()
     import_figures()

@@ -526,10 +526,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
     parser.add_argument("--roofs-only", action="store_true", help="only the shaded, snowy and two-plane roofs")
+    parser.add_argument("--no-roofs", action="store_true", help="only the fault scenarios and clean months")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     chosen = [s for s in scenarios(args.quick) if args.only in s.name] if not args.roofs_only else []
-    chosen_roofs = [r for r in roofs(args.quick) if args.only in r.name]
+    chosen_roofs = [r for r in roofs(args.quick) if args.only in r.name] if not args.no_roofs else []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         roof_futures = [pool.submit(run_roof, r) for r in chosen_roofs]
         results = list(pool.map(run_scenario, chosen))

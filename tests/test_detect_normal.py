@@ -77,6 +77,20 @@ def test_a_recurring_morning_shadow_alerts_while_learning_then_becomes_normal() 
     assert len(json.dumps(learned)) < 64 * 1024
 
 
+def test_a_shadow_seen_on_one_sunny_day_is_expected_the_next_even_where_its_edge_drifts() -> None:
+    memory: dict = {}
+    _day(_start(0), _shaded_morning, memory)
+    victim = SERIALS[9]
+
+    def drifted(i: int) -> dict[str, float]:  # the shadow leaves a reading later; another panel dies at noon
+        powers = _shaded_morning(i, dead=victim, dead_from=12)
+        return powers | ({s: 0.0 for s in SHADED} if i == 8 else {})
+
+    seen = _day(_start(1), drifted, memory)
+    assert not any(k.startswith(("inverter_down", "circuit_down")) and victim not in k for k in seen), seen
+    assert f"inverter_down:{victim}" in seen, "a panel never seen dark is judged as before"
+
+
 def test_a_dead_panel_is_still_found_on_a_learned_roof_even_when_it_is_one_the_tree_shades() -> None:
     memory: dict = {}
     for day in range(4):
@@ -141,3 +155,12 @@ def test_a_summer_morning_with_one_dark_panel_is_judged_at_once() -> None:
     memory: dict = {}
     seen = _day(_start(0), lambda i: _shaded_morning(i, dead=SERIALS[9], dead_from=0), memory)
     assert f"inverter_down:{SERIALS[9]}" in seen
+
+
+def test_a_panel_weak_from_its_first_day_is_not_learned_as_normal_and_is_reported() -> None:
+    memory: dict = {}
+    weak = SERIALS[5]
+    seen: set[str] = set()
+    for day in range(4):
+        seen |= _day(_start(day), lambda i: {s: 0.25 * (0.75 if s == weak else 1.0) for s in SERIALS}, memory)
+    assert f"inverter_weak:{weak}" in seen, seen

@@ -2,18 +2,22 @@
 
 Peer comparison assumes identical, unshaded panels. Real roofs have a tree that shades three panels every
 morning, or an east and a west face that peak hours apart. Both are geometry: they recur whenever the sun stands
-in the same patch of sky. So every panel learns its *share*: its power over the mean panel's power (1.0 = an
+in the same patch of sky. So every panel learns its *share*: its power over the mean live panel's power (1.0 = an
 average panel, 0.03 = deep in a tree's shadow, 1.8 = an east face at 8 am), per sun-position bin
 (`AZ_BIN_DEG` x `EL_BIN_DEG`) and half-year (sun climbing, December to June, or sinking: a deciduous tree is bare
 in April and leafy in August at the same sun position). Each bin also keeps how often the panel was dark there.
 
 Learning uses only *sunny* readings (the producing panels make at least ``sunny_ratio`` of clear-sky), outside a
-snow hold, and commits a panel's day only when the day was ordinary for it: it worked properly for at least
-`GOOD_MIN_PER_DAY` minutes, had no down/weak alert still open at the day's last reading, and (where already
-learned) stayed within `DAY_DEPARTURE` of its normal. So a dead or weakening panel never teaches the detector
-that failing is normal, while a shadow that passes every morning does. A bin counts as learned after
+snow hold, and commits a panel's day only when the day was ordinary for it: it worked properly (at least
+``weak_ratio`` of an average panel) for at least `GOOD_MIN_PER_DAY` minutes, had no down/weak alert still open at
+the day's last reading, and (where already learned) stayed within `DAY_DEPARTURE` of its normal. So a dead or
+weak panel never teaches the detector that failing is normal, even one weak from its first day, while a shadow
+that passes every morning does. A bin counts as learned after
 `LEARNED_MIN` sunny minutes (typically two or three sunny days); newer days weigh more once a bin holds
-`WEIGHT_CAP_MIN`. Before a bin is learned, the rules behave as without learning (peers only). A bin of the other
+`WEIGHT_CAP_MIN`. Before a bin is learned, the rules behave as without learning (peers only), with one exception
+learned faster: a panel once seen dark (`DARK_EVIDENCE_MIN`, one sunny reading, on a day it came back from) in
+this bin or one of the eight around it is not judged dead here, since a shadow's edge drifts a few degrees from
+day to day and the first morning's shade would otherwise alert again on each of the next. A bin of the other
 half-year stands in until the current one is learned (around the solstices the sun's path is the same on both
 sides).
 
@@ -35,10 +39,10 @@ __all__ = ["Normal", "down_verdict", "expectations", "step"]
 
 AZ_BIN_DEG = 15.0  # sun azimuth bin width [°]
 EL_BIN_DEG = 10.0  # sun elevation bin width [°]
-LEARNED_MIN = 60.0  # sunny minutes a bin needs before it is trusted [min]
+LEARNED_MIN = 60.0  # sunny minutes a bin needs before its share is trusted [min]
+DARK_EVIDENCE_MIN = 15.0  # dark minutes (one reading) that teach "this panel goes dark here" [min]
 WEIGHT_CAP_MIN = 600.0  # weight at which older days start fading [min]
-GOOD_MIN_PER_DAY = 60.0  # minutes a panel must work properly (share >= GOOD_SHARE) for its day to be learned [min]
-GOOD_SHARE = 0.7  # share of an average panel that counts as "working properly" [unitless]
+GOOD_MIN_PER_DAY = 60.0  # minutes a panel must work properly (share >= weak_ratio) for its day to be learned [min]
 DARK_SHARE = 0.2  # a reading under this share of an average panel is "dark" [unitless]
 DAY_DEPARTURE = 0.1  # a day more than this below the panel's learned normal is not learned [unitless]
 JUDGE_SHARE = 0.6  # liveness is judged against the normal only where the panel normally makes this much [unitless]
@@ -93,34 +97,70 @@ def _index(mem: dict[str, Any], serial: str) -> int:
     return panels.index(serial)
 
 
-def _array_total(frame: Frame) -> tuple[float, int]:
-    n = len(frame.known)
-    return sum(frame.power_kw.get(s, 0.0) for s in frame.known), n
+def _base_kw(frame: Frame, dead_ratio: float) -> float:
+    """The mean power of the *live* panels (at least ``dead_ratio`` of the reference) [kW]; 0 when none.
+
+    Shares are measured against this, not against all panels: a panel that dies, or three in a tree's shadow,
+    would otherwise pull the base down and make every other panel look better than its normal. Shaded panels
+    leave the base the same way whenever they are dark, while learning and while judging, so the shares agree.
+    """
+    ref = frame.reference_kw
+    if ref is None:
+        return 0.0
+    live = [kw for s in frame.known if (kw := frame.power_kw.get(s, 0.0)) >= dead_ratio * ref]
+    return sum(live) / len(live) if live else 0.0
 
 
-def expectations(frame: Frame, mem: dict[str, Any]) -> dict[str, Normal]:
-    """Each known panel's learned normal at this reading (panels whose bin is not learned yet are left out)."""
+def _neighbours(key: str) -> list[str]:
+    """The eight bins around ``key`` ("az:el"): where the sun stood a little earlier or later, or days before."""
+    az, el = (int(x) for x in key.split(":"))
+    return [f"{az + da}:{el + de}" for da in (-1, 0, 1) for de in (-1, 0, 1) if da or de]
+
+
+def _dark_seen(row: list[int] | None, i: int) -> float:
+    """How often the panel was dark in this bin, if that was seen on at least `DARK_EVIDENCE_MIN`; else 0."""
+    if row is None or i + 2 >= len(row):
+        return 0.0
+    dark = row[i + 1] / 100.0
+    return dark if dark * row[i + 2] >= DARK_EVIDENCE_MIN else 0.0
+
+
+def expectations(frame: Frame, mem: dict[str, Any], ctx: Context) -> dict[str, Normal]:
+    """Each known panel's learned normal at this reading (panels with nothing learned around here are left out).
+
+    A bin is trusted for the share after `LEARNED_MIN` minutes. Darkness is learned faster and spreads to the
+    neighbouring bins: a panel seen dark (on days it came back from) in this bin or the bins around it is not
+    judged dead here. A shadow's edge drifts by a few degrees from one day to the next and rarely falls in the
+    bin it fell in before; a panel that died is never learned at all (`_commit`), so this never hides one.
+    """
     mem = _memory(mem)
     key = _bin(frame)
     if key is None or not mem["bins"]:
         return {}
-    total, n = _array_total(frame)
-    if total <= 0 or n == 0:
+    base = _base_kw(frame, ctx.config.dead_ratio)
+    if base <= 0:
         return {}
     season = _season(frame.at)
     other = "d" if season == "u" else "u"
-    rows = [mem["bins"].get(season + key), mem["bins"].get(other + key)]
+    bins = mem["bins"]
+    rows = [bins.get(season + key), bins.get(other + key)]
+    around = [r for k in _neighbours(key) if (r := bins.get(season + k)) is not None]
     out: dict[str, Normal] = {}
-    panels: list[str] = mem["panels"]
-    for serial in frame.known:
-        if serial not in panels:
+    for index, serial in enumerate(mem["panels"]):
+        if serial not in frame.known:
             continue
-        i = 3 * panels.index(serial)
+        i = 3 * index
+        dark_near = max([_dark_seen(r, i) for r in (*rows, *around)], default=0.0)
+        found = None
         for row in rows:
             if row is not None and i + 2 < len(row) and row[i + 2] >= LEARNED_MIN:
                 share = row[i] / 1000.0
-                out[serial] = Normal(share * total / n, share, row[i + 1] / 100.0)
+                found = Normal(share * base, share, max(row[i + 1] / 100.0, dark_near))
                 break
+        if found is None and dark_near > MAX_DARK_FRACTION:
+            found = Normal(base, 1.0, dark_near)  # the share is not known yet, only that it goes dark near here
+        if found is not None:
+            out[serial] = found
     return out
 
 
@@ -179,18 +219,20 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
     clear_kw = frame.clearsky_panel_kw(ctx)
     if clear_kw <= 0 or ref < setting(ctx.config, "sunny_ratio") * clear_kw:
         return
-    total, n = _array_total(frame)
-    if total <= 0:
+    base = _base_kw(frame, ctx.config.dead_ratio)
+    if base <= 0:
         return
     row = buf["obs"].setdefault(_season(frame.at) + key, {})
     for serial in frame.known:
         power = frame.power_kw.get(serial, 0.0)
-        share = power * n / total
+        share = power / base
         obs = row.setdefault(serial, [0.0, 0.0, 0.0])
         obs[0] = round(obs[0] + share * step_min, 3)
         obs[1] = round(obs[1] + (step_min if share < DARK_SHARE else 0.0), 3)
         obs[2] = round(obs[2] + step_min, 3)
-        if share >= GOOD_SHARE:
+        # "Working properly" is the weak rule's own bar: a panel 25 % weak from its first day never reaches it
+        # at any sun position, so it is never learned as normal; shade and roof faces reach it part of the day.
+        if share >= ctx.config.weak_ratio:
             buf["good"][serial] = buf["good"].get(serial, 0.0) + step_min
         own = normals.get(serial)
         if own is not None and own.judges_liveness:

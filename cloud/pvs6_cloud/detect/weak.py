@@ -9,7 +9,9 @@ counted day is back above ``weak_ratio`` + 5 points. One cloudy week therefore d
 
 Where the panel has a learned normal (`normal`: an east face in the afternoon, a panel the tree shades), the day
 must also be under ``weak_ratio`` of what that normal says, so a panel that is merely placed differently never
-turns "weak"; nothing is summed while a snow hold is on.
+turns "weak"; nothing is summed while a snow hold is on. Only readings where the normal is steady count for that
+second test: at a shadow's edge (a bin where the panel is sometimes dark) the learned share is a blend of shade
+and sun, and a weak panel in full sun there would look as good as its normal.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from ..lifecycle import Finding
 from .common import Context, Frame, judged_step, setting
+from .normal import MAX_DARK_FRACTION
 
 __all__ = ["KINDS", "findings", "step"]
 
@@ -58,7 +61,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
                 day["ref"][serial] = day["ref"].get(serial, 0.0) + ref * step_min
                 day["kw"][serial] = day["kw"].get(serial, 0.0) + power * step_min
                 own = frame.normal.get(serial)
-                if own is not None and own.share >= 0.3:
+                if own is not None and own.share >= 0.3 and own.dark <= MAX_DARK_FRACTION:  # not a shadow's edge
                     own_kw[serial] = round(own_kw.get(serial, 0.0) + power * step_min, 4)
                     own_exp[serial] = round(own_exp.get(serial, 0.0) + own.expected_kw * step_min, 4)
     for old in sorted(days)[:-DAYS_KEPT]:
