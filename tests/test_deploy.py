@@ -166,11 +166,12 @@ def deployer(tmp_path: Path) -> Deployer:
     return Deployer(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Deployer, subprocess.CompletedProcess[str]]:
-    """One deploy to a fresh project, shared by the tests that only read what it did."""
-    deployer = Deployer(tmp_path_factory.mktemp("fresh"))
-    return deployer, deployer.run()
+@pytest.fixture
+def fresh(first_deploy: tuple[Deployer, subprocess.CompletedProcess[str]]
+          ) -> tuple[Deployer, subprocess.CompletedProcess[str]]:
+    """One deploy to a fresh project (the session's, see conftest), shared by the tests that only read what it
+    did."""
+    return first_deploy
 
 
 @pytest.fixture
