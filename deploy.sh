@@ -3,7 +3,8 @@
 # what exists is updated, nothing is created twice.
 #
 # Usage: ./deploy.sh [--project ID] [--region REGION] [--config CLOUD_TOML] [--owner-email EMAIL]
-#                    [--time-zone TZ] [--deploy-config FILE] [--dry-run] [--selftest] [--help]
+#                    [--time-zone TZ] [--deploy-config FILE] [--with-monitoring-alerts] [--dry-run]
+#                    [--selftest] [--help]
 # Run ./deploy.sh --help for what each input means and what the script does, step by step.
 set -euo pipefail
 
@@ -18,6 +19,10 @@ readonly ENTRY_POINTS=(ingest monthly_summary watchdog daily_rollup)
 readonly SCHEDULED=(monthly_summary watchdog daily_rollup)
 readonly FUNCTION_SA_NAME="pvs6-function"
 readonly SCHEDULER_SA_NAME="pvs6-scheduler"
+readonly BUILD_SA_NAME="pvs6-build"
+# What Cloud Build needs to build a function as BUILD_SA_NAME (build logs, the image, the uploaded source):
+# https://cloud.google.com/run/docs/configuring/services/build-service-account (read 2026-12-03).
+readonly BUILD_ROLES=(roles/logging.logWriter roles/artifactregistry.writer roles/storage.objectAdmin)
 readonly CONFIG_SECRET="pvs6-config"
 readonly CONFIG_MOUNT="/etc/pvs6-sentinel/config.toml"
 readonly RUNTIME="python312"
@@ -27,10 +32,10 @@ readonly POLICY_SCHEDULER_NAME="PVS6 Sentinel: a scheduled job failed"
 readonly IMAGE_REPOSITORY="gcf-artifacts"
 readonly CLEANUP_POLICY="$SCRIPT_DIR/deploy/cleanup-policy.json"
 
-PROJECT="" REGION="" CLOUD_CONFIG="" OWNER_EMAIL="" TIME_ZONE="" DEPLOY_CONFIG=""
+PROJECT="" REGION="" CLOUD_CONFIG="" OWNER_EMAIL="" TIME_ZONE="" DEPLOY_CONFIG="" MONITORING_ALERTS=""
 DRY_RUN=0 SELFTEST=0 HAVE_GCLOUD=1 WORK=""
 SITES=() SITE_SECRET_ENVS=() MAIL_PASSWORD_ENV="" MAIL_USER="" CONFIG_TIME_ZONE="" FIRST_MAIL_TO=""
-FUNCTION_SA="" SCHEDULER_SA="" AUDIENCE="" STEP=0 GC=()
+FUNCTION_SA="" SCHEDULER_SA="" BUILD_SA="" STEP=0 GC=()
 readonly STEPS=7
 
 usage() {
@@ -43,19 +48,24 @@ Inputs (a flag wins over the environment variable, which wins over the deploy co
   --config FILE         PVS6_CLOUD_CONFIG  the cloud config TOML (start from deploy/cloud.example.toml)
   --owner-email EMAIL   PVS6_OWNER_EMAIL   who gets Google's own alert emails (default: first mail_to)
   --time-zone TZ        PVS6_TIME_ZONE     time zone of the schedules (default: the first site's timezone)
+  --with-monitoring-alerts  PVS6_MONITORING_ALERTS=yes
+                        also set up Google's own alert emails (Cloud Monitoring), which Google may bill
+                        at $1.50 a month per alert: up to $3.00 a month (docs/cost.md). Off by default
   --deploy-config FILE                     KEY=VALUE file with the settings above (default deploy/deploy.env)
   --dry-run             print every command that would change something, change nothing; then show
                         each Google service's monthly use beside its free allowance (docs/cost.md)
-  --selftest            afterwards, run `pvs6-cloud selftest` against the deployed config (needs the
-                        project installed: pip install '.[cloud]'); it writes and removes a test row,
-                        sends "PVS6 Sentinel is connected" and checks the weather service
+  --selftest            deploy nothing: check what is deployed (settings, functions, jobs, a signed knock
+                        on pvs6-ingest), then run `pvs6-cloud selftest` with the deployed settings (needs
+                        the project installed once: python3 -m venv ~/pvs6-venv, then
+                        ~/pvs6-venv/bin/pip install '.[cloud]'); it writes and removes a test row, sends
+                        "PVS6 Sentinel is connected", checks the weather service, and ends with a verdict
 Secret values (read from the environment when set, never printed):
   each site's secret_env (e.g. PVS6_SECRET_HOME): a random secret is made on the first run when unset
   [mail] password_env (e.g. PVS6_SMTP_PASSWORD): asked for on the first run when unset
 
 What it does:
   1. enables the Google APIs it needs        5. creates or updates the Cloud Scheduler jobs
-  2. creates two service accounts             6. creates the monitoring email channel and alert policies
+  2. creates three service accounts           6. only with --with-monitoring-alerts: Google's alert emails
   3. stores the config and secrets            7. prints the ingest URL and the lines for the Pi's edge.toml
   4. deploys the four functions (old images are deleted a day after they were built)
 EOF
@@ -175,6 +185,7 @@ parse_args() {
       --owner-email) OWNER_EMAIL="${2:?--owner-email needs a value}"; shift 2 ;;
       --time-zone) TIME_ZONE="${2:?--time-zone needs a value}"; shift 2 ;;
       --deploy-config) DEPLOY_CONFIG="${2:?--deploy-config needs a value}"; shift 2 ;;
+      --with-monitoring-alerts) MONITORING_ALERTS=yes; shift ;;
       --dry-run) DRY_RUN=1; shift ;;
       --selftest) SELFTEST=1; shift ;;
       -h | --help) usage; exit 0 ;;
@@ -209,6 +220,7 @@ read_deploy_config() {
         ;;
       PVS6_OWNER_EMAIL) OWNER_EMAIL="${OWNER_EMAIL:-$value}" ;;
       PVS6_TIME_ZONE) TIME_ZONE="${TIME_ZONE:-$value}" ;;
+      PVS6_MONITORING_ALERTS) MONITORING_ALERTS="${MONITORING_ALERTS:-$value}" ;;
       *) warn "$file: ignoring unknown setting $key" ;;
     esac
   done <"$file"
@@ -220,8 +232,15 @@ resolve_inputs() {
   CLOUD_CONFIG="${CLOUD_CONFIG:-${PVS6_CLOUD_CONFIG:-}}"
   OWNER_EMAIL="${OWNER_EMAIL:-${PVS6_OWNER_EMAIL:-}}"
   TIME_ZONE="${TIME_ZONE:-${PVS6_TIME_ZONE:-}}"
+  MONITORING_ALERTS="${MONITORING_ALERTS:-${PVS6_MONITORING_ALERTS:-}}"
   read_deploy_config
   REGION="${REGION:-us-central1}"
+  # Google's alert emails may be billed (docs/cost.md): only an explicit yes sets them up.
+  case "${MONITORING_ALERTS,,}" in
+    yes | true | 1) MONITORING_ALERTS=1 ;;
+    "" | no | false | 0) MONITORING_ALERTS=0 ;;
+    *) die "PVS6_MONITORING_ALERTS is '$MONITORING_ALERTS': write yes (set up Google's alert emails) or no" ;;
+  esac
   [[ -n "$PROJECT" ]] || die "no project: pass --project ID (your Google Cloud project id)"
   [[ "$PROJECT" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "'$PROJECT' is not a project id (lower case, 6-30 chars)"
   [[ "$REGION" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || die "'$REGION' is not a region name such as us-central1"
@@ -237,6 +256,36 @@ check_tools() {
     ((DRY_RUN)) || die "gcloud is not installed: use Cloud Shell (see docs/google-setup.md) or install it"
     HAVE_GCLOUD=0
     warn "gcloud is not installed; the dry run shows the plan for a fresh project"
+    return 0
+  fi
+  # Only the alert emails' notification channel needs gcloud's beta commands.
+  if ((MONITORING_ALERTS)); then
+    check_gcloud_beta
+  fi
+}
+
+# Google's alert emails need a notification channel, and gcloud manages those only with its beta commands
+# (`gcloud beta monitoring channels`; the alert policies use GA commands). gcloud loads them from
+# lib/surface/beta/ of its installation: Google's installer adds it only with `gcloud components install beta`,
+# apt's google-cloud-cli package always has it. Look there rather than run a beta command, which would try to
+# install the component by itself. An installation laid out otherwise is not judged (gcloud then says itself).
+gcloud_has_beta() {
+  local root
+  root="$(gcloud info --format='value(installation.sdk_root)' 2>/dev/null)" || return 0
+  [[ -n "$root" && -d "$root/lib/surface" ]] || return 0
+  [[ -f "$root/lib/surface/beta/__init__.py" ]]
+}
+
+check_gcloud_beta() {
+  gcloud_has_beta && return 0
+  local problem="this gcloud lacks its beta commands, which deploy.sh needs to set up Google's alert emails"
+  local fix="Installed with Google's installer: run 'gcloud components install beta'. Installed with apt:
+  run 'sudo apt-get update && sudo apt-get install --only-upgrade google-cloud-cli' (the package includes them).
+  Cloud Shell has them already (docs/google-setup.md)"
+  if ((DRY_RUN)); then
+    warn "$problem. $fix"
+  else
+    die "$problem; nothing was changed. $fix"
   fi
 }
 
@@ -255,10 +304,12 @@ read_cloud_config() {
   done <<<"$facts"
   TIME_ZONE="${TIME_ZONE:-$CONFIG_TIME_ZONE}"
   OWNER_EMAIL="${OWNER_EMAIL:-$FIRST_MAIL_TO}"
-  [[ "$OWNER_EMAIL" == *@* ]] || die "no owner email: pass --owner-email (it receives Google's alert emails)"
+  if ((MONITORING_ALERTS)) && [[ "$OWNER_EMAIL" != *@* ]]; then
+    die "no owner email: pass --owner-email (it receives Google's alert emails)"
+  fi
   FUNCTION_SA="$FUNCTION_SA_NAME@$PROJECT.iam.gserviceaccount.com"
   SCHEDULER_SA="$SCHEDULER_SA_NAME@$PROJECT.iam.gserviceaccount.com"
-  AUDIENCE="pvs6-sentinel-scheduler-$PROJECT"
+  BUILD_SA="$BUILD_SA_NAME@$PROJECT.iam.gserviceaccount.com"
 }
 
 preflight() {
@@ -296,12 +347,27 @@ ensure_service_account() {
   fi
 }
 
+# Cloud Build builds each function as this account. Projects made since 2024 no longer give the default
+# Compute Engine account the build roles (and organisations may forbid it), so the first build would fail there:
+# https://cloud.google.com/functions/1stgendocs/securing/build-custom-sa (read 2026-12-03). Granting a role the
+# account already has changes nothing; --condition=None keeps gcloud from asking when the project has conditions.
+grant_build_roles() {
+  local role
+  for role in "${BUILD_ROLES[@]}"; do
+    run_iam "${GC[@]}" projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$BUILD_SA" \
+      --role="$role" --condition=None
+  done
+}
+
 service_accounts() {
-  step "service accounts: one the functions run as, one Cloud Scheduler calls them with"
+  step "service accounts: one the functions run as, one Cloud Scheduler calls them with, one that builds them"
   ensure_service_account "$FUNCTION_SA_NAME" "$FUNCTION_SA" "PVS6 Sentinel function" \
     "Runs the PVS6 Sentinel functions; share your Google Sheet with this account"
   ensure_service_account "$SCHEDULER_SA_NAME" "$SCHEDULER_SA" "PVS6 Sentinel scheduler" \
     "Cloud Scheduler calls the PVS6 Sentinel scheduled functions as this account"
+  ensure_service_account "$BUILD_SA_NAME" "$BUILD_SA" "PVS6 Sentinel build" \
+    "Cloud Build builds the PVS6 Sentinel functions as this account"
+  grant_build_roles
 }
 
 # --- step 3 ---------------------------------------------------------------------------------------------------
@@ -400,7 +466,7 @@ store_mail_password() {
 store_secrets() {
   step "store the config and the secrets in Secret Manager (a new version only when a value changed)"
   local i
-  python3 "$HELPER" render "$CLOUD_CONFIG" "$WORK/config.toml" "$AUDIENCE" "$SCHEDULER_SA" ||
+  python3 "$HELPER" render "$CLOUD_CONFIG" "$WORK/config.toml" "$SCHEDULER_SA" ||
     die "fix $CLOUD_CONFIG as described above"
   cp "$WORK/config.toml" "$WORK/config-for-selftest.toml"
   put_secret "$CONFIG_SECRET" "$WORK/config.toml" "the cloud config file $(basename "$CLOUD_CONFIG")"
@@ -459,22 +525,6 @@ function_url() {
     --format='value(serviceConfig.uri)'
 }
 
-# Cloud Run accepts the scheduler's token only for an audience it knows: add ours (once) to the service.
-ensure_audience() {
-  local service="$1" annotations
-  annotations="$(query "${GC[@]}" run services describe "$service" --region="$REGION" --format=json)" ||
-    annotations="{}"
-  if printf '%s' "$annotations" | python3 -c '
-import json, sys
-annotations = json.load(sys.stdin).get("metadata", {}).get("annotations", {})
-sys.exit(0 if sys.argv[1] in json.loads(annotations.get("run.googleapis.com/custom-audiences", "[]")) else 1)
-' "$AUDIENCE" 2>/dev/null; then
-    say "  $service already accepts the scheduler's audience"
-  else
-    run "${GC[@]}" run services update "$service" --region="$REGION" --add-custom-audiences="$AUDIENCE"
-  fi
-}
-
 deploy_functions() {
   step "deploy the four functions (gen2 Cloud Run functions, $RUNTIME; this takes a few minutes each)"
   local stage entry name secrets flag envs i flags=()
@@ -500,13 +550,13 @@ deploy_functions() {
     fi
     run "${GC[@]}" functions deploy "$name" --gen2 --runtime="$RUNTIME" --region="$REGION" --source="$stage" \
       --entry-point="$entry" --trigger-http "${flags[@]}" --service-account="$FUNCTION_SA" \
-      --set-env-vars="$envs" --set-secrets="$secrets" --update-labels="$LABEL"
+      --build-service-account="projects/$PROJECT/serviceAccounts/$BUILD_SA" --set-env-vars="$envs" \
+      --set-secrets="$secrets" --update-labels="$LABEL"
   done
   for entry in "${SCHEDULED[@]}"; do
     name="$(function_name "$entry")"
     run_iam "${GC[@]}" functions add-invoker-policy-binding "$name" --region="$REGION" \
       --member="serviceAccount:$SCHEDULER_SA"
-    ensure_audience "$name"
   done
 }
 
@@ -535,11 +585,17 @@ cost_summary() {
   ((DRY_RUN)) || return 0
   printf '\n== What it costs: monthly use of each Google service for %d site(s), beside the free allowance\n' \
     "${#SITES[@]}"
-  python3 "$SCRIPT_DIR/deploy/cost_model.py" summary --sites "${#SITES[@]}" ||
+  local alerts=()
+  ((MONITORING_ALERTS)) && alerts=(--monitoring-alerts)
+  python3 "$SCRIPT_DIR/deploy/cost_model.py" summary --sites "${#SITES[@]}" "${alerts[@]}" ||
     warn "the cost summary could not be computed (see above); docs/cost.md has the figures"
 }
 
 # --- step 5 ---------------------------------------------------------------------------------------------------
+# Each job calls its function with an ID token of the scheduler account whose audience is the function's own
+# *.run.app URL (serviceConfig.uri): Cloud Run always accepts that audience, so nothing on the service is changed
+# behind Cloud Functions' back (https://cloud.google.com/run/docs/configuring/custom-audiences, read 2026-12-03).
+# The function then checks only the account (pvs6_cloud/oidc.py; the deployed config names no audience).
 ensure_job() {
   local entry="$1" schedule="$2" deadline="$3" description="$4" job url verb
   job="$(function_name "$entry")"
@@ -555,7 +611,7 @@ ensure_job() {
   fi
   run "${GC[@]}" scheduler jobs "$verb" http "$job" --location="$REGION" --schedule="$schedule" \
     --time-zone="$TIME_ZONE" --uri="$url" --http-method=POST --oidc-service-account-email="$SCHEDULER_SA" \
-    --oidc-token-audience="$AUDIENCE" --attempt-deadline="$deadline" --description="$description"
+    --oidc-token-audience="$url" --attempt-deadline="$deadline" --description="$description"
 }
 
 scheduler_jobs() {
@@ -571,12 +627,12 @@ ensure_policy() {
   file="$WORK/$(basename "$template")"
   python3 "$HELPER" template "$template" "$file" "DISPLAY_NAME=$display" "FILTER=$filter" \
     "CHANNEL=$channel" || die "cannot fill $template"
-  existing="$(query "${GC[@]}" alpha monitoring policies list --filter="displayName=\"$display\"" \
+  existing="$(query "${GC[@]}" monitoring policies list --filter="displayName=\"$display\"" \
     --format='value(name)' | head -n 1)" || existing=""
   if [[ -n "$existing" ]]; then
-    run "${GC[@]}" alpha monitoring policies update "$existing" --policy-from-file="$file"
+    run "${GC[@]}" monitoring policies update "$existing" --policy-from-file="$file"
   else
-    run "${GC[@]}" alpha monitoring policies create --policy-from-file="$file"
+    run "${GC[@]}" monitoring policies create --policy-from-file="$file"
   fi
 }
 
@@ -588,8 +644,35 @@ or_list() {
   printf '(%s)' "$out"
 }
 
+# Google bills $1.50 a month per alert condition and does not say whether log-based ones are exempt (docs/cost.md):
+# the owner asked for no fees, so these are set up only on request. Without it nothing is created, and policies an
+# earlier deploy made are named with the command that removes them: deleting them is the owner's choice, not ours.
+existing_policies() {
+  local display
+  for display in "$POLICY_ERRORS_NAME" "$POLICY_SCHEDULER_NAME"; do
+    query "${GC[@]}" monitoring policies list --filter="displayName=\"$display\"" --format='value(name)' |
+      head -n 1 || true
+  done
+}
+
 monitoring() {
+  if ((!MONITORING_ALERTS)); then
+    step "Google's own alert emails (Cloud Monitoring): not set up, as Google may bill them"
+    say "  (./deploy.sh --with-monitoring-alerts sets them up; Google may bill them: docs/cost.md)"
+    local kept=() name
+    while IFS= read -r name; do
+      [[ -n "$name" ]] && kept+=("$name")
+    done < <(existing_policies)
+    ((${#kept[@]})) || return 0
+    warn "an earlier deploy made ${#kept[@]} Google alert policies, which are still there: Google may bill up to
+  \$1.50 a month for each (docs/cost.md). deploy.sh leaves them as they are. To remove them, run:"
+    for name in "${kept[@]}"; do
+      printf '    gcloud monitoring policies delete %s --project=%s\n' "$name" "$PROJECT" >&2
+    done
+    return 0
+  fi
   step "Google's own alerting: email $OWNER_EMAIL when the functions log errors or a scheduled job fails"
+  say "  (Google may bill up to \$1.50 a month for each of the two alerts: docs/cost.md)"
   local channel names=() jobs=() entry filter
   channel="$(query "${GC[@]}" beta monitoring channels list --type=email \
     --filter="labels.email_address=\"$OWNER_EMAIL\"" --format='value(name)' | head -n 1)" || channel=""
@@ -638,38 +721,152 @@ EOF
        echo " echo '\$(gcloud secrets versions access latest --secret=$(secret_id "${SITE_SECRET_ENVS[$i]}") --project=$PROJECT)' | sudo tee /etc/pvs6-sentinel/secret >/dev/null"
 EOF
   done
-  cat <<EOF
-
-3. Google emails $OWNER_EMAIL if the functions log errors or a scheduled job fails.
-EOF
+  if ((MONITORING_ALERTS)); then
+    say $'\n3. Google emails '"$OWNER_EMAIL"' if the functions log errors or a scheduled job fails.'
+  else
+    say $'\n3. Free checks that tell you the monitor itself stopped: docs/google-setup.md, step 8.'
+  fi
   if ((DRY_RUN)); then
     say $'\nDry run: nothing was changed.'
   fi
 }
 
-selftest() {
-  ((SELFTEST)) || return 0
-  printf '\n== Self-test: sheet, email and weather, with the deployed config\n'
-  local i env_name value
-  if ((DRY_RUN)); then
-    show_cmd "(with each secret from Secret Manager in its environment variable)" \
-      pvs6-cloud selftest --config "<the deployed copy of $(basename "$CLOUD_CONFIG")>"
+# --- ./deploy.sh --selftest: check what is deployed, change nothing ------------------------------------------------
+# It deploys nothing: it reads what deploy.sh stored and created, knocks on pvs6-ingest the way the Pi does
+# (deploy/probe_ingest.py), then runs `pvs6-cloud selftest` with the deployed settings and secrets, and ends
+# with one verdict. Every problem found is collected, so the owner sees all of them at once.
+PROBLEMS=()
+
+problem() {
+  PROBLEMS+=("$1")
+  printf '  PROBLEM: %s\n' "$1"
+}
+
+# pvs6-cloud on PATH, else in the private environment docs/google-setup.md makes (~/pvs6-venv).
+find_pvs6_cloud() {
+  if command -v pvs6-cloud; then
     return 0
   fi
-  command -v pvs6-cloud >/dev/null || die "pvs6-cloud is not installed here: run pip install '.[cloud]' first"
+  if [[ -x "${HOME:-}/pvs6-venv/bin/pvs6-cloud" ]]; then
+    printf '%s\n' "$HOME/pvs6-venv/bin/pvs6-cloud"
+    return 0
+  fi
+  return 1
+}
+
+selftest_verdict() {
+  local item
+  printf '\n'
+  if ((${#PROBLEMS[@]} == 0)); then
+    say "Verdict: everything works. The functions and timers are deployed, pvs6-ingest lets the Pi's uploads in,"
+    say "and the monitor can write your sheet and email you (look for \"PVS6 Sentinel is connected\")."
+    return 0
+  fi
+  say "Verdict: ${#PROBLEMS[@]} problem(s) found; nothing was changed. Fix them, then run ./deploy.sh --selftest again:"
+  for item in "${PROBLEMS[@]}"; do
+    say "  - $item"
+  done
+  return 1
+}
+
+selftest_deployed() {
+  local cli="" account deployed="$WORK/deployed-config.toml" local_copy="$WORK/local-config.toml" entry name url
+  local ingest_url="" i env_name id value line
+  printf '\n== Self-test of what is deployed in %s (nothing is deployed or changed)\n' "$PROJECT"
+  if ! cli="$(find_pvs6_cloud)"; then
+    ((DRY_RUN)) || die "the self-test needs PVS6 Sentinel installed here once (a few minutes), in its own Python
+  environment. In this folder run:
+      python3 -m venv ~/pvs6-venv
+      ~/pvs6-venv/bin/pip install -q '.[cloud]'
+  then ./deploy.sh --selftest again (it finds ~/pvs6-venv by itself)"
+    cli="pvs6-cloud"
+  fi
+  if ((!HAVE_GCLOUD)); then
+    show_cmd "(with the deployed settings and each secret from Secret Manager)" "$cli" selftest --config "<deployed>"
+    say $'\nDry run: gcloud is not installed, so nothing could be looked at.'
+    return 0
+  fi
+  if ((!DRY_RUN)); then
+    account="$(gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null | head -n 1)" || true
+    [[ -n "$account" ]] || die "gcloud is not logged in: run 'gcloud auth login' (Cloud Shell is logged in already)"
+  fi
+
+  if query "${GC[@]}" secrets versions access latest --secret="$CONFIG_SECRET" --out-file="$deployed" >/dev/null; then
+    python3 "$HELPER" render "$CLOUD_CONFIG" "$local_copy" "$AUDIENCE" "$SCHEDULER_SA" ||
+      die "fix $CLOUD_CONFIG as described above"
+    if cmp -s "$deployed" "$local_copy"; then
+      say "  settings: the deployed copy ($CONFIG_SECRET) matches $(basename "$CLOUD_CONFIG")"
+    else
+      problem "$(basename "$CLOUD_CONFIG") has changes that are not deployed yet: run ./deploy.sh (the test below uses the deployed settings)"
+    fi
+  else
+    problem "PVS6 Sentinel is not deployed in project $PROJECT (no $CONFIG_SECRET secret): run ./deploy.sh first"
+    selftest_verdict
+    return
+  fi
+
+  for entry in "${ENTRY_POINTS[@]}"; do
+    name="$(function_name "$entry")"
+    if url="$(function_url "$entry")" && [[ -n "$url" ]]; then
+      say "  function $name is deployed ($url)"
+      [[ "$entry" == ingest ]] && ingest_url="$url"
+    else
+      problem "the function $name is not deployed: run ./deploy.sh"
+    fi
+  done
+  for entry in "${SCHEDULED[@]}"; do
+    name="$(function_name "$entry")"
+    if query "${GC[@]}" scheduler jobs describe "$name" --location="$REGION" --format='value(name)' >/dev/null; then
+      say "  scheduled job $name exists"
+    else
+      problem "the scheduled job $name is missing: run ./deploy.sh"
+    fi
+  done
+
+  if ((DRY_RUN)); then
+    say "  would knock on pvs6-ingest with each site's upload secret (deploy/probe_ingest.py)"
+    show_cmd "(with the deployed settings and each secret from Secret Manager)" "$cli" selftest --config "<deployed>"
+    say $'\nDry run: the checks that send or write something were not run.'
+    return 0
+  fi
+
   (
     # Each secret goes into this subshell's environment only (export is a shell builtin: no process sees it
     # on a command line), exactly as Secret Manager hands it to the function.
-    for env_name in "${SITE_SECRET_ENVS[@]}" ${MAIL_PASSWORD_ENV:+"$MAIL_PASSWORD_ENV"}; do
-      value="$("${GC[@]}" secrets versions access latest --secret="$(secret_id "$env_name")")" ||
-        die "cannot read secret $(secret_id "$env_name")"
+    for i in "${!SITE_SECRET_ENVS[@]}"; do
+      env_name="${SITE_SECRET_ENVS[$i]}"
+      id="$(secret_id "$env_name")"
+      value="$("${GC[@]}" secrets versions access latest --secret="$id" 2>/dev/null)" || {
+        problem "cannot read the upload secret $id from Secret Manager: run ./deploy.sh"
+        continue
+      }
       export "$env_name=$value"
+      if [[ -n "$ingest_url" ]]; then
+        if line="$(PVS6_PROBE_SECRET="$value" python3 "$SCRIPT_DIR/deploy/probe_ingest.py" "$ingest_url" \
+          "${SITES[$i]}")"; then
+          say "  $line"
+        else
+          problem "${line:-the knock on pvs6-ingest could not be made (see the message above)}"
+        fi
+      fi
     done
+    if [[ -n "$MAIL_PASSWORD_ENV" ]]; then
+      id="$(secret_id "$MAIL_PASSWORD_ENV")"
+      if value="$("${GC[@]}" secrets versions access latest --secret="$id" 2>/dev/null)"; then
+        export "$MAIL_PASSWORD_ENV=$value"
+      else
+        problem "the Gmail app password is not stored ($id): run ./deploy.sh, it asks for it"
+      fi
+    fi
     value=""
-    show_cmd "(with each secret in its environment variable)" pvs6-cloud selftest \
-      --config "$WORK/config-for-selftest.toml"
-    pvs6-cloud selftest --config "$WORK/config-for-selftest.toml"
-  ) || die "the self-test could not run or found a problem (see above)"
+    printf '\n'
+    show_cmd "(with the deployed settings and each secret in its environment variable)" "$cli" selftest \
+      --config "$deployed"
+    if ! "$cli" selftest --config "$deployed"; then
+      problem "pvs6-cloud selftest found a problem with the sheet, the email or the weather (its table above says which)"
+    fi
+    selftest_verdict
+  )
 }
 
 cleanup() {
@@ -687,6 +884,10 @@ main() {
   exec 3>&1
   trap cleanup EXIT
   read_cloud_config
+  if ((SELFTEST)); then
+    selftest_deployed
+    return
+  fi
   if ((DRY_RUN)); then
     say "DRY RUN: printing every command that would change something; nothing is changed."
     say "(Read-only look-ups still run, so the plan matches what already exists in $PROJECT.)"
@@ -701,7 +902,6 @@ main() {
   monitoring
   cost_summary
   summary
-  selftest
 }
 
 main "$@"

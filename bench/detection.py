@@ -16,7 +16,9 @@ sunny days; no false alerts, including over clean months with clear, cloudy and 
 a tripped breaker on a site without a circuit map is exactly one alert within 1 hour; a dead panel that comes
 back raises nothing more; and every scenario is replayed as one late backlog (the Pi back from an outage, in
 contract-size batches), whose Alerts rows must equal the live ones (every column but the wall-time Emailed; the
-watchdog's own kinds aside, as they judge the present): column "backlog".
+watchdog's own kinds aside, as they judge the present): column "backlog". Issue 18 adds roofs that are not rows
+of identical, unshaded panels (a tree's morning shadow on 3 of 16 panels, snow sliding off unevenly, an east/west
+two-plane roof), each played for weeks with a weak and a dead panel: second table (``--roofs-only`` for it alone).
 
 Run: ``.venv/bin/python bench/detection.py [--quick] [--jobs 2]``. The simulator costs about 0.1 s per reading,
 so the full run (about 4,000 readings) takes a few minutes; ``--quick`` shortens the clean months.
@@ -32,7 +34,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,8 @@ from pvs6_cloud.notify.transport import OutboxTransport
 from pvs6_cloud.pipeline import Services, ingest_batch
 from pvs6_cloud.sink.csv_sink import CsvSink
 from pvs6_cloud.solar import sun_position
-from pvs6_sim.config import PvsConfig, SimConfig
+from pvs6_sim.config import ArrayConfig as SimArrayConfig
+from pvs6_sim.config import Plane, PvsConfig, Shade, SimConfig
 from pvs6_sim.faults import Fault
 from pvs6_sim.model import Simulator
 
@@ -133,14 +136,153 @@ def scenarios(quick: bool) -> list[Scenario]:
     ]
 
 
-def _site(sim: Simulator, folder: Path, circuit_map: bool = True) -> SiteConfig:
+@dataclass(frozen=True)
+class Roof:
+    """A real-world roof that is not a row of identical, unshaded panels, played for weeks with two real faults.
+
+    The first ``learn_days`` are the site's first days of monitoring (the detector is still learning each panel's
+    normal); the next ``clean_days`` are scored for false alerts; then a 25 % weak panel (``weak``) appears, and
+    three days later another panel (``dead``) dies at 11:06 local. The fault days' weather is fixed: clear,
+    cloudy, clear, clear, clear. ``covered`` lists snow left on single panels: (panel, start h, end h), hours
+    from the first midnight, local.
+    """
+
+    name: str
+    start: date
+    array: SimArrayConfig
+    weak: int
+    dead: int
+    weather: dict[int, str] = field(default_factory=dict)
+    covered: tuple[tuple[int, float, float], ...] = ()
+    learn_days: int = 7
+    clean_days: int = 30
+    default_weather: str = "mixed"
+    seed: int = 11
+    cloud_array: ArrayConfig | None = None
+
+
+SIXTEEN = SimArrayConfig(panels=16, circuits=2)
+FAULT_WEATHER = ("clear", "cloudy", "clear", "clear", "clear")
+
+
+def _snow_shed(day: int, first_h: float, spread_h: float, late: tuple[int, float], panels: int = 16,
+               seed: int = 5) -> tuple[tuple[int, float, float], ...]:
+    """Snow sliding off panel by panel on ``day``: from midnight of the snow day before until a staggered time."""
+    order = sorted(range(panels), key=lambda i: hashlib.sha256(f"{seed}:{day}:{i}".encode()).digest())
+    out = []
+    for rank, panel in enumerate(order):
+        end = day * 24 + first_h + spread_h * rank / (panels - 1)
+        if panel == late[0]:
+            end = day * 24 + late[1]
+        out.append((panel, (day - 1) * 24.0, end))
+    return tuple(out)
+
+
+def roofs(quick: bool) -> list[Roof]:
+    """The shaded, snowy and two-faced roofs of issue 18."""
+    learn, clean = (4, 10) if quick else (7, 30)
+    snow_days = (learn + 2, learn + clean - 8) if quick else (learn + 2, learn + 13)
+    weather = {snow_days[0]: "snow", snow_days[0] + 1: "clear", snow_days[1]: "snow", snow_days[1] + 1: "snow",
+               snow_days[1] + 2: "clear"}
+    covered = (_snow_shed(snow_days[0] + 1, 9.5, 2.0, (6, 13.0))
+               + _snow_shed(snow_days[1] + 2, 10.0, 2.0, (11, 12.5)))
+    tree = Shade(panels=(0, 1, 2), max_azimuth_deg=100.0, max_elevation_deg=46.0, transmission=0.03)
+    two_faces = replace(SIXTEEN, planes=(Plane(25.0, 90.0, tuple(range(8))), Plane(25.0, 270.0, tuple(range(8, 16)))))
+    return [
+        Roof("morning shade on 3 of 16", date(2025, 6, 2), replace(SIXTEEN, shade=(tree,)), weak=1, dead=2,
+             learn_days=learn, clean_days=clean),
+        Roof("snow sliding off unevenly", date(2025, 1, 3), SIXTEEN, weak=5, dead=12, weather=weather,
+             covered=covered, learn_days=learn, clean_days=clean, seed=12),
+        Roof("east/west two-plane roof", date(2025, 6, 2), two_faces, weak=3, dead=12, learn_days=learn,
+             clean_days=clean, seed=13),
+    ]
+
+
+def run_roof(roof: Roof) -> dict[str, Any]:
+    """Play one roof through the pipeline and score false alerts, false mails and the two faults."""
+    t_start = time.monotonic()
+    midnight = datetime(roof.start.year, roof.start.month, roof.start.day, tzinfo=TZ).astimezone(UTC)
+    fault_day = roof.learn_days + roof.clean_days
+    days = fault_day + len(FAULT_WEATHER)
+    weather = {roof.start + timedelta(days=k): v for k, v in roof.weather.items()}
+    weather |= {roof.start + timedelta(days=fault_day + k): v for k, v in enumerate(FAULT_WEATHER)}
+    sim = Simulator(SimConfig(array=roof.array, start=midnight - timedelta(hours=1),
+                              default_weather=roof.default_weather, weather=weather, seed=roof.seed,
+                              pvs=PvsConfig(nightly_reboot_hour_utc=7)))
+    for panel, a, b in roof.covered:
+        sim.inject(Fault("covered", target=panel, start=midnight + timedelta(hours=a),
+                         end=midnight + timedelta(hours=b)))
+    weak_at = midnight + timedelta(days=fault_day)
+    dead_day = roof.start + timedelta(days=fault_day + 3)
+    dead_at = datetime(dead_day.year, dead_day.month, dead_day.day, 11, 6, tzinfo=TZ).astimezone(UTC)
+    sim.inject(Fault("weak", target=roof.weak, value=0.75, start=weak_at))
+    sim.inject(Fault("dead", target=roof.dead, start=dead_at))
+    polls = _poll_times(roof.start, days)
+    rows, mails = _play_roof(sim, midnight, polls, roof.cloud_array)
+    learned_bytes = next(int(r["device"]) for r in rows if r["kind"] == "_learned_bytes")
+    serials = sim.identity.inverter_serials
+    expected = {("inverter_weak", serials[roof.weak]): weak_at, ("inverter_down", serials[roof.dead]): dead_at}
+    learn_end = midnight + timedelta(days=roof.learn_days)
+    hits: dict[str, datetime] = {}
+    false = {"learning": [], "scored": []}
+    for row in rows:
+        if row["kind"] == "_learned_bytes":
+            continue
+        opened = datetime.fromisoformat(row["opened"])
+        key = (row["kind"], row["device"])
+        if key in expected and opened >= expected[key] and row["kind"] not in hits:
+            hits[row["kind"]] = opened
+            continue
+        false["learning" if opened < learn_end else "scored"].append(
+            f"{row['kind']}:{row['device'][-6:]}@{opened.astimezone(TZ):%m-%d %H:%M}")
+    true_serials = (serials[roof.weak], serials[roof.dead])
+    false_mails = {"learning": 0, "scored": 0}
+    for at, text in mails:
+        if at >= weak_at and any(serial in text for serial in true_serials):
+            continue
+        false_mails["learning" if at < learn_end else "scored"] += 1
+    dead_delay = (f"{_daylight_hours(dead_at, hits['inverter_down']):.2f} daylight h"
+                  if "inverter_down" in hits else "not found")
+    weak_delay = "not found"
+    if "inverter_weak" in hits:
+        span = (hits["inverter_weak"].astimezone(TZ).date() - weak_at.astimezone(TZ).date()).days + 1
+        sunny = sum(1 for k in range(span) if FAULT_WEATHER[min(k, len(FAULT_WEATHER) - 1)] == "clear")
+        weak_delay = f"{sunny} sunny day(s)"
+    return {"name": roof.name, "learning": false["learning"], "false": false["scored"], "false_mails": false_mails,
+            "dead": dead_delay,
+            "dead_ok": "inverter_down" in hits and _daylight_hours(dead_at, hits["inverter_down"]) <= 1.0,
+            "weak": weak_delay, "weak_ok": "inverter_weak" in hits and int(weak_delay.split()[0]) <= 3,
+            "learned_bytes": learned_bytes, "readings": len(polls), "took_s": round(time.monotonic() - t_start, 1),
+            "days": f"{roof.learn_days} learning + {roof.clean_days} scored + {len(FAULT_WEATHER)} with faults"}
+
+
+def _print_roofs(results: list[dict[str, Any]]) -> bool:
+    if not results:
+        return True
+    print(f"\n{'roof':28} {'false (learning)':17} {'false':6} {'false mails (learning)':23} {'false mails':12} "
+          f"{'dead panel':18} {'weak panel':16} {'learned':8}")
+    ok = True
+    for r in results:
+        fm = r["false_mails"]
+        print(f"{r['name']:28} {len(r['learning']):<17} {len(r['false']):<6} {fm['learning']:<23} {fm['scored']:<12} "
+              f"{r['dead']:18} {r['weak']:16} {r['learned_bytes'] / 1024:.1f} KB")
+        for f in r["learning"]:
+            print(f"{'':28}   while learning: {f}")
+        for f in r["false"]:
+            print(f"{'':28}   false alert: {f}")
+        ok &= not r["false"] and not fm["scored"] and r["dead_ok"] and r["weak_ok"] and r["learned_bytes"] < 64 * 1024
+    print(f"Each roof: {results[0]['days']} days. Targets: 0 false alerts and 0 false mails after learning; dead "
+          "panel <= 1 daylight h; 25 % weak panel <= 3 sunny days; learned state < 64 KB.")
+    return ok
+
+
+def _site(sim: Simulator, folder: Path, circuit_map: bool = True, base: ArrayConfig | None = None) -> SiteConfig:
     serials = sim.identity.inverter_serials
     half = len(serials) // 2
+    array = replace(base or ArrayConfig(), panels=len(serials))
     if circuit_map:
         places = {s: f"circuit {1 + i // half}, panel {1 + i % half}" for i, s in enumerate(serials)}
-        array = ArrayConfig(circuits={"1": serials[:half], "2": serials[half:]}, places=places)
-    else:
-        array = ArrayConfig()
+        array = replace(array, circuits={"1": serials[:half], "2": serials[half:]}, places=places)
     return SiteConfig("home", "secret", LAT, LON, str(TZ), name="Bench house", local_dir=folder / "sheet",
                       mail_to=("owner@example.com",), array=array)
 
@@ -243,6 +385,52 @@ def play(sc: Scenario, first_day: int = 0, days: int | None = None) -> Played:
     return Played(sim, uploads, fault_at)
 
 
+class _RecordingOutbox(OutboxTransport):
+    """The outbox, also remembering when (simulated time) each mail went out and what it said."""
+
+    def __init__(self, folder: Path, clock: list[datetime]) -> None:
+        super().__init__(folder)
+        self.clock = clock
+        self.sent: list[tuple[datetime, str]] = []
+
+    def send(self, mail: Any) -> None:
+        super().send(mail)
+        self.sent.append((self.clock[0], f"{mail.subject}\n{mail.text}"))
+
+
+def _play_roof(sim: Simulator, midnight: datetime, polls: list[datetime],
+               array: ArrayConfig | None = None) -> tuple[list[dict[str, Any]], list[tuple[datetime, str]]]:
+    """Play the Pi against ``sim`` at ``polls`` through the real pipeline; the Alerts rows and the mails sent."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        site = _site(sim, folder, base=array)
+        config = CloudConfig(sites={"home": site}, mail=MailConfig(outbox_dir=folder / "outbox"),
+                             weather=WeatherConfig(enabled=False), detection=DetectionConfig())
+        sink = CsvSink(site.local_dir, site.tz)
+        clock: list[datetime] = [midnight]
+        mailer = _RecordingOutbox(folder / "outbox", clock)
+        services = Services(sink_for=lambda _site: sink, clock=lambda: clock[0], mailer=lambda: mailer)
+        last_contact: datetime | None = None
+        for at in polls:
+            items: tuple[UploadItem, ...] = ()
+            if sim.answering(at):
+                payload = sim.device_list(at)
+                raw = json.dumps(payload, sort_keys=True).encode()
+                items = (UploadItem(at, "dl_cgi", hashlib.sha256(raw).hexdigest(), payload),)
+                last_contact = at
+            status: dict[str, Any] = {"spool_depth": 0}
+            if last_contact is not None:
+                status["last_pvs_contact"] = last_contact.isoformat()
+            clock[0] = at + timedelta(seconds=20)
+            ingest_batch(UploadBatch("home", "bench", status, items), config, services)
+            clock[0] = at + timedelta(minutes=2)
+            run_watchdog(sink, site, config.detection, clock[0], lambda: mailer)
+        state = sink.load_state()
+        rows = state.section("alerts").get("rows", [])
+        learned = json.dumps(state.section("detect").get("normal", {}), separators=(",", ":"))
+    return [*rows, {"kind": "_learned_bytes", "device": str(len(learned.encode())), "opened": ""}], mailer.sent
+
+
 # Kinds only the scheduled watchdog judges (the present: is the Pi talking now?); a backlog cannot replay them.
 WATCHDOG_KINDS = frozenset({"edge_silent", "pvs_unreachable", "edge_storage"})
 
@@ -337,14 +525,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="two weeks per clean season instead of a month")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
+    parser.add_argument("--roofs-only", action="store_true", help="only the shaded, snowy and two-plane roofs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    chosen = [s for s in scenarios(args.quick) if args.only in s.name]
+    chosen = [s for s in scenarios(args.quick) if args.only in s.name] if not args.roofs_only else []
+    chosen_roofs = [r for r in roofs(args.quick) if args.only in r.name]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        roof_futures = [pool.submit(run_roof, r) for r in chosen_roofs]
         results = list(pool.map(run_scenario, chosen))
-    print(f"{'scenario':28} {'expected':16} {'detected':9} {'delay':34} {'target':17} {'false':5} {'mails':5} "
-          f"{'backlog':8} weather")
+        roof_results = [f.result() for f in roof_futures]
     ok = True
+    if results:
+        print(f"{'scenario':28} {'expected':16} {'detected':9} {'delay':34} {'target':17} {'false':5} {'mails':5} "
+              f"{'backlog':8} weather")
     for r in results:
         verdict = "-" if r["expected"] == "-" else ("yes" if r["detected"] else "NO")
         backlog = {True: "same", False: "DIFFERS", None: "-"}[r["backlog_same"]]
@@ -355,9 +548,10 @@ def main(argv: list[str] | None = None) -> int:
         for f in r["related"]:
             print(f"{'':28}   also (true, same panel): {f}")
         ok &= (r["detected"] or r["expected"] == "-") and not r["false"] and r["backlog_same"] is not False
-    total = sum(r["readings"] for r in results)
-    print(f"\n{total} readings through the pipeline, {sum(r['took_s'] for r in results):.0f} s of work. "
-          "Weather per day: S = clear, c = cloudy, * = snow-covered.")
+    ok &= _print_roofs(roof_results)
+    total = sum(r["readings"] for r in results + roof_results)
+    print(f"\n{total} readings through the pipeline, {sum(r['took_s'] for r in results + roof_results):.0f} s of "
+          "work. Weather per day: S = clear, c = cloudy, * = snow-covered.")
     return 0 if ok else 1
 
 

@@ -167,9 +167,10 @@ def read_deployment(deploy_text: str, policy: list[dict[str, Any]], alert_polici
                       min(deletes, default=None), "PVS6_NO_UPLOAD_SECRETS=1" not in deploy_text)
 
 
-def load_deployment(root: Path = ROOT) -> Deployment:
+def load_deployment(root: Path = ROOT, monitoring_alerts: bool = False) -> Deployment:
+    """``monitoring_alerts``: deploy.sh ran with --with-monitoring-alerts (off by default: they may be billed)."""
     policy = json.loads((root / "deploy" / "cleanup-policy.json").read_text(encoding="utf-8"))
-    alert_policies = len(list((root / "deploy").glob("policy-*.json")))
+    alert_policies = len(list((root / "deploy").glob("policy-*.json"))) if monitoring_alerts else 0
     return read_deployment((root / "deploy.sh").read_text(encoding="utf-8"), policy, alert_policies)
 
 
@@ -186,7 +187,9 @@ class Line:
 
     @property
     def share(self) -> float | None:
-        """The part of the allowance used (1.0 = all of it)."""
+        """The part of the allowance used (1.0 = all of it); nothing used is nothing billed, allowance or not."""
+        if self.usage == 0:
+            return 0.0
         if self.free is None:
             return None
         return self.usage / self.free if self.free else math.inf
@@ -261,7 +264,8 @@ def usage(figures: dict[str, Any], deployment: Deployment, runs_per_day: int, si
              "one read per secret a function is given, per cold start"),
         Line("Cloud Logging", "MiB", log_bytes / 2**20, FREE["log_bytes"] / 2**20),
         Line("Cloud Monitoring alerting", "alert policies", deployment.alert_policies, None,
-             "log-based; see docs/cost.md"),
+             "log-based, possibly $1.50 a month each; see docs/cost.md" if deployment.alert_policies
+             else "none: only with deploy.sh --with-monitoring-alerts"),
         Line("Sheets API", "requests per minute (peak)", sheets_per_min, FREE["sheets_per_min_per_user"],
              "a quota, never billed"),
     ]
@@ -291,10 +295,11 @@ def _share(line: Line) -> str:
     return f"{share * 100:.1f}%" if share <= 1 else f"OVER ({share * 100:.0f}%)"
 
 
-def table(sites_list: list[int], root: Path = ROOT, figures: dict[str, Any] | None = None) -> str:
+def table(sites_list: list[int], root: Path = ROOT, figures: dict[str, Any] | None = None,
+          monitoring_alerts: bool = False) -> str:
     """The summary: each service's usage for each site count, beside the free allowance and the share used."""
     figures = figures if figures is not None else load_figures(root / "deploy" / "cost_figures.json")
-    deployment = load_deployment(root)
+    deployment = load_deployment(root, monitoring_alerts)
     runs = edge_runs_per_day((root / "edge" / "systemd" / "pvs6-edge.timer").read_text(encoding="utf-8"))
     columns = {n: usage(figures, deployment, runs, n) for n in sites_list}
     head = f"{'service':32} {'unit':24} {'free':>12}"
@@ -317,9 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     summary = sub.add_parser("summary", help="print the monthly usage beside the free allowances")
     summary.add_argument("--sites", type=int, action="append", help="number of sites (repeatable; default 1)")
+    summary.add_argument("--monitoring-alerts", action="store_true",
+                         help="include the alert policies deploy.sh --with-monitoring-alerts sets up")
     args = parser.parse_args(argv)
     try:
-        sys.stdout.write(table(args.sites or [1]) + "\n")
+        sys.stdout.write(table(args.sites or [1], monitoring_alerts=args.monitoring_alerts) + "\n")
     except CostModelError as err:
         sys.stderr.write(f"cost summary unavailable: {err}\n")
         return 2

@@ -12,8 +12,10 @@ Subcommands (output is tab-separated lines for the shell; errors go to stderr wi
 ``facts CONFIG``
     ``timezone TZ``, one ``site ID SECRET_ENV SPREADSHEET_ID`` per site, ``mail SMTP_HOST USERNAME``,
     ``mail_password_env NAME`` (when set), ``mail_to ADDRESS`` (each recipient, for the owner default).
-``render CONFIG OUT AUDIENCE SERVICE_ACCOUNT``
-    Write the copy deployed to Secret Manager: the user's file plus the ``[scheduler]`` table deploy.sh owns.
+``render CONFIG OUT SERVICE_ACCOUNT``
+    Write the copy deployed to Secret Manager: the user's file plus the ``[scheduler]`` table deploy.sh owns
+    (only the scheduler's service account: each job's token is for its function's own URL, which the
+    function accepts when no audience is configured).
 ``template IN OUT KEY=VALUE...``
     Fill ``${KEY}`` placeholders of a JSON template, each value JSON-escaped.
 """
@@ -141,14 +143,18 @@ def facts(path: Path) -> list[tuple[str, ...]]:
     return lines
 
 
-def render(path: Path, out: Path, audience: str, service_account: str) -> None:
-    """Write the deployed copy: the user's text untouched, plus the ``[scheduler]`` table (deploy.sh owns it)."""
+def render(path: Path, out: Path, service_account: str) -> None:
+    """Write the deployed copy: the user's text untouched, plus the ``[scheduler]`` table (deploy.sh owns it).
+
+    The table names only the service account. An ``audience`` would make the function refuse the jobs' tokens,
+    which are for the function's own URL, so a table the user wrote must say exactly what deploy.sh would.
+    """
     text = path.read_text(encoding="utf-8")
     data = _load(path)
-    wanted = {"audience": audience, "service_account": service_account}
+    wanted = {"service_account": service_account}
     existing = data.get("scheduler")
     if existing is not None:
-        if {k: existing.get(k) for k in wanted} != wanted:
+        if existing != wanted:
             raise DeployConfigError(
                 "[scheduler] in your config differs from what deploy.sh sets up; delete the [scheduler] "
                 "table and let deploy.sh write it"
@@ -186,8 +192,8 @@ def main(argv: Sequence[str]) -> int:
             for line in facts(Path(argv[1])):
                 sys.stdout.write("\t".join(line) + "\n")
             return 0
-        if len(argv) == 5 and argv[0] == "render":
-            render(Path(argv[1]), Path(argv[2]), argv[3], argv[4])
+        if len(argv) == 4 and argv[0] == "render":
+            render(Path(argv[1]), Path(argv[2]), argv[3])
             return 0
         if len(argv) >= 3 and argv[0] == "template":
             template(Path(argv[1]), Path(argv[2]), argv[3:])

@@ -131,11 +131,40 @@ for unit in pvs6-edge.service pvs6-edge.timer; do
         mv "$SYSTEMD_DIR/$unit.tmp" "$SYSTEMD_DIR/$unit"
     fi
 done
+# 4. The timer starts only once the config is complete. Before that every run would fail, and failed uploads make
+#    the Pi wait longer and longer (up to 6 hours) before it tries again. The installed program checks the config
+#    itself, so the reason it gives is the one `pvs6-edge run` would give.
+CONFIG_PROBLEM=""
+if [ -x "$VENV/bin/python" ] && [ -e "$CONFIG" ]; then
+    CONFIG_PROBLEM="$("$VENV/bin/python" -c '
+import os, sys
+from pathlib import Path
+from pvs6_edge.config import load_config
+from pvs6_edge.errors import ConfigError
+try:
+    load_config(Path(sys.argv[1]), os.environ)
+except ConfigError as err:
+    print(err)
+' "$CONFIG" 2>&1)" || CONFIG_PROBLEM="the config could not be checked"
+else
+    CONFIG_PROBLEM="the config and the secret are not filled in yet"
+fi
 if [ "$SYSTEMCTL" -eq 1 ] && command -v systemctl > /dev/null 2>&1; then
     run systemctl daemon-reload
-    run systemctl enable --now pvs6-edge.timer
+    if [ -z "$CONFIG_PROBLEM" ]; then
+        run systemctl enable --now pvs6-edge.timer
+        say "timer: started (every 15 minutes, 06:00 to 21:45)"
+    else
+        run systemctl enable pvs6-edge.timer
+        say "timer: NOT started yet, because the config is not complete:"
+        say "       $CONFIG_PROBLEM"
+        say "       Fill it in (steps 1 and 2 below). The timer then starts by itself the next time the Pi starts"
+        say "       (the README's step 4 shuts it down and starts it in the PVS6 case), or at once with:"
+        say "       sudo systemctl start pvs6-edge.timer"
+    fi
 else
-    say "systemd: not calling systemctl; enable later with: sudo systemctl enable --now pvs6-edge.timer"
+    say "systemd: not calling systemctl; once the config is complete, start the timer with:"
+    say "       sudo systemctl enable --now pvs6-edge.timer"
 fi
 
 if [ "$DRY_RUN" -eq 1 ]; then
@@ -150,7 +179,9 @@ cat <<TEXT
      (echo '...' | sudo tee $SECRET). Everything on the Pi instead: docs/pi-only.md.
   2. Edit $CONFIG (sudo nano $CONFIG): the [cloud] url and site deploy.sh printed.
      [pvs] needs no change: the Pi reads the PVS6's serial itself.
-  3. Try it by hand:   sudo $VENV/bin/pvs6-edge run --config $CONFIG
+  3. Try it by hand, with the PVS6 connected (--now uploads at once, even if earlier runs failed and the Pi
+     would otherwise wait before trying again); the first row appears in your sheet's Readings tab:
+                        sudo $VENV/bin/pvs6-edge run --now --config $CONFIG
      Check it any time: sudo $VENV/bin/pvs6-edge status --config $CONFIG
      Logs:              journalctl -u pvs6-edge.service
 

@@ -31,9 +31,10 @@ __all__ = [
     "to_int",
     "to_text",
     "to_uptime",
+    "wear_hex_to_pct",
 ]
 
-Kind = Literal["float", "int", "text", "uptime", "dl_time", "iso_time", "epoch"]
+Kind = Literal["float", "int", "text", "uptime", "dl_time", "iso_time", "epoch", "wear_hex"]
 
 _MAX_SHOWN_CHARS = 40
 
@@ -65,6 +66,23 @@ def to_float(value: object) -> float | None:
     else:
         return None
     return number if math.isfinite(number) else None
+
+
+def wear_hex_to_pct(value: object) -> float | None:
+    """Flash wear [% of rated life] from the PVS6's eMMC life-time code (``"0x03"`` -> 30.0), else ``None``.
+
+    ``/sys/pvs/flashwear_type_b`` is the eMMC "life time estimation" in steps of 10 % (LocalAPI's variable list:
+    "0x01 = 10%, 0x9 = 90%"); pypvs reads it the same way, capped at 100. Code 0x0B ("rated life exceeded")
+    is 100 too, and 0 (no estimate) or anything past 0x0B is no reading.
+    """
+    text = to_text(value)
+    if text is None:
+        return None
+    try:
+        code = int(text, 16)
+    except ValueError:
+        return None
+    return float(min(code * 10, 100)) if 1 <= code <= 0x0B else None
 
 
 def to_int(value: object) -> int | None:
@@ -170,6 +188,7 @@ _COERCERS: dict[Kind, Callable[[object], Any]] = {
     "dl_time": parse_dl_time,
     "iso_time": parse_iso_time,
     "epoch": parse_epoch,
+    "wear_hex": wear_hex_to_pct,
 }
 
 

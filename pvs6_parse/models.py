@@ -74,6 +74,7 @@ class PvsHealth:
     flash_avail_kb: int | None = None
     flash_used_pct: float | None = None
     measured_at: datetime | None = None
+    flash_wear_pct: float | None = None  # share of the flash chip's rated write life used (varserver only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,9 @@ device layouts exist and both are read:
 - early (build 61840): one JSON object per device, ``/sys/devices/<id>/inverter/data``.
 
 The array format (``{"values": [{"name": ..., "value": ...}], "count": n}``) is accepted too.
-``/sys/info/*`` becomes :class:`PvsHealth`; ``/sys/livedata/*`` feeds :class:`Storage` when the battery values
-are real numbers, and stands in for a meter whose device variables are missing.
+``/sys/info/*`` and ``/sys/pvs/flashwear_type_b`` become :class:`PvsHealth`; ``/sys/livedata/*`` feeds
+:class:`Storage` when the battery values are real numbers, and stands in for a meter whose device variables are
+missing.
 
 Decisions this module makes (varserver has no ``STATE`` and no meter ``subtype``):
 
@@ -52,7 +53,7 @@ from .models import (
     Storage,
 )
 
-__all__ = ["WIRE_NAMES", "parse_vars"]
+__all__ = ["DEVICES_MATCH", "QUERY_NAMES", "WIRE_NAMES", "parse_vars"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ WIRE_NAMES: dict[str, dict[str, tuple[str, Kind]]] = {
         "sw_version": ("/sys/info/sw_rev", "text"),
         "uptime_s": ("/sys/info/uptime", "uptime"),
         "flash_used_pct": ("/sys/info/flash_usage", "float"),
+        "flash_wear_pct": ("/sys/pvs/flashwear_type_b", "wear_hex"),
     },
     "livedata": {
         "time": ("/sys/livedata/time", "epoch"),
@@ -112,6 +114,15 @@ WIRE_NAMES: dict[str, dict[str, tuple[str, Kind]]] = {
         "power_kw": ("p3phsumKw", "float"),
     },
 }
+# What the edge asks by name (``/vars?name=a,b,...``), in groups the PVS6 may lack one of: a name it does not
+# have makes the whole request a 400 (fcgi_vars ``ProcessNameQuery``), so the edge falls back group by group.
+# Devices come by one ``match=/sys/devices/`` instead: their number and layout vary.
+QUERY_NAMES: dict[str, tuple[str, ...]] = {
+    "info": tuple(wire for wire, _ in WIRE_NAMES["info"].values() if wire.startswith("/sys/info/")),
+    "livedata": tuple(wire for wire, _ in WIRE_NAMES["livedata"].values()),
+    "flash_wear": (WIRE_NAMES["info"]["flash_wear_pct"][0],),
+}
+DEVICES_MATCH = _DEVICES_PREFIX
 _SERIAL = "sn"
 _MODEL = "prodMdlNm"
 _METER_LEG_CURRENTS = ("i1A", "i2A")

@@ -58,4 +58,4 @@ def first_deploy(tmp_path_factory: pytest.TempPathFactory):
     from tests.test_deploy import Deployer
 
     deployer = Deployer(tmp_path_factory.mktemp("first-deploy"))
-    return deployer, deployer.run()
+    return deployer, deployer.run(FAKE_GCLOUD_NO_BETA="1")  # by default deploy.sh needs no beta commands

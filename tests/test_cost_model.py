@@ -61,7 +61,20 @@ def test_the_deployment_is_read_from_deploy_sh_and_the_cleanup_policy() -> None:
     policy = json.loads((REPO / "deploy" / "cleanup-policy.json").read_text())
     assert deployment.keep_versions == sum(p.get("mostRecentVersions", {}).get("keepCount", 0) for p in policy)
     assert deployment.delete_after_days == 1  # "olderThan": "1d"
-    assert deployment.alert_policies == len(list((REPO / "deploy").glob("policy-*.json")))
+    # Google's alert emails may be billed, so deploy.sh makes them only when asked (--with-monitoring-alerts)
+    assert deployment.alert_policies == 0
+    asked = cost.load_deployment(REPO, monitoring_alerts=True)
+    assert asked.alert_policies == len(list((REPO / "deploy").glob("policy-*.json"))) == 2
+
+
+def test_the_summary_counts_alert_policies_only_when_they_are_asked_for() -> None:
+    def alerting(**kwargs: bool) -> list[str]:
+        table = cost.table([1, 10], **kwargs)
+        (line,) = [line for line in table.splitlines() if line.startswith("Cloud Monitoring alerting")]
+        return line.split()[-4:]
+
+    assert alerting() == ["0", "0.0%", "0", "0.0%"]
+    assert alerting(monitoring_alerts=True) == ["2", "unclear", "2", "unclear"]
 
 
 def test_without_a_delete_policy_every_deploy_adds_images_to_the_bill() -> None:

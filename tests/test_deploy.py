@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ OWNER = "owner@example.com"
 SMTP_PASSWORD = "abcd efgh ijkl mnop"
 FUNCTION_SA = f"pvs6-function@{PROJECT}.iam.gserviceaccount.com"
 SCHEDULER_SA = f"pvs6-scheduler@{PROJECT}.iam.gserviceaccount.com"
-AUDIENCE = f"pvs6-sentinel-scheduler-{PROJECT}"
+BUILD_SA = f"pvs6-build@{PROJECT}.iam.gserviceaccount.com"
+# The roles Google documents for a function's build account (docs/google-setup.md cites the page).
+BUILD_ROLES = ["roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectAdmin"]
 FUNCTIONS = {"pvs6-ingest": "ingest", "pvs6-monthly-summary": "monthly_summary", "pvs6-watchdog": "watchdog",
              "pvs6-daily-rollup": "daily_rollup"}
 SCHEDULED = ["pvs6-monthly-summary", "pvs6-watchdog", "pvs6-daily-rollup"]
@@ -79,7 +82,8 @@ class Call:
 
     @property
     def mutating(self) -> bool:
-        return not (READ_ONLY & set(self.words[:4]) or self.words[:2] == ["auth", "list"])
+        return not (READ_ONLY & set(self.words[:4]) or self.words[:2] == ["auth", "list"]
+                    or self.words[:1] == ["info"])
 
     @property
     def key(self) -> str:
@@ -92,9 +96,9 @@ class Call:
 
 
 # How many words name a command plus its resource (policy and channel ids are the fake's, so left out).
-_KEY_DEPTH = {"services enable": 2, "iam service-accounts create": 4, "secrets versions add": 4,
-              "secrets": 3, "functions": 3, "run services update": 4, "scheduler jobs": 5,
-              "beta monitoring channels create": 4, "alpha monitoring policies": 4}
+_KEY_DEPTH = {"services enable": 2, "iam service-accounts create": 4, "projects add-iam-policy-binding": 2,
+              "secrets versions add": 4, "secrets": 3, "functions": 3, "scheduler jobs": 5,
+              "beta monitoring channels create": 4, "monitoring policies": 3}
 
 
 class Deployer:
@@ -170,8 +174,16 @@ def deployer(tmp_path: Path) -> Deployer:
 def fresh(first_deploy: tuple[Deployer, subprocess.CompletedProcess[str]]
           ) -> tuple[Deployer, subprocess.CompletedProcess[str]]:
     """One deploy to a fresh project (the session's, see conftest), shared by the tests that only read what it
-    did."""
+    did. Its gcloud lacks the beta commands: by default deploy.sh needs none (only the alert emails' channel does).
+    """
     return first_deploy
+
+
+@pytest.fixture(scope="module")
+def fresh_with_alerts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Deployer, subprocess.CompletedProcess[str]]:
+    """One deploy to a fresh project with Google's alert emails asked for (they may be billed: docs/cost.md)."""
+    deployer = Deployer(tmp_path_factory.mktemp("fresh-alerts"))
+    return deployer, deployer.run("--with-monitoring-alerts")
 
 
 @pytest.fixture
@@ -180,10 +192,20 @@ def deployed(fresh: tuple[Deployer, Any], tmp_path: Path) -> Deployer:
     return Deployer.copy_of(fresh[0], tmp_path)
 
 
+@pytest.fixture
+def deployed_with_alerts(fresh_with_alerts: tuple[Deployer, Any], tmp_path: Path) -> Deployer:
+    """A project deployed once with the alert emails (a copy of ``fresh_with_alerts``), to run deploy.sh on again."""
+    return Deployer.copy_of(fresh_with_alerts[0], tmp_path)
+
+
 FRESH_KEYS = [
     "services enable",
     "iam service-accounts create pvs6-function",
     "iam service-accounts create pvs6-scheduler",
+    "iam service-accounts create pvs6-build",
+    "projects add-iam-policy-binding",
+    "projects add-iam-policy-binding",
+    "projects add-iam-policy-binding",
     "secrets create pvs6-config",
     "secrets versions add pvs6-config",
     "secrets add-iam-policy-binding pvs6-config",
@@ -198,25 +220,31 @@ FRESH_KEYS = [
     "functions deploy pvs6-watchdog",
     "functions deploy pvs6-daily-rollup",
     "functions add-invoker-policy-binding pvs6-monthly-summary",
-    "run services update pvs6-monthly-summary",
     "functions add-invoker-policy-binding pvs6-watchdog",
-    "run services update pvs6-watchdog",
     "functions add-invoker-policy-binding pvs6-daily-rollup",
-    "run services update pvs6-daily-rollup",
     "artifacts repositories set-cleanup-policies gcf-artifacts",
     "scheduler jobs create http pvs6-monthly-summary",
     "scheduler jobs create http pvs6-watchdog",
     "scheduler jobs create http pvs6-daily-rollup",
+]
+# Only with --with-monitoring-alerts: Google may bill each alert condition $1.50 a month (docs/cost.md).
+ALERT_KEYS = [
     "beta monitoring channels create",
-    "alpha monitoring policies create",
-    "alpha monitoring policies create",
+    "monitoring policies create",
+    "monitoring policies create",
 ]
 
 
 def test_fresh_project_runs_the_whole_command_list_in_order(fresh: tuple[Deployer, Any]) -> None:
-    deployer = fresh[0]
+    deployer, proc = fresh
     calls = deployer.mutating()
     assert [c.key for c in calls] == FRESH_KEYS
+    # by default nothing Google may bill for alerting is made, and gcloud's beta commands are never called
+    state = deployer.state()
+    assert state["channels"] == [] and state["policies"] == []
+    assert not [c for c in deployer.calls() if c.words[:1] == ["beta"]]
+    assert "--with-monitoring-alerts" in proc.stdout and "earlier deploy" not in proc.stderr
+    assert "beta" not in proc.stderr, "a gcloud without its beta commands is fine when no alert is asked for"
 
     assert set(calls[0].words[2:]) == APIS
     for call in calls:
@@ -238,6 +266,8 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         assert flags["runtime"] == "python312"
         assert flags["region"] == REGION
         assert flags["service-account"] == FUNCTION_SA
+        # Built as our own account with the build roles: new projects give the default one none (google-setup.md)
+        assert flags["build-service-account"] == f"projects/{PROJECT}/serviceAccounts/{BUILD_SA}"
         private = "no-allow-unauthenticated" in flags
         assert private == (name != "pvs6-ingest")
         # Only a private function trusts the claims of the token Cloud Run checked (pvs6_cloud/oidc.py).
@@ -285,17 +315,37 @@ def test_scheduler_jobs_call_their_function_with_an_oidc_token_in_local_time(fre
         assert flags["time-zone"] == "America/New_York"
         assert flags["uri"] == state["functions"][job]["uri"]
         assert flags["oidc-service-account-email"] == SCHEDULER_SA
-        assert flags["oidc-token-audience"] == AUDIENCE
+        # The token is for the function's own URL, which Cloud Run accepts as it is: no custom audience is added
+        # to the function's Cloud Run service (the fake knows no `run services` command at all).
+        assert flags["oidc-token-audience"] == state["functions"][job]["uri"]
         assert flags["location"] == REGION
-        assert state["functions"][job]["audiences"] == [AUDIENCE]
-    # the deployed config tells the function whom to trust: the same audience and account
-    config = deployer.secret("pvs6-config").decode()
-    assert f'audience = "{AUDIENCE}"' in config
-    assert f'service_account = "{SCHEDULER_SA}"' in config
+    assert not [c for c in deployer.calls() if c.words[:1] == ["run"]]
+    # the deployed config tells the function whom to trust: only the account (pvs6_cloud/oidc.py then accepts a
+    # token for the function's own URL)
+    config = tomllib.loads(deployer.secret("pvs6-config").decode())
+    assert config["scheduler"] == {"service_account": SCHEDULER_SA}
 
 
-def test_monitoring_channel_and_log_based_policies_reach_the_owner(fresh: tuple[Deployer, Any]) -> None:
-    deployer = fresh[0]
+def test_a_scheduler_table_with_a_custom_audience_is_refused(tmp_path: Path) -> None:
+    """An audience in the config would make the function refuse every job's token (they are for its URL)."""
+    config = tmp_path / "cloud.toml"
+    out = tmp_path / "out.toml"
+    helper = [sys.executable, str(REPO / "deploy" / "deploy_config.py"), "render", str(config), str(out),
+              SCHEDULER_SA]
+    config.write_text(CLOUD_TOML + f'\n[scheduler]\naudience = "custom"\nservice_account = "{SCHEDULER_SA}"\n')
+    proc = subprocess.run(helper, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "delete the [scheduler] table" in proc.stderr
+    assert not out.exists()
+    config.write_text(CLOUD_TOML + f'\n[scheduler]\nservice_account = "{SCHEDULER_SA}"\n')
+    subprocess.run(helper, capture_output=True, text=True, timeout=60, check=True)
+    assert tomllib.loads(out.read_text())["scheduler"] == {"service_account": SCHEDULER_SA}
+
+
+def test_asked_for_alerts_the_channel_and_log_based_policies_reach_the_owner(
+        fresh_with_alerts: tuple[Deployer, Any]) -> None:
+    deployer, proc = fresh_with_alerts
+    assert [c.key for c in deployer.mutating()] == FRESH_KEYS + ALERT_KEYS
+    assert "$1.50 a month" in proc.stdout
     state = deployer.state()
     assert [(c["email"], c["type"]) for c in state["channels"]] == [(OWNER, "email")]
     channel = state["channels"][0]["name"]
@@ -314,6 +364,36 @@ def test_monitoring_channel_and_log_based_policies_reach_the_owner(fresh: tuple[
     scheduler_filter = scheduler["conditions"][0]["conditionMatchedLog"]["filter"]
     assert 'resource.type="cloud_scheduler_job"' in scheduler_filter
     assert all(f'"{job}"' in scheduler_filter for job in SCHEDULED)
+
+
+def test_the_build_account_gets_exactly_the_documented_build_roles(fresh: tuple[Deployer, Any]) -> None:
+    deployer = fresh[0]
+    grants = [c for c in deployer.mutating() if c.words[:2] == ["projects", "add-iam-policy-binding"]]
+    assert [c.words[2] for c in grants] == [PROJECT] * 3
+    assert [c.flags["role"] for c in grants] == BUILD_ROLES
+    assert {c.flags["member"] for c in grants} == {f"serviceAccount:{BUILD_SA}"}
+    assert BUILD_SA in deployer.state()["service_accounts"]
+
+
+def test_the_alert_setup_uses_ga_commands_but_for_the_notification_channel(
+        fresh_with_alerts: tuple[Deployer, Any]) -> None:
+    deployer = fresh_with_alerts[0]
+    tracks = {c.words[0] for c in deployer.mutating() if "monitoring" in c.words[:2]}
+    assert tracks == {"monitoring", "beta"}
+    assert not [c for c in deployer.calls() if c.words[:1] == ["alpha"]]
+
+
+def test_a_gcloud_without_beta_commands_stops_an_alert_setup_before_any_change_and_says_how_to_add_them(
+        deployer: Deployer) -> None:
+    proc = deployer.run("--with-monitoring-alerts", check=False, FAKE_GCLOUD_NO_BETA="1")
+    assert proc.returncode == 1
+    assert "gcloud components install beta" in proc.stderr and "apt-get" in proc.stderr
+    assert "nothing was changed" in proc.stderr
+    assert deployer.mutating() == []
+    # a dry run still shows the whole plan, with the same advice as a warning
+    proc = deployer.run("--dry-run", "--with-monitoring-alerts", FAKE_GCLOUD_NO_BETA="1")
+    assert "gcloud components install beta" in proc.stderr
+    assert "Dry run: nothing was changed." in proc.stdout
 
 
 def test_old_function_images_are_deleted_by_a_cleanup_policy(
@@ -345,21 +425,22 @@ def test_dry_run_shows_the_cleanup_policy_and_what_it_costs(deployer: Deployer) 
     for service in ("Cloud Run functions: requests", "Artifact Registry storage", "Cloud Scheduler",
                     "Secret Manager: accesses", "Cloud Logging"):
         assert service in proc.stdout
+    (alerting,) = [line for line in proc.stdout.splitlines() if line.startswith("Cloud Monitoring alerting")]
+    assert alerting.split()[-2:] == ["0", "0.0%"], "by default no alert policy, nothing billed"
     assert "cost summary could not be computed" not in proc.stderr
 
 
-def test_second_run_updates_and_never_creates_twice(deployed: Deployer) -> None:
-    deployer = deployed
+def test_second_run_updates_and_never_creates_twice(deployed_with_alerts: Deployer) -> None:
+    deployer = deployed_with_alerts
     first_state = deployer.state()
-    deployer.run()
+    deployer.run("--with-monitoring-alerts")
     keys = [c.key for c in deployer.mutating()]
     assert not [k for k in keys if " create" in k], keys
     assert not [k for k in keys if k.startswith("secrets versions add")], "unchanged values add no version"
-    assert not [k for k in keys if k.startswith("run services update")], "the audience is already there"
     assert keys.count("functions deploy pvs6-ingest") == 1
     assert [k for k in keys if k.startswith("scheduler")] == [
         f"scheduler jobs update http {job}" for job in SCHEDULED]
-    assert [k for k in keys if "monitoring policies" in k] == ["alpha monitoring policies update"] * 2
+    assert [k for k in keys if "monitoring policies" in k] == ["monitoring policies update"] * 2
     state = deployer.state()
     assert len(state["channels"]) == 1
     assert len(state["policies"]) == 2
@@ -367,6 +448,22 @@ def test_second_run_updates_and_never_creates_twice(deployed: Deployer) -> None:
     assert {name: len(s["versions"]) for name, s in state["secrets"].items()} == {
         "pvs6-config": 1, "pvs6-secret-home": 1, "pvs6-smtp-password": 1}
     assert state["secrets"] == first_state["secrets"]  # the Pi's secret was not rotated
+
+    # Run again without asking for the alerts: the policies the earlier runs made are kept, named with their cost
+    # and the command that removes them (deleting them is the owner's choice).
+    policies = [p["name"] for p in state["policies"]]
+    proc = deployer.run()
+    assert not [c for c in deployer.mutating() if "monitoring" in c.words[:2]], "nothing is changed or deleted"
+    assert [p["name"] for p in deployer.state()["policies"]] == policies
+    assert "2 Google alert policies" in proc.stderr and "$1.50 a month for each" in proc.stderr
+    removals = [line.strip() for line in proc.stderr.splitlines() if "policies delete" in line]
+    assert removals == [f"gcloud monitoring policies delete {name} --project={PROJECT}" for name in policies]
+
+
+def test_the_deploy_config_switch_for_alerts_takes_only_yes_or_no(deployer: Deployer) -> None:
+    proc = deployer.run(check=False, PVS6_MONITORING_ALERTS="maybe")
+    assert proc.returncode == 1 and "write yes" in proc.stderr
+    assert deployer.mutating() == []
 
 
 def test_a_changed_value_adds_exactly_one_new_version(deployed: Deployer) -> None:
@@ -400,8 +497,8 @@ def _shape(argv: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A command's words and flag names: what must match between the dry run and the real run."""
     argv = [a for a in argv if not a.startswith(("--project=", "--quiet"))]
     words = tuple(a for a in argv if not a.startswith("--") and a != "gcloud")
-    if words[:4] == ("alpha", "monitoring", "policies", "update"):
-        words = words[:4]
+    if words[:3] == ("monitoring", "policies", "update"):
+        words = words[:3]
     return words, tuple(sorted(a.partition("=")[0] for a in argv if a.startswith("--")))
 
 
@@ -420,15 +517,14 @@ def test_dry_run_changes_nothing_and_prints_what_the_real_run_does(deployer: Dep
                              SMTP_PASSWORD)
 
 
-def test_dry_run_after_a_deploy_shows_the_updates(deployed: Deployer) -> None:
-    deployer = deployed
-    proc = deployer.run("--dry-run", "--selftest")
+def test_dry_run_after_a_deploy_shows_the_updates(deployed_with_alerts: Deployer) -> None:
+    deployer = deployed_with_alerts
+    proc = deployer.run("--dry-run", "--with-monitoring-alerts")
     assert deployer.mutating() == []
     printed = [" ".join(_shape(c)[0]) for c in _printed_commands(proc.stdout)]
     assert "scheduler jobs update http pvs6-watchdog" in printed
-    assert "alpha monitoring policies update" in printed
+    assert "monitoring policies update" in printed
     assert not [p for p in printed if "create" in p]
-    assert [p for p in printed if p.startswith("pvs6-cloud selftest")]
 
 
 def _assert_no_secret_leaked(deployer: Deployer, *secrets: str) -> None:
@@ -507,32 +603,135 @@ def test_without_a_mail_password_and_no_terminal_it_stops_before_changing_anythi
     assert deployer.mutating() == []
 
 
-def test_selftest_runs_pvs6_cloud_with_the_deployed_config_and_secrets_in_its_environment(
-        deployer: Deployer) -> None:
-    report = deployer.tmp / "selftest-report.json"
-    fake = deployer.bin / "pvs6-cloud"
-    fake.write_text(
-        f"#!{sys.executable}\n"
-        "import json, os, sys\n"
-        "config = open(sys.argv[sys.argv.index('--config') + 1]).read()\n"
-        f"json.dump({{'argv': sys.argv[1:], 'config': config,\n"
-        "           'env': {k: os.environ.get(k, '') for k in ('PVS6_SECRET_HOME', 'PVS6_SMTP_PASSWORD')}},\n"
-        f"          open({str(report)!r}, 'w'))\n"
-        "print('all checks passed')\n"
-    )
-    fake.chmod(0o755)
-    deployer.run("--selftest")
-    seen = json.loads(report.read_text())
-    assert seen["argv"][0] == "selftest"
-    assert "[scheduler]" in seen["config"]
-    assert seen["env"]["PVS6_SECRET_HOME"].encode() == deployer.secret("pvs6-secret-home")
-    assert seen["env"]["PVS6_SMTP_PASSWORD"] == "abcdefghijklmnop"
+SELFTEST_TOML = """\
+[sites.home]
+name = "Test house"
+secret_env = "PVS6_SECRET_HOME"
+latitude = 41.76
+longitude = -72.68
+timezone = "America/New_York"
+spreadsheet_id = "{sid}"
+mail_to = ["family@example.com"]
+
+[mail]
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+starttls = false
+timeout_s = 5
+username = "family@example.com"
+from = "family@example.com"
+password_env = "PVS6_SMTP_PASSWORD"
+
+[sheets]
+api_endpoint = "{sheets}"
+max_retries = 1
+
+[weather]
+enabled = false
+"""
+
+
+def deployed_like(fresh: tuple[Deployer, Any], tmp: Path, cloud_toml: str) -> Deployer:
+    """A project as deploy.sh left it (the fresh deploy's resources), whose deployed settings are `cloud_toml`.
+
+    Rendering with deploy.sh's own helper is what a real deploy stores, so the local file matches the deployed one.
+    """
+    deployer = Deployer(tmp)
+    shutil.copy(fresh[0].state_dir / "state.json", deployer.state_dir / "state.json")
+    deployer.config.write_text(cloud_toml)
+    rendered = tmp / "rendered.toml"
+    subprocess.run([sys.executable, str(REPO / "deploy" / "deploy_config.py"), "render", str(deployer.config),
+                    str(rendered), SCHEDULER_SA], check=True, timeout=60)
+    state = deployer.state()
+    state["secrets"]["pvs6-config"]["versions"].append(base64.b64encode(rendered.read_bytes()).decode())
+    (deployer.state_dir / "state.json").write_text(json.dumps(state))
+    return deployer
+
+
+def set_state(deployer: Deployer, change: Any) -> None:
+    state = deployer.state()
+    change(state)
+    (deployer.state_dir / "state.json").write_text(json.dumps(state))
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_selftest_checks_what_is_deployed_without_deploying_and_gives_a_verdict(
+        fresh: tuple[Deployer, Any], tmp_path: Path) -> None:
+    """The deployed settings and secrets, the real ingest door, the real pvs6-cloud selftest: nothing deployed."""
+    from pvs6_cloud.config import parse_config
+    from pvs6_cloud.runtime import Runtime
+    from tests.support.loopback import serve_function
+    from tests.support.sheets_fake import SheetsFake
+    from tests.support.smtp import SmtpServer
+
+    with SheetsFake() as sheets, SmtpServer(login=("family@example.com", "abcdefghijklmnop")) as smtp:
+        sid = sheets.add_spreadsheet("Home")
+        toml = SELFTEST_TOML.format(sid=sid, smtp_port=smtp.port, sheets=sheets.endpoint)
+        deployer = deployed_like(fresh, tmp_path, toml)
+        secret = deployer.secret("pvs6-secret-home").decode()
+        deployed = deployer.secret("pvs6-config").decode()
+        import tomllib
+
+        config = parse_config(tomllib.loads(deployed), env={"PVS6_SECRET_HOME": secret,
+                                                            "PVS6_SMTP_PASSWORD": "abcdefghijklmnop"},
+                              base_dir=tmp_path)
+        with serve_function(Runtime(config)) as url:
+            set_state(deployer, lambda s: s["functions"]["pvs6-ingest"].update(uri=url))
+            proc = deployer.run("--selftest")
+            assert deployer.mutating() == [], "the self-test deploys and changes nothing"
+            assert "accepts site home's upload secret" in proc.stdout
+            assert "Verdict: everything works." in proc.stdout
+            assert [m["Subject"] for m in smtp.messages] == ["PVS6 Sentinel is connected: Test house"]
+            assert sheets.values(sid, "_selftest")[1:] == []
+
+            # Broken: the function holds another secret than Secret Manager, a job was deleted, and the local
+            # settings changed since the deploy. All three are named, and still nothing is deployed.
+            set_state(deployer, lambda s: s["secrets"]["pvs6-secret-home"]["versions"].append(
+                base64.b64encode(b"a-newer-secret-the-function-does-not-have").decode()))
+            set_state(deployer, lambda s: s["jobs"].pop("pvs6-watchdog"))
+            deployer.config.write_text(toml.replace("Test house", "Our house"))
+            proc = deployer.run("--selftest", check=False)
+    assert proc.returncode == 1
+    assert deployer.mutating() == []
+    verdict = proc.stdout[proc.stdout.index("Verdict:"):]
+    assert verdict.startswith("Verdict: 3 problem(s) found")
+    assert "cloud.toml has changes that are not deployed yet: run ./deploy.sh" in verdict
+    assert "the scheduled job pvs6-watchdog is missing: run ./deploy.sh" in verdict
+    assert "refused site home's upload secret from Secret Manager (HTTP 401: bad signature)" in verdict
+    assert "a-newer-secret" not in proc.stdout + proc.stderr
+
+
+def test_selftest_without_pvs6_cloud_says_how_to_install_it_before_any_gcloud_call(
+        fresh: tuple[Deployer, Any], tmp_path: Path) -> None:
+    deployer = deployed_like(fresh, tmp_path, CLOUD_TOML)
+    (deployer.bin / "python3").symlink_to("/usr/bin/python3" if Path("/usr/bin/python3").exists()
+                                          else shutil.which("python3") or sys.executable)
+    home = tmp_path / "home"
+    home.mkdir()
+    proc = deployer.run("--selftest", check=False, PATH=f"{deployer.bin}{os.pathsep}/usr/bin{os.pathsep}/bin",
+                        HOME=str(home))
+    assert proc.returncode == 1
+    assert "python3 -m venv ~/pvs6-venv" in proc.stderr
+    assert "~/pvs6-venv/bin/pip install -q '.[cloud]'" in proc.stderr
+    assert deployer.last_calls == []
+
+
+def test_dry_run_selftest_looks_but_sends_nothing(fresh: tuple[Deployer, Any], tmp_path: Path) -> None:
+    deployer = deployed_like(fresh, tmp_path, CLOUD_TOML)
+    proc = deployer.run("--dry-run", "--selftest")
+    assert deployer.mutating() == []
+    assert "function pvs6-ingest is deployed" in proc.stdout
+    assert "scheduled job pvs6-watchdog exists" in proc.stdout
+    assert [p for p in _printed_commands(proc.stdout) if p[0].endswith("pvs6-cloud") and p[1] == "selftest"]
+    assert not [c for c in deployer.last_calls if c.words[:3] == ["secrets", "versions", "access"]
+                and c.flags.get("secret") != "pvs6-config"], "no secret value is read in a dry run"
 
 
 def test_deploy_config_file_supplies_the_inputs(deployer: Deployer) -> None:
     settings = deployer.tmp / "deploy.env"
     settings.write_text(f"# comment\nPVS6_PROJECT_ID={PROJECT}\nPVS6_REGION=europe-west1\n"
-                        "PVS6_CLOUD_CONFIG=cloud.toml\nPVS6_TIME_ZONE=Europe/Paris\n")
+                        "PVS6_CLOUD_CONFIG=cloud.toml\nPVS6_TIME_ZONE=Europe/Paris\n"
+                        "PVS6_MONITORING_ALERTS=yes\n")
     proc = subprocess.run(["bash", str(DEPLOY), "--deploy-config", str(settings)],
                           env=deployer.env(PVS6_SMTP_PASSWORD=SMTP_PASSWORD), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120, cwd=deployer.tmp)

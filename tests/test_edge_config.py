@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,15 @@ def test_minimal_config_gets_documented_defaults(tmp_path):
     assert cfg.cloud.secret == SECRET
 
 
-def test_example_config_loads(tmp_path):
+def test_example_config_loads_once_its_cloud_url_is_filled_in(tmp_path):
     text = EXAMPLE.read_text().replace('secret_file = "/etc/pvs6-sentinel/secret"', f'secret = "{SECRET}"')
     path = tmp_path / "edge.toml"
     path.write_text(text)
+    # As install.sh copies it: the example's address is refused at load, before a run could fail an upload.
+    with pytest.raises(ConfigError, match=r"cloud\.url is still the example's .*: put in the url deploy\.sh printed"):
+        load_config(path, {})
+    path.write_text(re.sub(r'(?m)^url = "https://REGION-PROJECT[^"]*"', 'url = "https://pvs6-ingest-x.a.run.app"',
+                           text))
     cfg = load_config(path, {})
     assert cfg.pvs.url == "http://172.27.153.1" and cfg.cloud.site == "home"
 

@@ -59,6 +59,66 @@ def test_a_default_route_over_wifi_lets_the_dry_run_through_without_a_warning(tm
     assert "no internet" not in proc.stderr
 
 
+def _installed_before(tmp_path: Path, *, secret: str, cloud_url: str) -> dict[str, str]:
+    """A temporary root as an earlier install left it: the program's venv (this test's own Python, which has
+    pvs6_edge), the config with the given [cloud] url, the secret file, and a ``systemctl`` on PATH."""
+    venv_bin = tmp_path / "opt" / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (venv_bin / "python").chmod(0o755)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "secret").write_text(secret)
+    example = (ROOT / "edge" / "config.example.toml").read_text()
+    (etc / "edge.toml").write_text(example.replace("https://REGION-PROJECT.cloudfunctions.net/ingest", cloud_url)
+                                   .replace("/etc/pvs6-sentinel/secret", str(etc / "secret"))
+                                   .replace("/var/lib/pvs6-sentinel", str(tmp_path / "state")))
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "systemctl").write_text("#!/bin/sh\nexit 0\n")
+    (tools / "systemctl").chmod(0o755)
+    return {"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+
+
+def _dry_run_with_systemctl(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(INSTALL), "--prefix", str(tmp_path / "opt"), "--dry-run"],
+                          env=_env(tmp_path, **env), capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(("secret", "cloud_url", "why"), [
+    ("", "https://pvs6-ingest-x.a.run.app", "is still empty"),
+    ("0123456789abcdef" * 4 + "\n", "https://REGION-PROJECT.cloudfunctions.net/ingest", "still the example's"),
+])
+def test_the_timer_waits_until_the_config_is_complete(tmp_path, secret, cloud_url, why):
+    proc = _dry_run_with_systemctl(tmp_path, _installed_before(tmp_path, secret=secret, cloud_url=cloud_url))
+    assert proc.returncode == 0, proc.stderr
+    assert "would run: systemctl enable pvs6-edge.timer" in proc.stdout
+    assert "enable --now" not in proc.stdout
+    assert "timer: NOT started yet, because the config is not complete:" in proc.stdout and why in proc.stdout
+    assert "sudo systemctl start pvs6-edge.timer" in proc.stdout
+
+
+def test_a_complete_config_starts_the_timer_and_the_first_upload_is_one_command_away(tmp_path):
+    env = _installed_before(tmp_path, secret="0123456789abcdef" * 4 + "\n", cloud_url="https://pvs6-ingest-x.a.run.app")
+    proc = _dry_run_with_systemctl(tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    assert "would run: systemctl enable --now pvs6-edge.timer" in proc.stdout
+    assert "NOT started" not in proc.stdout
+    assert f"pvs6-edge run --now --config {tmp_path / 'etc' / 'edge.toml'}" in proc.stdout
+
+
+def test_a_fresh_dry_run_says_the_timer_starts_once_the_config_is_filled_in(tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "systemctl").write_text("#!/bin/sh\nexit 0\n")
+    (tools / "systemctl").chmod(0o755)
+    proc = _dry_run_with_systemctl(tmp_path, {"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"})
+    assert proc.returncode == 0, proc.stderr
+    assert "would run: systemctl enable pvs6-edge.timer" in proc.stdout
+    assert "the config and the secret are not filled in yet" in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tools"]
+
+
 def test_unknown_option_is_refused(tmp_path):
     proc = _install(tmp_path, "--frobnicate")
     assert proc.returncode == 2 and "unknown option" in proc.stderr
@@ -90,7 +150,8 @@ def test_install_twice_into_a_temp_prefix(tmp_path, pi_python):
     secret.write_text("0123456789abcdef" * 4 + "\n")  # what `echo ... | sudo tee` leaves, mode unchanged
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     first_secret = secret.read_text()
-    config.write_text(config.read_text().replace('site = "home"', 'site = "cabin"'))
+    config.write_text(config.read_text().replace('site = "home"', 'site = "cabin"')
+                      .replace("https://REGION-PROJECT.cloudfunctions.net/ingest", "https://pvs6-ingest-x.a.run.app"))
 
     again = _install(tmp_path, **pip)
     assert again.returncode == 0, again.stderr

@@ -89,30 +89,32 @@ class FakePvsStub:
         self.url = url
 
 
-def test_varserver_logs_in_asks_only_the_needed_prefixes_and_merges(pvs):
+def test_varserver_asks_by_name_and_one_device_match_and_merges(pvs):
     fetched, client = _fetch(pvs, api="varserver", serial_last5="A1234")
     doc = json.loads(fetched.raw)
     assert fetched.source == "varserver"
     assert doc["/sys/devices/inverter/1/sn"] == "E00123456790" and doc["/sys/livedata/pv_p"] == "0.41"
-    assert "/sys/info/wpa_key" not in doc  # the PVS6's own Wi-Fi key never leaves the Pi
+    assert doc["/sys/pvs/flashwear_type_b"] == "0x02"
+    assert "/sys/info/wpa_key" not in doc and "/sys/info/ssid" not in doc  # no Wi-Fi detail leaves the Pi
     assert "/sys/pvs/usb_erase_count" not in doc  # not asked for
     vars_paths = [p for p in pvs.requests if p.startswith("/vars")]
-    assert len(vars_paths) == 4 and all("fmt=obj" in p for p in vars_paths)
-    assert pvs.logins == 1 and pvs.max_concurrent == 1 and client.requests_made == 6  # login, 4 vars, logout
+    assert [p.split("=", 1)[0] for p in vars_paths] == ["/vars?name", "/vars?match"]
+    assert all(p.endswith("&fmt=obj") and "%2F" not in p and "cache=" not in p for p in vars_paths)
+    assert pvs.logins == 1 and pvs.max_concurrent == 1 and client.requests_made == 4  # login, 2 vars, logout
     assert pvs.logouts == 1
 
 
 def test_expired_session_is_renewed_once(pvs):
-    pvs.expire_after_vars = 2  # the session dies between the 2nd and 3rd match query
+    pvs.expire_after_vars = 1  # the session dies between the name query and the device match
     fetched, client = _fetch(pvs, api="varserver", serial_last5="A1234")
-    assert pvs.logins == 2 and client.requests_made == 8  # login, 2 vars, 401, login, 2 vars, logout
+    assert pvs.logins == 2 and client.requests_made == 6  # login, name, 401, login, match, logout
     doc = json.loads(fetched.raw)
     assert "/sys/livedata/pv_p" in doc and "/sys/devices/inverter/0/sn" in doc
 
 
 @pytest.mark.parametrize("expired_status", [500, 200])
 def test_a_session_dead_as_500_or_empty_200_is_renewed_once(pvs, expired_status):
-    pvs.expire_after_vars, pvs.expired_status = 2, expired_status
+    pvs.expire_after_vars, pvs.expired_status = 1, expired_status
     fetched, _ = _fetch(pvs, api="varserver", serial_last5="A1234")
     assert pvs.logins == 2 and "/sys/devices/inverter/1/sn" in json.loads(fetched.raw)
 
@@ -127,7 +129,7 @@ def test_a_500_after_the_fresh_login_means_busy(pvs):
 
 def test_an_empty_class_answers_400_and_the_rest_of_the_reading_is_kept(pvs):
     fetched, _ = _fetch(pvs, api="varserver", serial_last5="A1234",
-                        varserver_matches=("/sys/ess/", "/sys/devices/inverter/", "/sys/livedata/"))
+                        varserver_matches=("/sys/devices/ess/", "/sys/devices/inverter/"))
     doc = json.loads(fetched.raw)
     assert doc["/sys/devices/inverter/0/sn"] == "E00123456789" and doc["/sys/livedata/pv_p"] == "0.41"
 

@@ -157,6 +157,22 @@ def test_backoff_grows_with_jitter_and_honours_retry_after(tmp_path, servers):
     assert runner.status()["upload_failures"] == 0 and len(ingest.snapshots) == 1
 
 
+def test_now_uploads_at_once_during_a_backoff_and_ends_it(tmp_path, servers):
+    """``pvs6-edge run --now``: the owner fixed the config and wants the first row now, not in hours."""
+    pvs, ingest, clock = servers
+    runner = _runner(tmp_path, pvs, ingest, clock)
+    ingest.mode = "503"
+    for _ in range(4):  # four failures in a row: the next attempt is up to 40 minutes away
+        runner.execute(collect=True, upload=True, skip_backoff=True)
+        clock.advance(60)
+    ingest.mode = "ok"
+    assert runner.execute(collect=False, upload=True).upload == "backoff"
+    result = runner.execute(collect=False, upload=True, skip_backoff=True)
+    assert (result.upload, result.snapshots_acked) == ("ok", 4)
+    assert runner.status()["upload_failures"] == 0
+    assert json.loads((tmp_path / "data" / "state.json").read_text())["next_upload_at"] is None
+
+
 def test_retry_after_http_date_is_honoured(tmp_path, servers):
     pvs, ingest, clock = servers
     runner = _runner(tmp_path, pvs, ingest, clock)

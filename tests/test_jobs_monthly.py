@@ -117,6 +117,22 @@ def test_summary_numbers_row_and_email(world, tmp_path: Path) -> None:
     # Drawn for a 3x phone screen: a mail column about 360 px wide gets about 1080 px.
     assert all(int.from_bytes(p.get_content()[16:20], "big") >= 1000 for p in pngs)
     assert WEAK in text
+    assert "No fault cost you any solar energy in June 2025." in text  # no production fault this month
+
+
+def test_the_summary_says_what_faults_cost_this_month(world, tmp_path: Path) -> None:
+    site, sink, _gen, config = world
+    state = sink.load_state()
+    state.section("loss")["months"] = {"2025-06": 86.2, "2025-05": 3.0}
+    state.section("alerts")["open"] = {"inverter_down:E1": {
+        "id": "x", "kind": "inverter_down", "device": "E1", "opened": "2025-06-20T14:00:00+00:00",
+        "loss": {"kwh": 30.0, "normal_kwh": 31.0, "panels": 1}}}
+    sink.commit(SheetWrite(state=state, panels=PANELS))
+    outbox = OutboxTransport(tmp_path / "outbox")
+    run_monthly_summary(sink, site, config, NOW, mailer=lambda: outbox)
+    text = parts_of(next(outbox.folder.glob("*.eml")))["text/plain"][0].get_content()
+    assert "Faults cost you about 86 kWh ($21.55) in June 2025; 1 panel is still down." in text
+    assert "12 months" not in text  # two months of history only
 
 
 def test_each_month_goes_out_once(world, tmp_path: Path) -> None:
@@ -202,3 +218,17 @@ def test_a_replaced_inverter_with_no_data_this_month_is_not_a_weak_panel(tmp_pat
     daily = rollup_days(gen.generate(3), [date(2025, 6, d) for d in (1, 2, 3)], site, [*PANELS, retired])
     summary = summarize_month("2025-06", daily, [], [], site, [*PANELS, retired])
     assert [p.serial for p in summary.weak_panels] == [WEAK]
+
+
+@pytest.mark.parametrize("nightly", [True, False], ids=["after-nightly-rollups", "no-rollup-yet"])
+def test_a_first_month_begun_late_has_no_empty_days_before_the_first_reading(tmp_path: Path, nightly: bool) -> None:
+    """Monitoring began on 29 June: June's summary rolls up the 30th it lacks, not 28 empty days before."""
+    site = make_site(tmp_path)
+    sink = CsvSink(site.local_dir, TZ)
+    store(sink, SyntheticSite({}, date(2025, 6, 29)).generate(2))
+    if nightly:
+        run_daily_rollup(sink, site, datetime(2025, 6, 30, 1, 0, tzinfo=TZ))  # the 29th; the 30th's run was missed
+    config = CloudConfig(sites={site.site_id: site}, weather=WeatherConfig(enabled=False))
+    result = run_monthly_summary(sink, site, config, NOW)
+    assert [r["date"] for r in sink.read_records("Daily", PANELS)] == [date(2025, 6, 29), date(2025, 6, 30)]
+    assert result.summary is not None and result.summary.days_with_data == 2

@@ -18,6 +18,7 @@ from pvs6_parse._coerce import (
     to_int,
     to_text,
     to_uptime,
+    wear_hex_to_pct,
 )
 from pvs6_parse._devices import (
     GROSS_CONSUMPTION,
@@ -234,3 +235,9 @@ def test_offsets_other_than_utc_are_normalised() -> None:
     assert moment is not None
     assert moment.utcoffset() == timedelta(0)
     assert moment == datetime(2025, 9, 30, 17, 50, tzinfo=timezone(timedelta(hours=2)))
+
+
+@pytest.mark.parametrize(("raw", "pct"), [("0x02", 20.0), ("0x9", 90.0), ("0x0a", 100.0), ("0x0B", 100.0),
+                                          ("0x00", None), ("0x0c", None), ("worn", None), (None, None)])
+def test_flash_wear_code_reads_as_the_share_of_rated_life(raw, pct) -> None:
+    assert wear_hex_to_pct(raw) == pct

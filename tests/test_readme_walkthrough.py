@@ -83,7 +83,7 @@ def test_the_documents_give_the_commands_in_the_order_and_places_the_walk_follow
     readme = command_blocks(README)
     install = _find(readme, "sudo bash edge/install.sh")
     edit = _find(readme, f"sudo nano {PI_CONFIG}", install)
-    check = _find(readme, f"sudo {PI_PROGRAM} run", edit)
+    check = _find(readme, f"sudo {PI_PROGRAM} run --now", edit)
     assert f"sudo {PI_PROGRAM} status" in readme[check].commands
     assert [readme[i].place for i in (install, edit, check)] == ["On the Pi"] * 3
     readme_text = README.read_text(encoding="utf-8")
@@ -158,7 +158,7 @@ def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path, pi_python: P
 
         # On the Pi: step 5, Check.
         program = str(opt / "venv" / "bin" / "pvs6-edge")
-        run = subprocess.run([program, "run", "--config", str(config)], capture_output=True, text=True,
+        run = subprocess.run([program, "run", "--now", "--config", str(config)], capture_output=True, text=True,
                              timeout=120, cwd=tmp_path)
         assert run.returncode == 0, run.stdout + run.stderr
         status = subprocess.run([program, "status", "--config", str(config)], capture_output=True, text=True,

@@ -9,7 +9,7 @@ import sys
 import pytest
 import requests
 
-from pvs6_sim.cli import build_parser, config_from_args
+from pvs6_sim.cli import build_parser, config_from_args, main
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
 
@@ -22,7 +22,8 @@ def test_cli_prints_url_serves_and_stops_on_sigterm() -> None:
     )
     try:
         url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
+        assert url.startswith("https://127.0.0.1:")  # a firmware with a varserver serves HTTPS
+        url = url.replace("https:", "http:")  # and plain HTTP for dl_cgi on the same port
         assert requests.get(url + "/cgi-bin/dl_cgi?Command=DeviceList", timeout=10).status_code == 503
         doc = requests.get(url + "/cgi-bin/dl_cgi?Command=DeviceList", timeout=10).json()
         inverters = [d for d in doc["devices"] if d["DEVICE_TYPE"] == "Inverter"]
@@ -36,8 +37,11 @@ def test_cli_prints_url_serves_and_stops_on_sigterm() -> None:
 
 
 def test_cli_varserver_defaults_to_new_firmware_and_bad_fault_exits_2() -> None:
-    config = config_from_args(build_parser().parse_args(["--api", "varserver", "--weather", "mixed"]))
+    args = build_parser().parse_args(["--api", "varserver", "--weather", "mixed"])
+    config = config_from_args(args)
     assert config.pvs.build >= 61840 and config.default_weather == "mixed"
+    assert args.tls is None and args.plain_varserver is False  # HTTPS as the firmware does, unless asked
+    assert main(["--api", "varserver", "--no-tls", "--speed", "0"]) == 2  # a varserver nobody could reach
     result = subprocess.run([sys.executable, "-m", "pvs6_sim.cli", "--fault", "meteor"],
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2 and "meteor" in result.stderr

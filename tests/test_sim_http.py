@@ -47,7 +47,8 @@ def test_device_list_and_supervisor_info(server) -> None:
 
 def test_varserver_login_vars_and_expiry() -> None:
     fake = FakeMonotonic()
-    with run_simulator(SimConfig(start=NOON, session_ttl_s=360), monotonic=fake) as srv:
+    with run_simulator(SimConfig(start=NOON, session_ttl_s=360), tls=False, plain_varserver=True,
+                       monotonic=fake) as srv:
         assert _get(srv.url + "/vars?match=livedata&fmt=obj").status_code == 401  # no cookie
         bad = _get(srv.url + "/auth?login", auth=("ssm_owner", "WRONG"))
         assert bad.status_code == 401
@@ -57,9 +58,11 @@ def test_varserver_login_vars_and_expiry() -> None:
         session = varserver_login(srv)
         obj = session.get(srv.url + "/vars", params={"match": "livedata", "fmt": "obj"}, timeout=5).json()
         assert set(obj) >= {"/sys/livedata/pv_p", "/sys/livedata/time"} and all("livedata" in k for k in obj)
-        array = session.get(srv.url + "/vars", params={"name": "/sys/info/sw_rev,/sys/info/serialnum"},
-                            timeout=5).json()
+        array = session.get(srv.url + "/vars?name=/sys/info/sw_rev,/sys/info/serialnum", timeout=5).json()
         assert array["count"] == 2 and array["values"][1]["value"] == srv.sim.identity.pvs_serial
+        # Like fcgi_vars: one unknown name fails the whole list, and the query is read undecoded.
+        assert session.get(srv.url + "/vars?name=/sys/info/sw_rev,/sys/nope", timeout=5).status_code == 400
+        assert session.get(srv.url + "/vars", params={"match": "/sys/info/"}, timeout=5).status_code == 400
         posted = session.post(srv.url + "/vars", data="match=info/model", timeout=5).json()  # pypvs style
         assert posted == {"values": [{"name": "/sys/info/model", "value": "PVS6"}], "count": 1}
         cached = session.get(srv.url + "/vars?match=meter/0/sn&fmt=obj&cache=m0", timeout=5).json()
@@ -80,16 +83,28 @@ def test_api_modes() -> None:
         info = _get(new.url + "/cgi-bin/dl_cgi/supervisor/info").json()["supervisor"]
         assert info["BUILD"] >= 61840  # the LocalAPI firmware
         session = varserver_login(new)
-        assert session.get(new.url + DEVICE_LIST, timeout=5).status_code == 200  # authenticated dl_cgi
+        assert session.get(new.url + DEVICE_LIST, timeout=5, verify=False).status_code == 200  # authenticated dl_cgi
 
 
-def test_tls_serves_with_a_self_signed_certificate() -> None:
+def test_a_varserver_is_https_only_by_default_and_plain_http_takes_an_explicit_option() -> None:
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-    with run_simulator(SimConfig(start=NOON), tls=True) as srv:
+    with run_simulator(SimConfig(start=NOON, api="varserver")) as srv:
         assert srv.url.startswith("https://")
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(srv.url + DEVICE_LIST, timeout=5, verify=True)
-        assert _get(srv.url + DEVICE_LIST).status_code == 200
+        plain = srv.url.replace("https:", "http:")
+        assert _get(plain + "/cgi-bin/dl_cgi/supervisor/info").status_code == 200  # port 80 still answers
+        assert _get(plain + "/auth?login", auth=("ssm_owner", srv.sim.identity.password)).status_code == 403
+        assert "Secure" in _get(srv.url + "/auth?login", auth=("ssm_owner", srv.sim.identity.password)) \
+            .headers["Set-Cookie"]
+    with run_simulator(SimConfig(start=NOON, api="dl_cgi")) as old:
+        assert old.url.startswith("http://")  # old firmware has no HTTPS at all
+    with pytest.raises(ValueError, match="plain_varserver"):
+        run_simulator(SimConfig(start=NOON, api="varserver"), tls=False).__enter__()
+    with run_simulator(SimConfig(start=NOON, api="varserver"), tls=False, plain_varserver=True) as srv:
+        login = _get(srv.url + "/auth?login", auth=("ssm_owner", srv.sim.identity.password))
+        assert srv.url.startswith("http://") and login.status_code == 200
+        assert "Secure" not in login.headers["Set-Cookie"]
 
 
 @pytest.mark.parametrize(("kind", "status"), [("http500", 500), ("http503", 503)])
@@ -154,7 +169,7 @@ def test_reboot_window_drops_connections(server) -> None:
 
 
 def test_control_endpoints_drive_faults_and_clock(server) -> None:
-    url = server.url
+    url = server.url.replace("https:", "http:")  # the control endpoints answer on the plain-HTTP side too
     reply = requests.post(url + "/_sim/faults", json={"kind": "dead", "target": 3,
                                                       "start": "2025-06-10T17:00:00Z"}, timeout=5)
     assert reply.status_code == 200 and reply.json()["added"][0]["fault_id"] == 1

@@ -49,13 +49,17 @@ def evaluate_batch(
     edge_status : mapping
         The edge's heartbeat (stored in the state by the pipeline; the watchdog judges reachability from it).
     state : SiteState
-        Memory: sections ``"detect"`` (rules), ``"alerts"`` (lifecycle), ``"mail"`` (queue).
+        Memory: sections ``"detect"`` (rules), ``"alerts"`` (lifecycle), ``"mail"`` (queue), ``"circuits"``
+        (the circuits learned from panels that went down together, for the Devices tab).
     site, config : the site and the whole cloud config (``config.detection`` holds the thresholds).
     now : datetime
         Current time [aware UTC].
     """
+    from .alert_costs import charge_reading
+    from .circuits import learn
     from .detect import detect
-    from .lifecycle import Round, advance, conclude
+    from .evidence import remember
+    from .lifecycle import Round, advance, alerts_rows, conclude
 
     memory = state.section("detect")
     # One reading at a time, rules and lifecycle both, dated by each reading: a backlog (a Pi back from an outage
@@ -65,17 +69,24 @@ def evaluate_batch(
     judged: set[str] = set()
     detection = None
     current: dict[str, Any] = {}
+    costs_moved = False
     for pair in sorted(pairs, key=lambda p: p[0].captured_at):
         detection = detect([pair], edge_status, memory, site, config.detection, now)
         judged |= detection.evaluated_kinds
+        learn(state, detection.findings, pair[0].captured_at)  # panels that went down together: a circuit
         current = advance(state, detection.findings, evaluated_kinds=detection.evaluated_kinds,
                           at=pair[0].captured_at, events=events)
+        costs_moved |= charge_reading(state, pair[0], pair[1], memory, site, config.detection)
+        remember(state.section("evidence"), pair[0], pair[1].sun_elevation_deg)
     if detection is None:  # a heartbeat without readings judges nothing
         detection = detect([], edge_status, memory, site, config.detection, now)
         current = {f.key: f for f in detection.findings}
     change = conclude(state, events, current, evaluated_kinds=judged, site=site, now=now,
                       reminder_hours=config.detection.reminder_hours)
-    return AlertOutcome(alerts_rows=change.alerts_rows, opened=len(change.opened), resolved=len(change.resolved),
+    rows = change.alerts_rows
+    if rows is None and costs_moved:  # only a Lost (kWh) figure moved: the tab shows it
+        rows = alerts_rows(state, site)
+    return AlertOutcome(alerts_rows=rows, opened=len(change.opened), resolved=len(change.resolved),
                         queued_mail=1 if change.mail_id else 0,
                         notes=tuple(f.key for f in detection.findings))
 

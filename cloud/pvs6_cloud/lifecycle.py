@@ -14,6 +14,8 @@ Memory lives in ``state.section("alerts")``::
     {"open": {<key>: {"id", "kind", "device", "started", "opened", "notified", "summary", "details", "advice"}},
      "rows": [{"started", "opened", "resolved", "emailed", "kind", "device", "message", "alert_id", "mail"}, ...]}
     # times ISO UTC; rows kept before started/emailed existed lack them
+    # a production alert's open record also has "loss": {"kwh", "normal_kwh", "rough", "panels"}, its row
+    # "lost_kwh" (see `add_loss`; the arithmetic is `pvs6_cloud.loss`)
 
 An open alert resolves only when its kind was evaluated on that reading and it was not found: a rule that could
 not judge (per-inverter rules at night, the watchdog's rules during ingest) never clears anything. Hysteresis (how
@@ -30,9 +32,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .config import SiteConfig
+from .loss import Loss, add_reading, estimate
 from .state import SiteState
 
-__all__ = ["SECTION", "Finding", "LifecycleChange", "ResolvedAlert", "Round", "advance", "alerts_rows",
+__all__ = ["SECTION", "Finding", "LifecycleChange", "ResolvedAlert", "Round", "add_loss", "advance", "alerts_rows",
            "apply_findings", "conclude", "open_alerts", "stamp_emailed"]
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,8 @@ class Finding:
     at, started_at : datetime or None
         Set by the lifecycle when the alert opens: the reading that raised it and when the problem began
         [aware]; rules leave them None.
+    loss : Loss or None
+        Set by the lifecycle for the mail: what a production alert has cost so far; rules leave it None.
     """
 
     kind: str
@@ -75,6 +80,7 @@ class Finding:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     at: datetime | None = None
     started_at: datetime | None = None
+    loss: Loss | None = None
 
     @property
     def key(self) -> str:
@@ -94,6 +100,7 @@ class ResolvedAlert:
     alert_id: str
     resolved_at: datetime | None = None  # None: now
     started_at: datetime | None = None
+    loss: Loss | None = None  # what it cost while open (production alerts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +227,7 @@ def advance(state: SiteState, findings: Sequence[Finding], *, evaluated_kinds: C
             continue
         events.resolved.append(ResolvedAlert(key, record["kind"], record["device"], record["summary"],
                                              datetime.fromisoformat(record["opened"]), record["id"], at,
-                                             _when(record.get("started"))))
+                                             _when(record.get("started")), _loss(state, record)))
     return current
 
 
@@ -245,6 +252,7 @@ def conclude(state: SiteState, events: Round, current: Mapping[str, Finding], *,
     reminder_hours : float
         Minimum time between two mails about the same open alert [h].
     """
+    from .evidence import evidence_for
     from .notify.compose import compose_alert_mail
     from .notify.queue import queue_mail
 
@@ -260,7 +268,7 @@ def conclude(state: SiteState, events: Round, current: Mapping[str, Finding], *,
         due = notified is None or now - notified >= timedelta(hours=reminder_hours)
         if due and finding.kind in evaluated_kinds and not record.get("quiet"):
             record["notified"] = now.isoformat()
-            reminded.append(finding)
+            reminded.append(replace(finding, loss=_loss(state, record)))
     for key in fresh & set(open_alerts):
         open_alerts[key]["notified"] = now.isoformat()
 
@@ -270,7 +278,9 @@ def conclude(state: SiteState, events: Round, current: Mapping[str, Finding], *,
         mem["rows"] = mem["rows"][-ROWS_KEPT:]
     mail_id = ""
     if events.opened or reminded or events.resolved:
-        mail = compose_alert_mail(site, events.opened, reminded, events.resolved, now)
+        opened = [_with_loss(state, f) for f in events.opened]
+        files, claims = evidence_for(state.section("evidence"), opened, site, now)
+        mail = compose_alert_mail(site, opened, reminded, events.resolved, now, attachments=files, claims=claims)
         queue_mail(state, mail)
         mail_id = mail.id
         announced = {_alert_id(f.key, f.at) for f in events.opened if f.at is not None}
@@ -364,6 +374,7 @@ def alerts_rows(state: SiteState, site: SiteConfig) -> list[dict[str, Any]]:
             "kind": KIND_TITLES.get(row["kind"], row["kind"]),
             "device": row["device"],
             "message": row["message"],
+            "lost_kwh": round(float(row["lost_kwh"]), 1) if "lost_kwh" in row else None,
             "alert_id": row["alert_id"],
         })
     return out
@@ -372,3 +383,43 @@ def alerts_rows(state: SiteState, site: SiteConfig) -> list[dict[str, Any]]:
 def open_alerts(state: SiteState) -> dict[str, dict[str, Any]]:
     """The open alerts by key (a copy): for summaries and health pages."""
     return {k: dict(v) for k, v in _memory(state)["open"].items()}
+
+
+def _loss(state: SiteState, record: Mapping[str, Any]) -> Loss | None:
+    """What an alert's record says it cost (None for kinds that cost no energy)."""
+    charged = record.get("loss") or {}
+    return estimate(charged, state.section("loss").get("day", {}), record["kind"], int(charged.get("panels", 1)))
+
+
+def _with_loss(state: SiteState, finding: Finding) -> Finding:
+    """A just-opened finding with its cost so far, when that opening is still the open alert."""
+    record = _memory(state)["open"].get(finding.key)
+    if record is None or finding.at is None or record["id"] != _alert_id(finding.key, finding.at):
+        return finding
+    return replace(finding, loss=_loss(state, record))
+
+
+def add_loss(state: SiteState, key: str, lost_kw: float, normal_kw: float, *, rough: bool, step_h: float,
+             panels: int) -> bool:
+    """Charge one reading's lost energy to an open alert and its Alerts row.
+
+    Returns True when the row's Lost (kWh) has moved by half a kWh, or a tenth of the total if more, since the
+    tab last showed it (or first shows it), so the tab is rewritten a few times a day, not on every reading.
+    """
+    mem = _memory(state)
+    record = mem["open"].get(key)
+    if record is None:
+        return False
+    charged = record.setdefault("loss", {"panels": panels})
+    add_reading(charged, lost_kw, normal_kw, rough, step_h)
+    lost = max(0.0, charged["kwh"])
+    for row in reversed(mem["rows"]):
+        if row["alert_id"] == record["id"]:
+            shown = row.get("lost_kwh")
+            row["lost_kwh"] = round(lost, 3)
+            last = float(row.get("lost_shown", shown or 0.0))
+            if shown is None or abs(lost - last) >= max(0.5, 0.1 * last):
+                row["lost_shown"] = round(lost, 3)
+                return True
+            return False
+    return False

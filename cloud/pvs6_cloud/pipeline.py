@@ -20,6 +20,7 @@ from pvs6_parse.models import Snapshot
 
 from . import alerting, enrich, rows
 from . import state as state_module
+from .circuits import circuit_labels
 from .config import CloudConfig, SiteConfig
 from .contract import UploadBatch
 from .errors import BadRequest, SinkUnavailable
@@ -180,7 +181,7 @@ def _ingest_locked(batch: UploadBatch, config: CloudConfig, services: Services) 
     )
     replace: dict[str, Any] = {}
     if snapshots or grew:
-        replace["Devices"] = rows.device_records(state, site.array.places)
+        replace["Devices"] = rows.device_records(state, site.array.places, circuit_labels(state, site.array))
     if outcome.alerts_rows is not None:
         replace["Alerts"] = outcome.alerts_rows
     write = SheetWrite(state=state, panels=panels, append={"Readings": readings} if readings else {},

@@ -102,8 +102,14 @@ def panels(state: SiteState, places: Mapping[str, str]) -> list[tuple[str, str]]
     return [(serial, places.get(serial, serial)) for serial in state.panel_order]
 
 
-def device_records(state: SiteState, places: Mapping[str, str]) -> list[dict[str, Cell]]:
-    """The whole Devices tab: inverters in column order first, then the other devices by serial."""
+def device_records(state: SiteState, places: Mapping[str, str],
+                   circuits: Mapping[str, str] | None = None) -> list[dict[str, Cell]]:
+    """The whole Devices tab: inverters in column order first, then the other devices by serial.
+
+    ``circuits`` gives each panel's circuit in words (`circuits.circuit_labels`: configured, or learned for
+    the owner to confirm).
+    """
+    circuits = circuits or {}
     order = {serial: i for i, serial in enumerate(state.panel_order)}
     rows = sorted(state.devices.values(), key=lambda d: (order.get(d.serial, len(order)), d.serial))
     return [
@@ -116,6 +122,7 @@ def device_records(state: SiteState, places: Mapping[str, str]) -> list[dict[str
             "last_seen": datetime.fromisoformat(d.last_seen) if d.last_seen else None,
             "last_state": _state_words(d),
             "lifetime_kwh": d.lifetime_kwh,
+            "circuit": circuits.get(d.serial, ""),
         }
         for d in rows
     ]

@@ -1,4 +1,5 @@
-"""``pvs6-edge collect | upload | run | status | export``, each with ``--config FILE``.
+"""``pvs6-edge collect | upload | run | status | export``, each with ``--config FILE``; ``upload`` and ``run`` take
+``--now`` (upload at once, whatever the backoff after failed uploads says).
 
 The only place that configures logging (stderr, one line per event; journald adds its own timestamps) and
 prints. Exit codes: 0 done (also: an overlapping run exited quietly, or during ``run`` the PVS6 or the cloud was
@@ -71,7 +72,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             print(format_history(history))
         return EXIT_OK
     try:
-        result = runner.execute(collect=args.command in ("collect", "run"), upload=args.command in ("upload", "run"))
+        result = runner.execute(collect=args.command in ("collect", "run"), upload=args.command in ("upload", "run"),
+                                skip_backoff=getattr(args, "now", False))
     except StorageError as err:
         log.error("storage error: %s", err)
         return EXIT_STORAGE
@@ -136,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--config", metavar="FILE", help=f"TOML configuration (default: ${CONFIG_ENV} or "
                          "/etc/pvs6-sentinel/edge.toml)")
         cmd.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+        if name in ("upload", "run"):
+            cmd.add_argument("--now", action="store_true",
+                             help="upload at once, even while the Pi waits after failed uploads (its backoff)")
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print the heartbeat status as JSON")
         if name == "export":

@@ -33,9 +33,13 @@ __all__ = [
 CONFIG_ENV = "PVS6_EDGE_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/pvs6-sentinel/edge.toml")
 MIB = 1024 * 1024
-# Only what the cloud parser needs: PVS health, inverters, meters, and the summary block. A bare "/" would
-# return every variable the PVS holds (Wi-Fi settings included) and is slow on the device.
-DEFAULT_VARSERVER_MATCHES = ("/sys/info/", "/sys/devices/inverter/", "/sys/devices/meter/", "/sys/livedata/")
+# The device classes, by one match: inverters, meters, batteries and transfer switch, in either layout. The PVS6's
+# own health and the livedata summary are asked by name (pvs6_parse.varserver.QUERY_NAMES), which is cheaper than
+# a match (a match scans every variable the PVS holds) and keeps the Wi-Fi settings out.
+DEFAULT_VARSERVER_MATCHES = ("/sys/devices/",)
+# The placeholder in edge/config.example.toml's [cloud] url, which install.sh copies: a url holding it was never
+# filled in.
+EXAMPLE_URL_MARK = "REGION-PROJECT"
 _SITE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SERIAL5_RE = re.compile(r"^[A-Za-z0-9]{5}$")
 
@@ -306,4 +310,8 @@ def _url(sec: dict[str, Any], where: str) -> str:
     value = _get(sec, where, "url", str, None)
     if not value or not re.match(r"^https?://[^\s/]+", value):
         raise ConfigError(f"{where}.url is required and must start with http:// or https://")
+    if EXAMPLE_URL_MARK in value:
+        # Refused at load, before any upload: a run against the example's address would only fail, and each
+        # failure doubles the wait before the next upload (hours, once the real address is in).
+        raise ConfigError(f"{where}.url is still the example's {value}: put in the url deploy.sh printed")
     return value

@@ -2,13 +2,20 @@
 
 - ``dl_cgi``: the legacy ``GET /cgi-bin/dl_cgi?Command=DeviceList`` (seconds per answer on a busy PVS6).
 - ``varserver``: firmware build 61840 and later. ``GET /auth?login`` with Basic ``ssm_owner:<serial_last5>`` sets a
-  session cookie; then one ``GET /vars?match=<prefix>&fmt=obj`` per prefix in ``pvs.varserver_matches``, one at a
+  session cookie; then ``GET /vars?name=<the PVS6 and livedata variables the parser reads>&fmt=obj`` and one
+  ``GET /vars?match=/sys/devices/&fmt=obj`` (every inverter, meter, battery and transfer switch, in the current
+  ``/sys/devices/inverter/<i>/<field>`` layout or the early ``/sys/devices/<n>/inverter/data`` one), one at a
   time, and ``GET /auth?logout`` at the end. The answers are merged into one JSON object: packaging, not
-  parsing. The PVS6's own Wi-Fi key is dropped on the way. Field habits (pypvs, its doc/LocalAPI.md; see
-  docs/firmware.md): the varserver speaks HTTPS only and marks its cookie ``Secure`` (over http:// requests
-  would never send it back), so the varserver style always uses ``https://`` on the configured host; a match
-  that finds nothing answers HTTP 400, which means "this class is empty", not a failed reading; an expired
-  session may answer 401, 500 or an empty 200, and each renews the session once per run, never in a loop.
+  parsing. Wi-Fi details (SSID, key, MAC addresses) are dropped on the way, whoever asked for them.
+
+Field habits (pypvs, its doc/LocalAPI.md, and fcgi_vars, the varserver's open-source FastCGI front; see
+docs/firmware.md): the varserver speaks HTTPS only and marks its cookie ``Secure``, so the varserver style always
+uses ``https://`` on the configured host; the query is sent as written (``/`` and ``,`` unescaped, as pypvs and
+LocalAPI.md's curl examples do: fcgi_vars reads it raw, and ``%2F`` would match nothing); a match that finds
+nothing, or a name list holding a name this firmware lacks, answers HTTP 400, which means "nothing there", not a
+failed reading; an expired session may answer 401, 500 or an empty 200, and each renews the session once per
+run, never in a loop. No ``cache=``: a cached match keeps the variables found when it was made (fcgi_vars caches
+handles), so panels that reappear after the nightly restart would stay missing.
 
 Every request has a hard deadline of ``pvs.timeout_s`` for the whole body (a watchdog shuts the socket when a
 slow PVS trickles bytes) and a size cap. The edge only checks that the body is a JSON object; the cloud parses.
@@ -26,6 +33,7 @@ import re
 import socket
 import threading
 import warnings
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -51,7 +59,9 @@ log = logging.getLogger(__name__)
 
 VARSERVER_MIN_BUILD = 61840
 _USER = "ssm_owner"
-_REDACTED_VARS = ("/sys/info/wpa_key",)
+# Wi-Fi and network identity the PVS6 serves (/sys/info/ (ssid, wpa_key, lmac, active_interface_mac):
+# never wanted, and dropped by the last path segment, so any future "*_mac" or "*ssid*" goes too.
+_PRIVATE_LEAF = re.compile(r"ssid|wpa|psk|passw|mac$", re.IGNORECASE)
 _CHUNK = 64 * 1024
 
 
@@ -206,36 +216,62 @@ class PvsClient:
         return Fetched("varserver", self._fetch_varserver())
 
     def _fetch_varserver(self) -> bytes:
+        from pvs6_parse.varserver import QUERY_NAMES  # only a varserver run pays for the import
+
         self._login()
         merged: dict[str, Any] = {}
         try:
+            merged.update(self._named(QUERY_NAMES))
             for prefix in self._cfg.varserver_matches:
-                merged.update(self._vars(prefix))
+                merged.update(self._vars(f"match={prefix}") or {})
         finally:
             self._logout()
+        merged = {name: value for name, value in merged.items() if not _private(name)}
         if not merged:
-            raise PvsBadResponse("varserver: every match answered empty (HTTP 400); nothing to keep")
-        for name in _REDACTED_VARS:
-            merged.pop(name, None)
+            raise PvsBadResponse("varserver: every question answered empty (HTTP 400); nothing to keep")
         return json.dumps(merged, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
-    def _vars(self, prefix: str) -> dict[str, Any]:
-        """One class of variables; {} when the PVS6 says the class is empty (HTTP 400)."""
-        params = {"match": prefix, "fmt": "obj"}
-        status, body = self._get("/vars", params, None, "varserver")
+    def _named(self, groups: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+        """The named variables in one request; group by group, then name by name, when the PVS6 lacks one.
+
+        fcgi_vars answers 400 to the whole name list when any one name is unknown to this firmware (an older
+        build without ``/sys/pvs/flashwear_type_b``, say), so one missing name must not cost the others.
+        """
+        everything = [name for names in groups.values() for name in names]
+        found = self._vars("name=" + ",".join(everything))
+        if found is not None:
+            return found
+        log.info("varserver lacks some of the %d named variables (HTTP 400); asking group by group", len(everything))
+        merged: dict[str, Any] = {}
+        for group, names in groups.items():
+            found = self._vars("name=" + ",".join(names))
+            if found is None and len(names) > 1:
+                found = {}
+                for name in names:
+                    found.update(self._vars("name=" + name) or {})
+                missing = [name for name in names if name not in found]
+                log.info("varserver has no %s variable(s) %s", group, ", ".join(missing))
+            merged.update(found or {})
+        return merged
+
+    def _vars(self, query: str) -> dict[str, Any] | None:
+        """One ``/vars`` question; None when the PVS6 says there is nothing there (HTTP 400)."""
+        path = f"/vars?{query}&fmt=obj"
+        status, body = self._get(path, None, None, "varserver")
         if _dead_session(status, body) and not self._renewed:
             # pypvs logs in again on 401 and 500; owners also see an empty 200 from a dead session.
             self._renewed = True
             log.info("varserver session looks expired (HTTP %d%s); logging in again (once)", status,
                      ", empty body" if status == 200 else "")
             self._login()
-            status, body = self._get("/vars", params, None, "varserver")
+            status, body = self._get(path, None, None, "varserver")
         if status == 400:
-            log.info("varserver has no variables matching %r (HTTP 400): that class is empty now", prefix)
-            return {}
+            log.info("varserver has nothing for %s (HTTP 400): that class is empty now", _shorten(query))
+            return None
         if status == 200 and _empty(body):
-            raise PvsUnavailable(f"PVS6 busy: empty answer to /vars?match={prefix} even after a fresh login")
-        return json.loads(self._check("/vars", status, body, "varserver"))
+            raise PvsUnavailable(f"PVS6 busy: empty answer to /vars?{_shorten(query)} even after a fresh login")
+        doc: dict[str, Any] = json.loads(self._check("/vars", status, body, "varserver"))
+        return doc
 
     def _logout(self) -> None:
         """End the session (LocalAPI.md ``/auth?logout``); a failure here never costs the reading."""
@@ -337,6 +373,15 @@ def _https(base: str) -> str:
     """The same PVS6 address over https:// (the varserver answers nothing useful over plain HTTP)."""
     parts = urlsplit(base)
     return parts._replace(scheme="https").geturl()
+
+
+def _private(name: str) -> bool:
+    """Whether a varserver variable names Wi-Fi or network identity (``/sys/info/ssid``, ``.../lmac``, ...)."""
+    return bool(_PRIVATE_LEAF.search(name.rsplit("/", 1)[-1]))
+
+
+def _shorten(query: str) -> str:
+    return query if len(query) <= 80 else query[:77] + "..."
 
 
 def _empty(body: bytes) -> bool:

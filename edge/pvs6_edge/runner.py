@@ -92,8 +92,11 @@ class EdgeRunner:
         self.state_path = cfg.storage.dir / "state.json"
         self.lock_path = cfg.storage.dir / "lock"
 
-    def execute(self, *, collect: bool, upload: bool) -> RunResult:
+    def execute(self, *, collect: bool, upload: bool, skip_backoff: bool = False) -> RunResult:
         """Run the requested steps; an overlapping run returns at once with ``busy=True``.
+
+        ``skip_backoff`` uploads at once even while earlier failures asked to wait (``pvs6-edge run --now``): the owner
+        who just fixed the config wants to see the first row, not wait hours for the backoff to end.
 
         Raises
         ------
@@ -137,7 +140,7 @@ class EdgeRunner:
                     log.info("storage writable again (after: %s)", state.storage_error)
                     state.storage_error = state.storage_error_at = None
                 if upload:
-                    self._upload(session, state, result, verdict)
+                    self._upload(session, state, result, verdict, ignore_backoff=skip_backoff)
             self._save_state(state)
         return result
 
@@ -314,12 +317,15 @@ class EdgeRunner:
         return max(found, default=None)
 
     def _upload(self, session: requests.Session, state: EdgeState, result: RunResult,
-                verdict: ClockVerdict) -> None:
+                verdict: ClockVerdict, *, ignore_backoff: bool = False) -> None:
         from pvs6_edge.upload import Uploader
 
         cloud = self.cfg.cloud
         now = self.clock.time()
-        if state.next_upload_at is not None:
+        if state.next_upload_at is not None and ignore_backoff:
+            log.info("uploading now (--now), without waiting for the backoff after %d failed upload(s)",
+                     state.upload_failures)
+        elif state.next_upload_at is not None:
             wait_s = state.next_upload_at - now
             if wait_s > cloud.backoff_max_s + 60:
                 log.warning("upload backoff ends %.0f s from now, beyond cloud.backoff_max_s: the clock "

@@ -27,6 +27,12 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"PVS6_SIM_{name}", default)
 
 
+def _tls_env() -> bool | None:
+    """PVS6_SIM_TLS: "1" on, "0" off, unset or empty: as the firmware does."""
+    value = _env("TLS", "")
+    return None if value == "" else value == "1"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and `--help`)."""
     parser = argparse.ArgumentParser(prog="pvs6-sim", description="Serve a simulated SunPower PVS6.")
@@ -45,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--panels", type=int, default=int(_env("PANELS", "12")))
     parser.add_argument("--session-ttl", type=float, default=float(_env("SESSION_TTL", "360")), help="[real s]")
     parser.add_argument("--nightly-reboot-hour", type=int, default=None, help="UTC hour of a nightly reboot")
-    parser.add_argument("--tls", action="store_true", default=_env("TLS", "") == "1")
+    parser.add_argument("--tls", action=argparse.BooleanOptionalAction, default=_tls_env(),
+                        help="serve HTTPS beside plain HTTP (default: whenever the firmware has a varserver)")
+    parser.add_argument("--plain-varserver", action="store_true", default=_env("PLAIN_VARSERVER", "") == "1",
+                        help="let the varserver answer over plain HTTP too (real 2025 firmware does not)")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
                         help="e.g. dead:3@2025-06-01T10:00Z, weak:5:0.75, breaker:2, hang, http500:3, slow:4")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
@@ -78,10 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     sim = Simulator(config, SimClock(config.start, speed=args.speed))
     for fault in faults:
         sim.inject(fault)
+    try:
+        server = SimServer(sim, host=args.host, port=args.port, tls=args.tls, plain_varserver=args.plain_varserver)
+    except ValueError as err:
+        print(f"pvs6-sim: {err}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with SimServer(sim, host=args.host, port=args.port, tls=args.tls) as server:
+    with server:
         print(server.url, flush=True)
         stop.wait()
     return 0

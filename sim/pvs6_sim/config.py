@@ -18,12 +18,39 @@ VARSERVER_MIN_BUILD = 61840  # first PVS6 build with the /auth + /vars LocalAPI
 
 
 @dataclass(frozen=True, slots=True)
+class Plane:
+    """A roof face some panels sit on: tilt_deg [°], azimuth_deg [° from north, 180 = south], panels (0-based)."""
+
+    tilt_deg: float
+    azimuth_deg: float
+    panels: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Shade:
+    """Something that shades some panels whenever the sun stands in a patch of sky (a tree, a chimney).
+
+    Because it is geometry, it recurs every day the sun passes that patch. panels (0-based), azimuth window
+    [min_azimuth_deg, max_azimuth_deg) [° from north], below max_elevation_deg [°]; transmission [unitless] is
+    the share of the light that still reaches the cells (a dense tree lets through a few percent).
+    """
+
+    panels: tuple[int, ...]
+    min_azimuth_deg: float = 0.0
+    max_azimuth_deg: float = 360.0
+    max_elevation_deg: float = 90.0
+    transmission: float = 0.03
+
+
+@dataclass(frozen=True, slots=True)
 class ArrayConfig:
     """The PV array: microinverter count, circuits and panel geometry.
 
     Attributes: panels (count), circuits (count; panels are split evenly, in order), panel_w [W DC],
     tilt_deg [°], azimuth_deg [° from north, 180 = south], inverter_ac_limit_kw [kW] (AC clipping of one
-    microinverter), panel_spread_pct [%] (deterministic per-panel spread, +/-).
+    microinverter), panel_spread_pct [%] (deterministic per-panel spread, +/-). planes: roof faces that
+    override tilt and azimuth for the panels they list (others keep tilt_deg/azimuth_deg); shade: recurring
+    shadows (`Shade`).
     """
 
     panels: int = 12
@@ -36,6 +63,8 @@ class ArrayConfig:
     inverter_model: str = "AC_Module_Type_E"
     inverter_type: str = "SOLARBRIDGE"
     inverter_swver: str = "4.40.1"
+    planes: tuple[Plane, ...] = ()
+    shade: tuple[Shade, ...] = ()
 
     def circuit_of(self, index: int) -> int:
         """Return the 1-based circuit number that inverter `index` (0-based) hangs on."""
@@ -66,6 +95,18 @@ class PvsConfig:
     reboot_down_s: float = 540.0  # how long a reboot keeps the PVS silent [s]
     flash_avail_kb: int = 59039
     comm_err_base: int = 0
+    # /sys/pvs/flashwear_type_b: the eMMC life-time code, 0x01 (up to 10 % used) to 0x0B (rated life exceeded);
+    # 0 = this firmware has no such variable (a name list holding it then answers 400).
+    flash_wear_code: int = 2
+    # How the varserver lists devices: "current" (/sys/devices/inverter/<i>/<field>, build 61845) or "early"
+    # (one JSON object per device, /sys/devices/<n>/inverter/data, as LocalAPI.md shows for build 61840).
+    device_layout: str = "current"
+
+    def __post_init__(self) -> None:
+        if self.device_layout not in ("current", "early"):
+            raise ValueError("pvs.device_layout must be current or early")
+        if not 0 <= self.flash_wear_code <= 0x0B:
+            raise ValueError("pvs.flash_wear_code must be 0 (absent) or 1 to 11")
 
     @property
     def swver(self) -> str:
@@ -201,7 +242,9 @@ __all__ = [
     "ArrayConfig",
     "ConsumptionProfile",
     "Identity",
+    "Plane",
     "PvsConfig",
+    "Shade",
     "SimConfig",
     "SiteConfig",
     "as_utc",

@@ -17,12 +17,13 @@ from .config import as_utc
 
 DEVICE_KINDS = frozenset({
     "dead", "weak", "breaker", "stuck", "reversed_ct", "reboot", "comm_errors", "flash_low", "vanished",
-    "blind", "frozen", "unauthorized", "firmware",
+    "blind", "frozen", "unauthorized", "firmware", "covered",
 })
 TRANSPORT_KINDS = frozenset({"hang", "http500", "http503", "garbage", "truncated", "slow"})
-TARGETED_KINDS = frozenset({"dead", "weak", "stuck", "vanished", "breaker"})
+TARGETED_KINDS = frozenset({"dead", "weak", "stuck", "vanished", "breaker", "covered"})
 DEFAULT_VALUES = {
     "weak": 0.7,  # fraction of its peers' output the weak panel still makes [unitless]
+    "covered": 0.004,  # share of the light reaching a panel under snow or leaves; it sleeps like at night [unitless]
     "reboot": 540.0,  # silent window [s]; the real PVS6 takes 8-10 minutes
     "comm_errors": 120.0,  # added dl_comm_err per hour [1/h]
     "flash_low": 1200.0,  # dl_flash_avail [kB]
@@ -40,12 +41,13 @@ class Fault:
     kind : str
         One of `DEVICE_KINDS` or `TRANSPORT_KINDS`.
     target : int or str or None
-        Inverter index (0-based, as in `/sys/devices/inverter/<i>`) or serial for dead/weak/stuck/vanished;
+        Inverter index (0-based, as in `/sys/devices/inverter/<i>`) or serial for dead/weak/stuck/vanished/covered;
         circuit number (1-based) for breaker; unused otherwise.
     value : float or None
-        weak: fraction of peers [unitless]; reboot: silent window [s]; comm_errors: errors per hour;
-        flash_low: available flash [kB]; slow: delay [s]; firmware: the new build; unauthorized: 1 =
-        supervisor/info still answers, else every dl_cgi path refuses. None = the kind's default.
+        weak: fraction of peers [unitless]; covered: share of the light still reaching it [unitless];
+        reboot: silent window [s]; comm_errors: errors per hour; flash_low: available flash [kB]; slow: delay [s];
+        firmware: the new build; unauthorized: 1 = supervisor/info still answers, else every dl_cgi path
+        refuses. None = the kind's default.
     start, end : datetime or None
         Simulated-time window of a device fault [aware UTC]; start None = from injection, end None = forever.
     count : int or None
@@ -119,7 +121,8 @@ def parse_fault(spec: str) -> Fault:
     """Parse a CLI fault spec.
 
     Grammar: ``KIND[:ARG[:ARG]][@START[/END]]``. Examples: ``dead:3@2025-06-01T10:00Z`` (inverter index 3,
-    or a serial), ``weak:5:0.75``, ``breaker:2`` (circuit 2), ``stuck:0``, ``vanished:7``, ``reversed_ct``,
+    or a serial), ``weak:5:0.75``, ``covered:4`` (snow on panel 4), ``breaker:2`` (circuit 2), ``stuck:0``,
+    ``vanished:7``, ``reversed_ct``,
     ``blind`` (the PVS6 lists no inverters while they and the meters go on), ``frozen`` (it repeats every
     inverter's readings, timestamps included, from the first answer inside the window), ``unauthorized``
     (old firmware's fit: dl_cgi answers 403 Unauthorized; ``unauthorized:1`` spares supervisor/info),
@@ -157,7 +160,7 @@ def parse_fault(spec: str) -> Fault:
         if not args:
             raise ValueError(f"fault {kind!r} needs a target: {kind}:INDEX")
         target = int(args[0]) if args[0].isdigit() else args[0]
-        if kind == "weak" and len(args) > 1:
+        if kind in ("weak", "covered") and len(args) > 1:
             value = float(args[1])
     elif args:
         value = float(args[0])

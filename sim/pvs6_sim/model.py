@@ -27,7 +27,7 @@ from .config import VARSERVER_MIN_BUILD, SimConfig, as_utc, floor_time, make_ide
 from .faults import Fault, FaultBook
 from .readings import InverterReading, SiteReading
 from .site_meters import meter_readings, pvs_reading
-from .solar import array_power, hash_uniform, house_load_kw, panel_factors
+from .solar import WAKE_DC_W, array_power, hash_uniform, house_load_kw, panel_factors
 
 LOGGER = logging.getLogger(__name__)
 HISTORY_S = 2 * 86400.0  # integrate this much before `start` so "last seen" times are realistic [s]
@@ -186,7 +186,7 @@ class Simulator:
             cell = active[:, None] & cols[None, :]
             if fault.kind in ("dead", "breaker"):
                 mult[cell] = 0.0
-            elif fault.kind == "weak":
+            elif fault.kind in ("weak", "covered"):
                 mult[cell] *= fault.amount
             elif fault.kind == "stuck":
                 stuck |= cell
@@ -220,7 +220,8 @@ class Simulator:
         sample = array_power(times, self.config, self._factors)
         mult, stuck, reversed_ct = self._effects(mids, self.faults.device_faults())
         ac_w = sample.ac_w * mult
-        awake = sample.awake & (mult > 0)
+        awake = sample.awake & (mult > 0) & (sample.dc_w * mult > WAKE_DC_W)
+        ac_w = np.where(awake, ac_w, 0.0)
         energy = np.rint(ac_w * durations_h[:, None] * (UNITS_PER_KWH / 1000.0)).astype(np.int64)
         inv = np.where(stuck, 0, energy).sum(axis=0)
         production = energy.sum(axis=1)
@@ -237,7 +238,8 @@ class Simulator:
         faults = self.faults.device_faults()
         mult, _stuck, reversed_ct = self._effects(epoch, faults)
         ac_w, dc_w = sample.ac_w[0] * mult[0], sample.dc_w[0] * mult[0]
-        awake = sample.awake[0] & (mult[0] > 0)
+        awake = sample.awake[0] & (mult[0] > 0) & (dc_w > WAKE_DC_W)
+        ac_w = np.where(awake, ac_w, 0.0)
         vanished = {self._resolve(f.target) for f in faults if f.kind == "vanished" and f.active(at)}
         inv, prod, pos, neg, seen = self._counters_locked()
         inverters = tuple(

@@ -9,6 +9,7 @@ DATATIME/CURTIME are "YYYY,MM,DD,HH,MM,SS" in UTC; varserver values are strings 
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -104,9 +105,9 @@ def sw_rev(config: SimConfig) -> str:
     return f"{date}.{config.pvs.build}" if date.count(".") >= 2 else f"{date}.04.{config.pvs.build}"
 
 
-def _all_vars(r: SiteReading, config: SimConfig) -> dict[str, str]:
+def _all_vars(r: SiteReading, config: SimConfig) -> dict[str, Any]:
     pvs, prod, cons = r.pvs, r.production, r.consumption
-    out = {
+    out: dict[str, Any] = {
         "/sys/info/serialnum": pvs.serial, "/sys/info/model": "PVS6", "/sys/info/hwrev": pvs.hwver,
         "/sys/info/uptime": f"{pvs.uptime_s:.2f}", "/sys/info/fwrev": " Major 2, Revision 0x6131c9f8, Build 1188",
         "/sys/info/boardtype": "A0K LIB 1.0 PSoC5", "/sys/info/sw_rev": sw_rev(config),
@@ -119,7 +120,7 @@ def _all_vars(r: SiteReading, config: SimConfig) -> dict[str, str]:
         "/network/report/send": "0", "/metrics/network/interface_report_request": "0",
         "/sys/toggle_cell/low_data_mode": "0", "/sys/toggle_cell/cell_connected": "0",
         "/sys/toggle_cell/broadband_connected": "1", "/net/wwan0/state": "N/A", "/net/wan0/state": "N/A",
-        "/net/wan1/state": "N/A", "/net/sta0/state": "online", "/sys/pvs/flashwear_type_b": "0x0b",
+        "/net/wan1/state": "N/A", "/net/sta0/state": "online",
         "/sys/pvs/usb_erase_count": "0", "/sys/telemetryws/enable": "0",
         "/sys/livedata/time": str(int(r.at.timestamp())), "/sys/livedata/pv_p": _f6(prod.power_kw),
         "/sys/livedata/pv_en": _f6(prod.net_lifetime_kwh), "/sys/livedata/net_p": _f6(cons.power_kw),
@@ -129,8 +130,10 @@ def _all_vars(r: SiteReading, config: SimConfig) -> dict[str, str]:
         "/sys/livedata/ess_en": "nan", "/sys/livedata/ess_p": "nan", "/sys/livedata/soc": "nan",
         "/sys/livedata/backupTimeRemaining": "0", "/sys/livedata/midstate": "0",
     }
+    if config.pvs.flash_wear_code:
+        out["/sys/pvs/flashwear_type_b"] = f"0x{config.pvs.flash_wear_code:02x}"
+    early = config.pvs.device_layout == "early"
     for i, m in enumerate((prod, cons)):
-        base = f"/sys/devices/meter/{i}/"
         fields = {
             "ctSclFctr": str(m.ct_scale), "freqHz": _f6(m.freq_hz), "i1A": _f6(m.i1_a), "i2A": _f6(m.i2_a),
             "msmtEps": eps_time(floor_time(m.measured_at, 300.0)), "negLtea3phsumKwh": _f6(m.neg_lifetime_kwh),
@@ -139,9 +142,8 @@ def _all_vars(r: SiteReading, config: SimConfig) -> dict[str, str]:
             "q3phsumKvar": _f6(m.reactive_kvar), "s3phsumKva": _f6(m.apparent_kva), "sn": m.serial,
             "totPfRto": _f6(m.power_factor), "v12V": _f6(m.v12_v), "v1nV": _f6(m.v1n_v), "v2nV": _f6(m.v2n_v),
         }
-        out.update({base + k: v for k, v in fields.items()})
+        _put_device(out, "meter", i, fields, early)
     for inv in r.inverters:
-        base = f"/sys/devices/inverter/{inv.index}/"
         fields = {
             "freqHz": _f6(inv.freq_hz), "i3phsumA": _f6(inv.current_a), "iMppt1A": _f6(inv.mppt_current_a),
             "ltea3phsumKwh": _f6(inv.lifetime_kwh), "msmtEps": eps_time(floor_time(inv.measured_at, 300.0)),
@@ -150,19 +152,47 @@ def _all_vars(r: SiteReading, config: SimConfig) -> dict[str, str]:
             "tHtsnkDegc": str(round(inv.heatsink_temperature_c)), "vMppt1V": _f6(inv.mppt_voltage_v),
             "vln3phavgV": _f6(inv.voltage_v),
         }
-        out.update({base + k: v for k, v in fields.items()})
+        _put_device(out, "inverter", inv.index, fields, early)
     return out
 
 
-def varserver_vars(reading: SiteReading, config: SimConfig, match: str = "/") -> dict[str, str]:
+# Early-layout device numbers, as in LocalAPI.md's build-61840 examples (meters 11 and 12, inverters from 21).
+_EARLY_FIRST = {"meter": 11, "inverter": 21}
+
+
+def _put_device(out: dict[str, Any], kind: str, index: int, fields: dict[str, str], early: bool) -> None:
+    """One device's variables: one per field (current layout), or one JSON object with numbers (early)."""
+    if early:
+        out[f"/sys/devices/{_EARLY_FIRST[kind] + index}/{kind}/data"] = {k: _number(v) for k, v in fields.items()}
+    else:
+        out.update({f"/sys/devices/{kind}/{index}/{k}": v for k, v in fields.items()})
+
+
+def _number(text: str) -> Any:
+    """A field as the early layout's JSON object holds it: numbers as numbers, names as text."""
+    for kind in (int, float):
+        try:
+            number = kind(text)
+        except ValueError:
+            continue
+        return number if math.isfinite(number) else text
+    return text
+
+
+def varserver_vars(reading: SiteReading, config: SimConfig, match: str = "/") -> dict[str, Any]:
     """The `/vars?match=<match>&fmt=obj` object: every variable whose name contains `match`."""
     return {k: v for k, v in _all_vars(reading, config).items() if match in k}
 
 
-def varserver_names(reading: SiteReading, config: SimConfig, names: list[str]) -> dict[str, str]:
-    """The variables asked for by exact name (`/vars?name=a,b`); unknown names are skipped."""
+def varserver_names(reading: SiteReading, config: SimConfig, names: list[str]) -> dict[str, Any] | None:
+    """The variables asked for by exact name (`/vars?name=a,b`); None when any one is unknown.
+
+    fcgi_vars (`ProcessNameQuery`) fails the whole request when one name is not found: the caller answers 400.
+    """
     everything = _all_vars(reading, config)
-    return {n: everything[n] for n in names if n in everything}
+    if not names or any(n not in everything for n in names):
+        return None
+    return {n: everything[n] for n in names}
 
 
 def as_array(values: dict[str, str]) -> dict[str, Any]:

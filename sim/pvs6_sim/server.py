@@ -142,17 +142,18 @@ class _Handler(BaseHTTPRequestHandler):
             if api == "varserver" and not owner.sessions.valid(self._session_token()):
                 return 403, b'{"result": "forbidden"}', {}
             return 200, render.dumps_dl_cgi(sim.device_list(sim.now())), {}
-        if path in ("/auth", "/vars") and api != "dl_cgi" and owner.tls and \
+        if path in ("/auth", "/vars") and api != "dl_cgi" and not owner.plain_varserver and \
                 not isinstance(self.connection, ssl.SSLSocket):
             # Like 2025 firmware: the varserver is HTTPS only (pypvs and LocalAPI.md use https://).
             return 403, b'{"error": "the varserver answers over https only"}', {}
         if path == "/auth" and api != "dl_cgi":
             return self._auth(params)
         if path == "/vars" and api != "dl_cgi":
+            # fcgi_vars reads the query as it arrives, never percent-decoded: "match=%2Fsys%2F" matches nothing.
+            raw = raw_query(query)
             if method == "POST":
-                body = self._body().decode("utf-8", "replace")
-                params.update({k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()})
-            return self._vars(params)
+                raw.update(raw_query(self._body().decode("utf-8", "replace")))
+            return self._vars(raw)
         return 404, b"<html><body><h1>404 Not Found</h1></body></html>", {}
 
     def _auth(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
@@ -165,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not sessions.check_basic(self.headers.get("Authorization")):
             return 401, b'{"error": "authentication failed"}', {"WWW-Authenticate": 'Basic realm="pvs"'}
         token = sessions.login()
-        cookie = f"session={token}; Path=/; HttpOnly" + ("; Secure" if self.server.owner.tls else "")
+        cookie = f"session={token}; Path=/; HttpOnly" + ("" if self.server.owner.plain_varserver else "; Secure")
         return 200, render.dumps_varserver({"session": token}), {"Set-Cookie": cookie}
 
     def _vars(self, params: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
@@ -177,6 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 500, b'{"error": "internal error"}', {}
             return 401, b'{"error": "unauthorized"}', {}
         sim = owner.sim
+        owner.note_vars_query(params)
         query = owner.cached_query(params.get("cache"), params.get("match"), params.get("name"))
         if query is None:
             return 400, b'{"error": "expected match=, name= or a known cache="}', {}
@@ -188,7 +190,11 @@ class _Handler(BaseHTTPRequestHandler):
                 # A match that finds nothing (no CT meter, no battery, no inverters after the reboot) is a 400.
                 return 400, b'{"error": "no variables match"}', {}
         else:
-            values = render.varserver_names(reading, sim.config_at(reading.at), [n for n in value.split(",") if n])
+            named = render.varserver_names(reading, sim.config_at(reading.at), [n for n in value.split(",") if n])
+            if named is None:
+                # fcgi_vars fails the whole name list when one name is unknown to this firmware.
+                return 400, b'{"error": "Bad request"}', {}
+            values = named
         obj = values if params.get("fmt") == "obj" else render.as_array(values)
         return 200, render.dumps_varserver(obj), {}
 
@@ -211,6 +217,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "unknown control endpoint"})
 
 
+def raw_query(query: str) -> dict[str, str]:
+    """``a=1&b=x,y`` -> {"a": "1", "b": "x,y"}, split like fcgi_vars does (on ``&`` and the first ``=``), undecoded."""
+    out: dict[str, str] = {}
+    for part in query.split("&"):
+        key, sep, value = part.partition("=")
+        if key:
+            out[key] = value if sep else ""
+    return out
+
+
 class _HttpServer(PlainOrTlsServer):
     owner: SimServer
 
@@ -225,32 +241,53 @@ class SimServer:
     host : str, default "127.0.0.1"
     port : int, default 0
         0 picks a free port.
-    tls : bool, default False
-        Serve HTTPS with an ephemeral self-signed certificate (like the real varserver) and plain HTTP on the
-        same port; the varserver (/auth, /vars) then answers over HTTPS only and its cookie is ``Secure``.
+    tls : bool or None, default None
+        Serve HTTPS with an ephemeral self-signed certificate beside plain HTTP on the same port (then ``url`` is
+        the ``https://`` address). None = as the firmware does: HTTPS whenever it has a varserver (``api`` is
+        ``varserver`` or ``both``), none for old ``dl_cgi``-only firmware.
+    plain_varserver : bool, default False
+        Let the varserver (/auth, /vars) answer over plain HTTP too, with a cookie not marked ``Secure``. Real
+        2025 firmware does not (it answers HTTPS only, and its cookie is ``Secure``): only for tests that need
+        a plain-HTTP varserver.
     monotonic : callable, optional
         Real-seconds source for session expiry (inject a fake in tests).
     """
 
-    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0, tls: bool = False,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0, tls: bool | None = None,
+                 plain_varserver: bool = False, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.sim = sim
-        self.tls = tls
+        self.tls = sim.config.api != "dl_cgi" if tls is None else tls
+        self.plain_varserver = plain_varserver
+        if sim.config.api != "dl_cgi" and not self.tls and not plain_varserver:
+            raise ValueError("a varserver without HTTPS answers nothing: pass tls=None/True, or plain_varserver=True")
         self.stopping = threading.Event()
         self.sessions = SessionStore(sim.identity.password, sim.config.session_ttl_s, monotonic)
         self._lock = threading.Lock()
         self._served = 0
         self._caches: dict[str, tuple[str, str]] = {}
+        self._vars_queries: list[dict[str, str]] = []
         self._httpd = _HttpServer((host, port), _Handler)
         self._httpd.owner = self
-        if tls:
+        if self.tls:
             self._httpd.tls_context = self_signed_context()
         bound_host, bound_port = self._httpd.server_address[:2]
-        self.url = f"{'https' if tls else 'http'}://{bound_host}:{bound_port}"
+        self.url = f"{'https' if self.tls else 'http'}://{bound_host}:{bound_port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="pvs6-sim", daemon=True)
         self._thread.start()
         LOGGER.info("PVS6 simulator listening on %s (api=%s)", self.url, sim.config.api)
+
+    @property
+    def vars_queries(self) -> list[dict[str, str]]:
+        """The parameters of every authorised ``/vars`` request so far, in order (what a client asked)."""
+        with self._lock:
+            return list(self._vars_queries)
+
+    def note_vars_query(self, params: dict[str, str]) -> None:
+        """Remember one ``/vars`` request's parameters (called by the handler)."""
+        with self._lock:
+            self._vars_queries.append(dict(params))
+            del self._vars_queries[:-1000]
 
     @property
     def requests_served(self) -> int:
@@ -288,7 +325,7 @@ class SimServer:
 
 @contextmanager
 def run_simulator(config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                  tls: bool = False, speed: float = 0.0,
+                  tls: bool | None = None, plain_varserver: bool = False, speed: float = 0.0,
                   monotonic: Callable[[], float] = time.monotonic) -> Iterator[SimServer]:
     """Serve a simulator for the duration of a `with` block.
 
@@ -297,8 +334,10 @@ def run_simulator(config: SimConfig | None = None, *, host: str = "127.0.0.1", p
     config : SimConfig, optional
         The site (default: the seed's system).
     host, port : where to listen (port 0 = any free port).
-    tls : bool
-        HTTPS with a self-signed certificate.
+    tls : bool or None
+        HTTPS with a self-signed certificate; None = whenever the firmware has a varserver (see `SimServer`).
+    plain_varserver : bool
+        The varserver answers over plain HTTP too (not like the field; see `SimServer`).
     speed : float
         Simulated seconds per real second; 0 (default) = manual clock driven by `server.sim.clock`.
     monotonic : callable
@@ -311,7 +350,7 @@ def run_simulator(config: SimConfig | None = None, *, host: str = "127.0.0.1", p
     """
     config = config or SimConfig()
     sim = Simulator(config, SimClock(config.start, speed=speed))
-    server = SimServer(sim, host=host, port=port, tls=tls, monotonic=monotonic)
+    server = SimServer(sim, host=host, port=port, tls=tls, plain_varserver=plain_varserver, monotonic=monotonic)
     try:
         yield server
     finally:

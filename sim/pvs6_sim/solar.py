@@ -7,7 +7,8 @@ the instant asked for, not on how often or in which order the simulator was quer
 
 Model chain: pvlib "ephemeris" solar position -> Ineichen clear sky (fixed Linke turbidity, no lookup
 table) -> isotropic plane-of-array transposition -> weather factor of the day -> Faiman cell
-temperature -> PVWatts DC (per-panel spread, system losses) -> PVWatts inverter clipped at the microinverter AC limit.
+temperature -> PVWatts DC (per roof face, per-panel spread and shade, system losses) -> PVWatts inverter
+clipped at the microinverter AC limit.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ NOISE_BUCKET_S = 300  # randomness changes every 5 minutes of simulated time [s]
 class PowerSample:
     """Physical state at n instants for p panels.
 
-    elevation_deg (n,) [°], temp_air_c (n,) [°C], temp_cell_c (n,) [°C], poa_w_m2 (n,) [W/m²],
+    elevation_deg (n,) [°], temp_air_c (n,) [°C], temp_cell_c (n,) [°C] and poa_w_m2 (n,) [W/m²] (means over
+    the panels),
     dc_w (n, p) [W], ac_w (n, p) [W], awake (n, p) bool (the microinverter is producing and reporting).
     """
 
@@ -148,16 +150,29 @@ def array_power(times: pd.DatetimeIndex, config: SimConfig, factors: np.ndarray 
     with np.errstate(divide="ignore", invalid="ignore"):
         clear = pvlib.clearsky.ineichen(zenith, airmass_abs, LINKE_TURBIDITY, site.altitude_m, dni_extra)
     ghi, dni, dhi = (np.nan_to_num(np.asarray(clear[k], dtype=float)) for k in ("ghi", "dni", "dhi"))
-    poa = pvlib.irradiance.get_total_irradiance(
-        array.tilt_deg, array.azimuth_deg, zenith, sun["azimuth"].to_numpy(), dni, ghi, dhi,
-        model="isotropic",
-    )["poa_global"]
-    poa = np.nan_to_num(np.asarray(poa, dtype=float)) * weather_factor(times, config)
-    poa = np.where(elevation > 0.0, poa, 0.0)
+    sun_azimuth = sun["azimuth"].to_numpy()
+    faces = [(array.tilt_deg, array.azimuth_deg, tuple(range(array.panels)))]
+    faces += [(p.tilt_deg, p.azimuth_deg, p.panels) for p in array.planes]
+    poa_panels = np.empty((len(times), array.panels))
+    for tilt, azimuth, panels in faces:  # later faces override the default face for their panels
+        face = pvlib.irradiance.get_total_irradiance(tilt, azimuth, zenith, sun_azimuth, dni, ghi, dhi,
+                                                     model="isotropic")["poa_global"]
+        cols = [i for i in panels if 0 <= i < array.panels]
+        poa_panels[:, cols] = np.nan_to_num(np.asarray(face, dtype=float))[:, None]
+    poa_panels *= weather_factor(times, config)[:, None]
+    poa_panels = np.where(elevation[:, None] > 0.0, poa_panels, 0.0)
+    for shade in array.shade:
+        shaded = ((sun_azimuth >= shade.min_azimuth_deg) & (sun_azimuth < shade.max_azimuth_deg)
+                  & (elevation < shade.max_elevation_deg))
+        cols = [i for i in shade.panels if 0 <= i < array.panels]
+        poa_panels[np.ix_(shaded, cols)] *= shade.transmission
+    poa = poa_panels.mean(axis=1)
     temp_air = air_temperature_c(times, config)
-    temp_cell = np.asarray(pvlib.temperature.faiman(poa, temp_air, wind_speed=1.5), dtype=float)
-    dc_one = np.asarray(pvlib.pvsystem.pvwatts_dc(poa, temp_cell, array.panel_w, GAMMA_PDC_PER_C), dtype=float)
-    dc = np.clip(dc_one, 0.0, None)[:, None] * factors[None, :] * (1.0 - SYSTEM_LOSSES)
+    temp_cell = np.asarray(pvlib.temperature.faiman(poa_panels, temp_air[:, None], wind_speed=1.5), dtype=float)
+    dc_one = np.asarray(pvlib.pvsystem.pvwatts_dc(poa_panels, temp_cell, array.panel_w, GAMMA_PDC_PER_C),
+                        dtype=float)
+    dc = np.clip(dc_one, 0.0, None) * factors[None, :] * (1.0 - SYSTEM_LOSSES)
+    temp_cell = temp_cell.mean(axis=1)
     ac_limit_w = array.inverter_ac_limit_kw * 1000.0
     ac = np.asarray(pvlib.inverter.pvwatts(dc, ac_limit_w / INVERTER_EFFICIENCY, INVERTER_EFFICIENCY))
     awake = (elevation[:, None] > WAKE_ELEVATION_DEG) & (dc > WAKE_DC_W)

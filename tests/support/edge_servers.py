@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from pvs6_sim.httpd import PlainOrTlsServer
 from pvs6_sim.tls import self_signed_context
@@ -169,8 +169,12 @@ class FakePvs:
                 if self.expired_status == 200:
                     return _send(h, 200, b"")
                 return _send(h, self.expired_status, b'{"error":"unauthorized"}')
-            match = parse_qs(url.query).get("match", [""])[0]
-            data = {k: v for k, v in _VARS.items() if match in k}
+            query = dict(part.partition("=")[::2] for part in url.query.split("&"))  # undecoded, like fcgi_vars
+            if "name" in query:
+                names = query["name"].split(",")
+                data = {k: _VARS[k] for k in names} if all(k in _VARS for k in names) else {}
+            else:
+                data = {k: v for k, v in _VARS.items() if query.get("match", "\0") in k}
             if not data:
                 return _send(h, 400, b'{"error":"no variables match"}')
             return self._body(h, json.dumps(data).encode())
@@ -227,11 +231,15 @@ _LOGIN_PAGE = b"<!DOCTYPE html><html><head><title>Login</title></head><body><for
 
 _VARS: dict[str, str] = {
     "/sys/info/serialnum": "ZT01234567800A1234", "/sys/info/sw_rev": "2025.09.04.61845",
-    "/sys/info/wpa_key": "SECRETKEY", "/sys/info/uptime": "31371.70",
+    "/sys/info/wpa_key": "SECRETKEY", "/sys/info/uptime": "31371.70", "/sys/info/ssid": "SunPower12345",
+    "/sys/info/model": "PVS6", "/sys/info/hwrev": "6.02", "/sys/info/flash_usage": "12",
+    "/sys/pvs/flashwear_type_b": "0x02",
     "/sys/devices/inverter/0/sn": "E00123456789", "/sys/devices/inverter/0/p3phsumKw": "0.21",
     "/sys/devices/inverter/1/sn": "E00123456790", "/sys/devices/inverter/1/p3phsumKw": "0.20",
     "/sys/devices/meter/0/sn": "PVS6M12345678p", "/sys/devices/meter/0/p3phsumKw": "0.41",
     "/sys/livedata/pv_p": "0.41", "/sys/livedata/time": "1757711475",
+    **{f"/sys/livedata/{name}": "0.0" for name in ("pv_en", "net_p", "net_en", "site_load_p", "site_load_en")},
+    **{f"/sys/livedata/{name}": "nan" for name in ("ess_p", "ess_en", "soc")},
     "/sys/pvs/usb_erase_count": "3",
 }
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from functions_framework import create_app
 from werkzeug.serving import make_server
@@ -38,13 +40,28 @@ class SimulatedClock:
         return self.at
 
 
+def _dated(app: Any, clock: Callable[[], datetime]) -> Any:
+    """The app answering with a ``Date`` header from ``clock``, as Cloud Run's front end dates it by real time.
+
+    The edge judges its own clock by that header: on a simulated day both must read the same clock, or the Pi
+    would be told its clock is off by the months between the simulated day and today.
+    """
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            dated = [(k, v) for k, v in headers if k.lower() != "date"]
+            dated.append(("Date", format_datetime(clock().astimezone(UTC), usegmt=True)))
+            return start_response(status, dated, exc_info)
+        return app(environ, start)
+    return wsgi
+
+
 @contextmanager
 def serve_function(runtime: Runtime, target: str = "ingest") -> Iterator[str]:
     """Serve ``target`` from ``cloud/main.py`` with ``runtime``; yields the base URL (``http://127.0.0.1:N/``)."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the story
     set_runtime(runtime)
     app = create_app(target=target, source=str(MAIN), signature_type="http")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _dated(app, runtime.services.clock), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name=f"function-{target}", daemon=True)
     thread.start()
     try:

@@ -4,8 +4,8 @@ The owner never looks at a dashboard, so a broken sheet permission or a revoked 
 otherwise stay silent until the day an inverter dies. For each site this command
 
 - writes a test row into the dedicated, normally empty ``_selftest`` tab, reads it back and removes it (the
-  sink has no delete, so the tab is *replaced*: first with the one row, then with nothing; real tabs are
-  never touched and the site's state is written back exactly as it was loaded),
+  sink has no delete, so the tab is *replaced*: first with the one row, then with nothing; real tabs, their
+  per-panel columns included, are never touched and the site's state is written back exactly as it was loaded),
 - sends a test email "PVS6 Sentinel is connected" to the site's recipients through the configured transport
   (SMTP, or the outbox folder locally),
 - asks the weather service for today's hourly weather,
@@ -28,6 +28,7 @@ from ..config import CloudConfig, SiteConfig, load_config
 from ..contract import now_utc
 from ..errors import ConfigError
 from ..layout import Column, Layout, Tab
+from ..rows import panels as panel_columns
 from ..sink import SheetWrite, Sink, open_sink
 
 NAME = "selftest"
@@ -140,16 +141,19 @@ def check_sheet(site: SiteConfig, open_site: Callable[[SiteConfig], Sink], now: 
         sink = open_site(site)
         _with_selftest_tab(sink)
         stage = "prepare the tabs"
-        sink.ensure_layout()
+        # The site's own panel columns, exactly as the next upload will ask for them: a layout without them
+        # would have the CSV sink rewrite Readings and Daily under a header without the panels.
+        panels = panel_columns(sink.load_state(), site.array.places)
+        sink.ensure_layout(panels)
         stage = "write a test row"
         # The state is loaded right before each commit and written back unchanged: the sink commits rows and
         # state together, and the self-test must not change what the function remembers.
-        sink.commit(SheetWrite(state=sink.load_state(), replace={SELFTEST_TAB: [row]}))
+        sink.commit(SheetWrite(state=sink.load_state(), panels=panels, replace={SELFTEST_TAB: [row]}))
         stage = "read the test row back"
         if not any(r.get("check") == token for r in sink.read_records(SELFTEST_TAB)):
             return CheckResult(name, False, f"wrote a test row to {_where(site)} but could not read it back")
         stage = "remove the test row"
-        sink.commit(SheetWrite(state=sink.load_state(), replace={SELFTEST_TAB: []}))
+        sink.commit(SheetWrite(state=sink.load_state(), panels=panels, replace={SELFTEST_TAB: []}))
         if any(r.get("check") == token for r in sink.read_records(SELFTEST_TAB)):
             return CheckResult(name, False, f"the test row is still in tab {SELFTEST_TAB} of {_where(site)}")
     except Exception as err:  # the self-test reports every failure instead of stopping at the first

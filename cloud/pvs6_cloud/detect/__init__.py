@@ -16,12 +16,15 @@ place. One module per rule family:
 - `meters`: ``meter_reversed``, ``meter_impossible``;
 - `blind`: ``monitor_blind`` (the meter shows production but the PVS6 lists no live inverters);
 - `firmware`: ``firmware_changed`` (one quiet notice per firmware update) and the build history.
+
+Two modules raise nothing themselves but shape what the panel rules see: `normal` (each panel's learned share by
+sun position: recurring shade and roof faces become expected) and `snow` (panel alerts wait while snow slides off).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +33,7 @@ from pvs6_parse.models import Snapshot
 from ..config import DetectionConfig, SiteConfig
 from ..enrich import Enrichment
 from ..lifecycle import Finding
-from . import array, blind, counters, devices, firmware, inverters, meters, patterns, pvs, weak
+from . import array, blind, counters, devices, firmware, inverters, meters, normal, patterns, pvs, snow, weak
 from .common import Context, build_frame
 
 __all__ = ["ALL_KINDS", "Detection", "detect"]
@@ -49,6 +52,12 @@ class Detection:
 
 def _section(memory: dict[str, Any], name: str) -> dict[str, Any]:
     return memory.setdefault(name, {})
+
+
+def _alerted_panels(memory: dict[str, Any]) -> set[str]:
+    """Panels with an open down or weak alert: their day must not teach the normal."""
+    down = {s for s, rec in memory.get("inverters", {}).get("inv", {}).items() if rec.get("active")}
+    return down | set(memory.get("weak", {}).get("active", {}))
 
 
 def detect(
@@ -87,10 +96,15 @@ def detect(
         dev_mem = _section(memory, "devices")
         known = devices.known_serials(dev_mem, ctx)
         frame = build_frame(snapshot, enrichment, known, ctx)
+        learned = _section(memory, "normal")
+        holding, snow_day = snow.step(frame, _section(memory, "snow"), ctx)
+        normals = normal.expectations(frame, learned)
+        frame = replace(frame, normal=normals, snow_hold=holding, snow_day=snow_day)
         judged |= devices.step(frame, dev_mem, ctx)
         judged |= inverters.step(frame, _section(memory, "inverters"), ctx)
         judged |= patterns.step(frame, _section(memory, "patterns"), ctx)
         judged |= weak.step(frame, _section(memory, "weak"), ctx)
+        normal.step(frame, learned, ctx, _alerted_panels(memory), holding, normals)
         judged |= array.step(frame, _section(memory, "array"), ctx)
         judged |= counters.step(frame, _section(memory, "counters"), ctx)
         judged |= pvs.step(frame, _section(memory, "pvs"), ctx)

@@ -109,6 +109,7 @@ class Frame:
     measurement is stale or missing). fresh : whether each present inverter's measurement is recent.
     reference_kw : median power of producing panels [kW], None when too few produce to compare.
     producing : serials producing at least ``peer_min_kw``. daylight : sun above the alerting threshold.
+    normal, snow_hold, snow_day : the learned normals and the snow hold (`detect.normal`, `detect.snow`).
     """
 
     snapshot: Snapshot
@@ -122,6 +123,11 @@ class Frame:
     reference_kw: float | None
     daylight: bool
     known: frozenset[str] = field(default_factory=frozenset)
+    # Filled by `detect` after the frame is built: each panel's learned normal now (`normal.Normal`, only where
+    # learned), whether a snow hold is on, and the site-local day of recent snow ("" = none).
+    normal: Mapping[str, Any] = field(default_factory=dict)
+    snow_hold: bool = False
+    snow_day: str = ""
 
     def age_min(self, serial: str) -> float | None:
         """Minutes since the inverter's own last measurement, at capture time (None if unknown)."""

@@ -62,7 +62,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
         if len(peers) < 2 or (idle and datetime.fromisoformat(idle) >= base_at and grew <= EPSILON_KWH):
             continue  # not producing at some point of the window: a still counter proves nothing
         peer_growth = median(peers)
-        producing = serial in frame.producing
+        producing = serial in frame.producing and not frame.snow_hold  # just freed of snow: not stuck
         if grew <= EPSILON_KWH and peer_growth >= MIN_PEER_GROWTH_KWH and producing:
             judged = True
             rec = mem["active"].setdefault(serial, {"since": base_at.isoformat()})

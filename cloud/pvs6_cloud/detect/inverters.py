@@ -5,6 +5,10 @@ at all. A panel is judged only in daylight, against the median of the panels tha
 dark sky or snow that dims every panel never makes one look dead. An absent panel is judged only after an hour of
 daylight (varserver inverters report in one by one after sunrise) and only while most panels are present.
 
+Where a panel has a learned normal for the sun's position (`normal`), it is down only when it is far below that
+normal too, and never judged where it is often dark anyway (a tree's shadow). While snow slides off (`snow`),
+down verdicts wait.
+
 When every panel of a configured circuit is down at once, that is one finding, ``circuit_down`` (a tripped
 breaker), instead of six ``inverter_down`` ones. Without a map (most sites), panels that stop *in the same
 reading* while the others keep producing are taken as one circuit too: a learned group, one ``circuit_down``
@@ -20,6 +24,7 @@ from typing import Any
 
 from ..lifecycle import Finding
 from .common import Context, Frame, judged_step, persist, setting
+from .normal import down_verdict
 
 __all__ = ["KINDS", "findings", "step"]
 
@@ -56,13 +61,12 @@ def _panel_bad(frame: Frame, serial: str, ctx: Context, missing_ok: bool) -> boo
     ref = frame.reference_kw
     cfg = ctx.config
     if serial not in frame.present:
-        return True if missing_ok else None
-    power = frame.power_kw[serial]
-    if power < cfg.dead_ratio * ref:
-        return True
-    if power >= 2.0 * cfg.dead_ratio * ref:
-        return False
-    return None
+        peer = True if missing_ok else None
+    else:
+        power = frame.power_kw[serial]
+        peer = True if power < cfg.dead_ratio * ref else (False if power >= 2.0 * cfg.dead_ratio * ref else None)
+    bad = down_verdict(peer, frame.power_kw.get(serial, 0.0), frame.normal.get(serial))
+    return None if bad and frame.snow_hold else bad
 
 
 def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
@@ -90,6 +94,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
                 "at": frame.at.isoformat(), "kw": frame.power_kw.get(serial), "ref": round(frame.reference_kw, 4),
                 "peers": len(frame.producing), "absent": inv is None, "state": str(inv.state) if inv else "",
                 "age_min": None if inv is None else frame.age_min(serial),
+                **({"snow": frame.snow_day} if frame.snow_day else {}),
             }
     for name, serials in ctx.site.array.circuits.items():
         members = [s for s in serials if s in frame.known]
@@ -168,6 +173,9 @@ def _details(serial: str, mem: dict[str, Any], ctx: Context) -> str:
             age = ev.get("age_min")
             if age is not None and age > ctx.config.stale_measurement_min:
                 parts.append(f"Its own last measurement is {age:.0f} minutes old.")
+    if ev.get("snow"):
+        parts.append(f"Snow covered the panels on {ev['snow']}; the other panels have had sunshine enough to clear "
+                     "since, and this one has not come back.")
     stopped = ctx.local(since, with_day=True)
     parts.append(f"Not producing since about {stopped} ({rec['bad']:.0f} minutes of daylight so far).")
     last = mem["last_prod"].get(serial)

@@ -3,7 +3,8 @@
 A production CT clamped on backwards reads the array's output as negative: the bill is fine, but every number in
 the sheet (and the monthly email) is wrong. Judged only while the panels themselves report production, so a
 meter's small negative standby draw at dusk never counts. Production above twice the array's AC capacity, or at
-night, is equally impossible (a CT on the wrong wire or a scale factor error).
+night, is equally impossible (a CT on the wrong wire or a scale factor error). The day's energy of the panels
+against the meter's (`energy`, ``energy_mismatch``) is judged here too, in its own memory section.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from ..lifecycle import Finding
+from . import energy
 from .common import Context, Frame, judged_step, persist, setting
 
 __all__ = ["KINDS", "findings", "step"]
 
-KINDS = ("meter_reversed", "meter_impossible")
+KINDS = ("meter_reversed", "meter_impossible", *energy.KINDS)
 PERSIST_MIN = 30.0
 ADVICE_REVERSED = ("Ask your installer to turn the production current transformer (the clamp around the solar "
                    "wire in the PVS6 or panel) around. Until then the monitor's production numbers are wrong; "
@@ -34,15 +36,16 @@ def _memory(mem: dict[str, Any]) -> dict[str, Any]:
 def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     """Judge the production meter against the panels and the sun."""
     mem = _memory(mem)
+    reconciled = energy.step(frame, mem.setdefault("energy", {}), ctx)
     meter = frame.snapshot.production_meter
     if meter is None or meter.power_kw is None:
-        return set()
+        return reconciled
     cfg = ctx.config
     array = ctx.site.array
     panels_kw = sum(frame.power_kw.values())
     step_min = judged_step(mem, frame.at)
     clear_min = setting(cfg, "clear_persist_min")
-    judged = set()
+    judged = reconciled
     reversed_bad: bool | None = None
     if frame.daylight and panels_kw >= max(0.2, 0.05 * array.dc_kw):
         reversed_bad = meter.power_kw <= -max(setting(cfg, "reversed_min_kw"), 0.3 * panels_kw)
@@ -68,7 +71,7 @@ def findings(mem: dict[str, Any], ctx: Context) -> list[Finding]:
     """Active meter findings."""
     mem = _memory(mem)
     ev = mem["ev"]
-    out = []
+    out = energy.findings(mem.setdefault("energy", {}), ctx)
     rec = mem["cond"].get("meter_reversed")
     if rec and rec["active"] and ev:
         at = datetime.fromisoformat(ev["at"])

@@ -1,4 +1,5 @@
-"""The PVS6's own health as it reports it: error counters rising fast, repeated daytime reboots, flash filling.
+"""The PVS6's own health as it reports it: error counters rising fast, repeated daytime reboots, flash filling,
+and its flash chip wearing out (`flashwear`, ``pvs_flash_wear``, judged here in its own memory section).
 
 The PVS6 restarts itself every night and is silent for 8-10 minutes, so one reboot in the dark is normal. A reboot
 counts as *daytime* when the readings on both sides of it had the sun up and so had the restart itself (far north
@@ -18,11 +19,12 @@ from typing import Any
 from pvs6_parse.models import MAX_UPTIME_S
 
 from ..lifecycle import Finding
+from . import flashwear
 from .common import Context, Frame, setting
 
 __all__ = ["KINDS", "findings", "step"]
 
-KINDS = ("pvs_comm_errors", "pvs_reboots", "pvs_flash_low")
+KINDS = ("pvs_comm_errors", "pvs_reboots", "pvs_flash_low", *flashwear.KINDS)
 COUNTERS = {"comm_error_count": "communication errors", "error_count": "errors", "skipped_scans": "skipped scans"}
 RATE_WINDOW = timedelta(hours=1)
 SAMPLES_KEPT = 16
@@ -48,7 +50,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     if pvs is None:
         return set()
     cfg = ctx.config
-    judged: set[str] = set()
+    judged = flashwear.step(frame, mem.setdefault("flash_wear", {}), ctx)
     prev = mem["prev"]
     sun_up = frame.elevation_deg is not None and frame.elevation_deg > 0
     # An uptime no PVS6 can have (negative, or past a century: a corrupted or hostile answer) tells nothing about
@@ -130,7 +132,7 @@ def _counters(frame: Frame, mem: dict[str, Any], per_hour: float) -> bool:
 def findings(mem: dict[str, Any], ctx: Context) -> list[Finding]:
     """Active PVS6 health findings."""
     mem = _memory(mem)
-    out = []
+    out = flashwear.findings(mem.setdefault("flash_wear", {}), ctx)
     for key, rec in sorted(mem["active"].items()):
         if key.startswith("pvs_comm_errors:"):
             words = COUNTERS[rec["name"]]

@@ -6,6 +6,10 @@ sums the panel's power and the reference (median of producing panels) over those
 has ``sunny_minutes_per_day`` of sunny readings. A panel is weak when its ratio was below ``weak_ratio`` on each
 of the last ``weak_days`` counted days (today included as soon as it counts), and recovers when the latest
 counted day is back above ``weak_ratio`` + 5 points. One cloudy week therefore delays the verdict, never fakes it.
+
+Where the panel has a learned normal (`normal`: an east face in the afternoon, a panel the tree shades), the day
+must also be under ``weak_ratio`` of what that normal says, so a panel that is merely placed differently never
+turns "weak"; nothing is summed while a snow hold is on.
 """
 
 from __future__ import annotations
@@ -42,15 +46,21 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
         step_min = judged_step(mem, frame.at)
         clear_kw = frame.clearsky_panel_kw(ctx)
         ref = frame.reference_kw
-        if ref is not None and clear_kw > 0 and ref >= setting(cfg, "sunny_ratio") * clear_kw and step_min > 0:
+        sunny = ref is not None and clear_kw > 0 and ref >= setting(cfg, "sunny_ratio") * clear_kw
+        if sunny and step_min > 0 and not frame.snow_hold:
             day = days.setdefault(today, {"sunny_min": 0.0, "ref": {}, "kw": {}})
             day["sunny_min"] += step_min
+            own_kw, own_exp = day.setdefault("okw", {}), day.setdefault("oexp", {})
             for serial in frame.known:
                 power = frame.power_kw.get(serial)
                 if power is None or power < cfg.dead_ratio * ref:
                     continue
                 day["ref"][serial] = day["ref"].get(serial, 0.0) + ref * step_min
                 day["kw"][serial] = day["kw"].get(serial, 0.0) + power * step_min
+                own = frame.normal.get(serial)
+                if own is not None and own.share >= 0.3:
+                    own_kw[serial] = round(own_kw.get(serial, 0.0) + power * step_min, 4)
+                    own_exp[serial] = round(own_exp.get(serial, 0.0) + own.expected_kw * step_min, 4)
     for old in sorted(days)[:-DAYS_KEPT]:
         del days[old]
     counted = [d for d in sorted(days) if days[d]["sunny_min"] >= setting(cfg, "sunny_minutes_per_day")
@@ -64,13 +74,23 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
         if not ratios:
             continue
         recent = ratios[-cfg.weak_days:]
-        if len(recent) >= cfg.weak_days and all(r < cfg.weak_ratio for r in recent):
+        own = [_own_ratio(days[d], serial) for d in counted][-len(recent):]
+        below_own = all(r is None or r < cfg.weak_ratio for r in own)
+        if len(recent) >= cfg.weak_days and all(r < cfg.weak_ratio for r in recent) and below_own:
             mem["active"].setdefault(serial, {"since_day": counted[-len(recent)]})
             mem["active"][serial]["ratios"] = [round(r, 3) for r in recent]
             mem["active"][serial]["days"] = counted[-len(recent):]
         elif serial in mem["active"] and ratios[-1] >= cfg.weak_ratio + RECOVER_MARGIN:
             del mem["active"][serial]
     return set(KINDS)
+
+
+def _own_ratio(day: dict[str, Any], serial: str) -> float | None:
+    """What the panel made over what its learned normal says it makes (None when not learned that day)."""
+    expected = day.get("oexp", {}).get(serial, 0.0)
+    if expected <= 0 or expected < 0.25 * day["ref"].get(serial, 0.0):
+        return None
+    return day["okw"][serial] / expected
 
 
 def _ratio(day: dict[str, Any], serial: str) -> float | None:

@@ -11,6 +11,7 @@ import html
 from datetime import date, datetime
 
 from ..config import SiteConfig
+from ..notify.costs import month_cost_sentences
 from ..notify.transport import OutgoingMail
 from .charts import daily_production_png, panel_energy_png
 from .monthly import MonthSummary
@@ -121,6 +122,7 @@ def summary_lines(summary: MonthSummary, site: SiteConfig) -> dict[str, list[str
     if summary.savings is not None:
         head.append(f"Worth about {summary.currency}{summary.savings:,.2f} at {summary.currency}"
                     f"{summary.price_per_kwh:.2f} per kWh.")
+    head += month_cost_sentences(summary.faults, _month_name(month), site)
     energy = [
         f"Solar produced: {_kwh(summary.production_kwh)}",
         f"Home used: {_kwh(summary.consumption_kwh)}",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ..alert_costs import FaultCost, fault_cost
 from ..config import CloudConfig, SiteConfig
 from ..layout import Cell, panel_key
 from ..rows import panels as panel_columns
@@ -27,7 +28,7 @@ from .daily import run_daily_rollup
 from .watchdog import SECTION as WATCHDOG_SECTION
 from .window import month_days, month_of, parse_month, previous_month, same_month_last_year
 
-__all__ = ["MonitorHealth", "MonthSummary", "SummaryResult", "monitor_health", "run_monthly_summary",
+__all__ = ["MonitorHealth", "MonthSummary", "SummaryResult", "first_site_day", "monitor_health", "run_monthly_summary",
            "summarize_month"]
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class MonthSummary:
     days_with_data: int
     health: MonitorHealth = field(default_factory=MonitorHealth)
     sheet_url: str = ""
+    faults: FaultCost | None = None  # what production faults cost (None: not known to this summary)
 
     @property
     def vs_last_month(self) -> float | None:
@@ -230,6 +232,7 @@ def summarize_month(
     *,
     health: MonitorHealth | None = None,
     weak_ratio: float = 0.80,
+    faults: FaultCost | None = None,
 ) -> MonthSummary:
     """The month's numbers.
 
@@ -247,6 +250,8 @@ def summarize_month(
         The monitor's own record (`monitor_health`).
     weak_ratio : float, default 0.80
         A panel below this share of the median panel's energy is highlighted as weak [fraction].
+    faults : FaultCost, optional
+        What production faults cost (`alert_costs.fault_cost`).
 
     Returns
     -------
@@ -296,7 +301,18 @@ def summarize_month(
         days_with_data=sum(1 for r in rows if (_num(r.get("completeness_pct")) or 0.0) > 0),
         health=health or MonitorHealth(),
         sheet_url=site.sheet_url,
+        faults=faults,
     )
+
+
+def first_site_day(state: SiteState, daily: Sequence[Mapping[str, Cell]]) -> date | None:
+    """The first day with readings, as the nightly rollup remembers it or the Daily tab shows it; None when
+    neither knows (no rollup has run yet)."""
+    remembered = state.section(SECTION).get("rollup", {}).get("first_day")
+    days = [r["date"] for r in daily if isinstance(r.get("date"), date) and (_num(r.get("completeness_pct")) or 0) > 0]
+    if remembered:
+        days.append(date.fromisoformat(remembered))
+    return min(days, default=None)
 
 
 def run_monthly_summary(
@@ -346,14 +362,18 @@ def run_monthly_summary(
     panels = panel_columns(state, site.array.places)
     daily = sink.read_records("Daily", panels)
     have = {r["date"] for r in daily if isinstance(r.get("date"), date)}
-    missing = [d for d in month_days(month) if d < today and d not in have]
-    if missing:
-        log.info("site %s: rolling up %d day(s) of %s first", site.site_id, len(missing), month)
-        run_daily_rollup(sink, site, now, days=missing, weather=config.weather, http=http)
+    first = first_site_day(state, daily)
+    # Days before the site's first reading are no days of the site: a first month begun on the 29th has 2 rows.
+    missing = [d for d in month_days(month) if d < today and d not in have and first is not None and d >= first]
+    if missing or first is None:
+        log.info("site %s: rolling up %s of %s first", site.site_id,
+                 f"{len(missing)} day(s)" if missing else "the days with readings", month)
+        run_daily_rollup(sink, site, now, days=missing or None, weather=config.weather, http=http)
         state = sink.load_state()
         daily = sink.read_records("Daily", panels)
     summary = summarize_month(month, daily, sink.read_records("Monthly"), sink.read_records("Alerts"), site, panels,
-                              health=monitor_health(state, month), weak_ratio=config.detection.weak_ratio)
+                              health=monitor_health(state, month), weak_ratio=config.detection.weak_ratio,
+                              faults=fault_cost(state, site, month, min(have | {today})))
     result = SummaryResult(site.site_id, month, summary=summary)
     sent: dict[str, str] = state.section(SECTION).setdefault("summaries", {})
     if month in sent and not force:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..config import SiteConfig
+from .costs import cost_words, resolved_cost_words
 from .transport import OutgoingMail
 
 if TYPE_CHECKING:
@@ -41,9 +42,11 @@ KIND_TITLES = {
     "pvs_comm_errors": "Monitor reports many communication errors",
     "pvs_reboots": "Monitor keeps restarting",
     "pvs_flash_low": "Monitor storage nearly full",
+    "pvs_flash_wear": "Monitor's memory chip wearing out",
     "pvs_unreachable": "Monitor not answering the Raspberry Pi",
     "meter_reversed": "Production meter reads backwards",
     "meter_impossible": "Impossible meter reading",
+    "energy_mismatch": "Panels and production meter disagree",
     "edge_silent": "Raspberry Pi has gone silent",
     "monitor_blind": "Monitor has lost sight of the panels",
     "firmware_changed": "Monitor's firmware was updated",
@@ -132,12 +135,13 @@ def _cid(finding: Finding) -> str:
     return "chart-" + hashlib.sha256(f"{finding.key}|{at}".encode()).hexdigest()[:10]
 
 
-def _text_block(finding: Finding, heading: str, past: str = "") -> list[str]:
+def _text_block(finding: Finding, heading: str, past: str = "", cost: str = "") -> list[str]:
     return [f"{heading}: {finding.summary}", "", *([past, ""] if past else []), finding.details, "",
-            f"What to do: {finding.advice}", ""]
+            *([cost, ""] if cost else []), f"What to do: {finding.advice}", ""]
 
 
-def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, bytes], past: str = "") -> str:
+def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, bytes], past: str = "",
+               cost: str = "") -> str:
     e = html.escape
     chart = ""
     if _cid(finding) in images:
@@ -149,7 +153,8 @@ def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, by
         f'<div style="font-size:19px;font-weight:bold;margin:4px 0">{e(finding.summary)}</div>'
         + (f'<p style="margin:6px 0;font-weight:bold">{e(past)}</p>' if past else "")
         + f'<p style="margin:6px 0">{e(finding.details)}</p>{chart}'
-        f'<p style="margin:6px 0"><b>What to do:</b> {e(finding.advice)}</p></div>'
+        + "".join(f'<p style="margin:6px 0">{e(part)}</p>' for part in cost.split("\n\n") if part)
+        + f'<p style="margin:6px 0"><b>What to do:</b> {e(finding.advice)}</p></div>'
     )
 
 
@@ -159,6 +164,9 @@ def compose_alert_mail(
     reminded: Sequence[Finding],
     resolved: Sequence[ResolvedAlert],
     now: datetime,
+    *,
+    attachments: Mapping[str, bytes] | None = None,
+    claims: Mapping[str, str] | None = None,
 ) -> OutgoingMail:
     """One email for everything that opened, is still open (reminder) or cleared in one round.
 
@@ -172,6 +180,10 @@ def compose_alert_mail(
         Alerts that cleared.
     now : datetime
         Current time [aware UTC]; part of the mail's stable id.
+    attachments : mapping of str to bytes, optional
+        Evidence files (name -> CSV) to attach.
+    claims : mapping of str to str, optional
+        By finding key: the warranty-claim paragraph shown under that new alert.
 
     Returns
     -------
@@ -190,24 +202,29 @@ def compose_alert_mail(
     for finding in opened:
         heading = KIND_TITLES.get(finding.kind, "Problem")
         past = _past_words(finding.at, now, site)
-        text += _text_block(finding, "NEW", past)
-        cards.append(_html_card(finding, f"New: {heading}", "#c0392b", images, past))
+        cost = cost_words(finding.loss, site, reminder=False)
+        claim = (claims or {}).get(finding.key, "")
+        cost = f"{cost}\n\n{claim}".strip() if claim else cost
+        text += _text_block(finding, "NEW", past, cost)
+        cards.append(_html_card(finding, f"New: {heading}", "#c0392b", images, past, cost))
     for finding in reminded:
-        text += _text_block(finding, "STILL OPEN")
+        cost = cost_words(finding.loss, site, reminder=True)
+        text += _text_block(finding, "STILL OPEN", cost=cost)
         cards.append(_html_card(finding, f"Still open: {KIND_TITLES.get(finding.kind, 'Problem')}", "#d68910",
-                                images))
+                                images, cost=cost))
     for item in resolved:
         cleared = item.resolved_at or now
         began = item.started_at or item.opened_at
         since = f"open since {local_time(began, site)}, {_duration(began, cleared)}"
         when = (f"While your Pi was offline, {_on(cleared, site)}, it cleared"
                 if _late(cleared, now) else f"Cleared at {local_time(cleared, site)}")
-        text += [f"RESOLVED: {item.summary}", "", f"{when} ({since}). Nothing more to do.", ""]
+        cost = resolved_cost_words(item.loss, site)
+        text += [f"RESOLVED: {item.summary}", "", f"{when} ({since}). {cost}Nothing more to do.", ""]
         cards.append(
             '<div style="border-left:6px solid #1e8449;padding:8px 12px;margin:16px 0;background:#fafafa">'
             '<div style="font-size:13px;color:#1e8449;text-transform:uppercase;letter-spacing:.05em">Resolved</div>'
             f'<div style="font-size:17px;font-weight:bold;margin:4px 0">{e(item.summary)}</div>'
-            f'<p style="margin:6px 0">{e(when)} ({e(since)}). Nothing more to do.</p>'
+            f'<p style="margin:6px 0">{e(when)} ({e(since)}). {e(cost)}Nothing more to do.</p>'
             "</div>"
         )
     footer_text = ["Your panels keep producing power whether or not this monitor works; "
@@ -239,4 +256,5 @@ def compose_alert_mail(
         kind=kind,
         id=_mail_id(site, now, opened, reminded, resolved),
         timezone=site.timezone,
+        attachments=dict(attachments or {}),
     )

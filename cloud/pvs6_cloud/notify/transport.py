@@ -17,7 +17,7 @@ import os
 import smtplib
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -90,6 +90,8 @@ class OutgoingMail:
         Stable identity: the same mail queued twice is one mail, and it becomes the Message-ID.
     timezone : str
         The recipients' site zone (IANA name): the ``Date`` header is the sending time there, with its offset.
+    attachments : mapping of str to bytes
+        File name -> CSV bytes, attached as files (the installer's evidence of a panel alert).
     """
 
     to: tuple[str, ...]
@@ -100,6 +102,7 @@ class OutgoingMail:
     kind: str = "alert"
     id: str = ""
     timezone: str = ""
+    attachments: Mapping[str, bytes] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data (images base64) for the mail queue in the site state."""
@@ -112,6 +115,7 @@ class OutgoingMail:
             "kind": self.kind,
             "id": self.id,
             "timezone": self.timezone,
+            "attachments": {name: base64.b64encode(data).decode("ascii") for name, data in self.attachments.items()},
         }
 
     @classmethod
@@ -126,6 +130,7 @@ class OutgoingMail:
             kind=str(data.get("kind", "alert")),
             id=str(data.get("id", "")),
             timezone=str(data.get("timezone", "")),
+            attachments={n: base64.b64decode(b64) for n, b64 in dict(data.get("attachments", {})).items()},
         )
 
 
@@ -183,6 +188,8 @@ def build_message(mail: OutgoingMail, sender: str, now: datetime | None = None) 
         html_part = msg.get_payload()[-1]
         for cid, png in mail.images.items():
             html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid}.png")
+    for name, data in mail.attachments.items():
+        msg.add_attachment(data, maintype="text", subtype="csv", filename=name)
     return msg
 
 
@@ -231,11 +238,16 @@ class SmtpTransport:
 
 
 class OutboxTransport:
-    """Writes each mail as ``<kind>-<id>.eml`` in a folder (the local default; any mail program opens them)."""
+    """Writes each mail as ``<kind>-<id>.eml`` in a folder (the local default; any mail program opens them).
 
-    def __init__(self, folder: Path, sender: str = DEFAULT_SENDER) -> None:
+    ``clock`` dates the messages (default: the real time); the demo's simulated day passes its own.
+    """
+
+    def __init__(self, folder: Path, sender: str = DEFAULT_SENDER,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.folder = Path(folder)
         self.sender = sender
+        self.clock = clock
 
     def path_for(self, mail: OutgoingMail) -> Path:
         """Where ``mail`` is (or will be) written."""
@@ -254,7 +266,7 @@ class OutboxTransport:
         if target.exists():
             log.info("outbox already holds %s; not writing it twice", target.name)
             return
-        data = bytes(build_message(mail, self.sender))
+        data = bytes(build_message(mail, self.sender, self.clock() if self.clock else None))
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".eml")

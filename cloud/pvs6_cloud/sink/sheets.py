@@ -5,6 +5,8 @@ replaced tabs (Devices, Alerts), ``updateCells``/``appendCells`` for upserts, th
 and the rewrite of the hidden ``_state`` tab. Sheets applies a batchUpdate all-or-nothing, so the rows and the
 state that remembers them land together: a retried upload finds its ids in the state and writes nothing twice.
 The state carries a random commit token; when a reply is lost, the sink reads the token back before re-sending.
+A tab of an older layout (Readings before its Time zone column, fractions under percent titles) is rewritten in
+the current form once, before the first commit adds rows to it (``_sheets_migrate``).
 
 Cost of a live batch: one ``values.get`` of ``_state`` plus one ``batchUpdate`` (plus one ``spreadsheets.get``
 the first time a process touches the sheet). Capacity: finished years of Readings move to ``Readings <year>`` tabs
@@ -27,7 +29,7 @@ from ..errors import SinkUnavailable
 from ..layout import Cell, Column, Layout, Tab, load_layout
 from ..state import STATE_TAB, SiteState, state_from_rows, state_to_rows
 from ._sheets_archive import ArchiveMover, book_cells
-from ._sheets_cells import a1, cell_data, from_sheet, raw_cell_data, to_serial
+from ._sheets_cells import a1, cell_data, from_sheet, to_serial
 from ._sheets_client import SheetsApi, build_drive_service, build_service
 from ._sheets_layout import (
     CHART_COLUMNS,
@@ -37,6 +39,7 @@ from ._sheets_layout import (
     header_request,
     parse_meta,
 )
+from ._sheets_migrate import migration_requests, needs_migration
 from .base import Panels, SheetWrite
 from .stored import from_stored, match_header, stored_cells
 
@@ -160,6 +163,9 @@ class SheetsSink:
         self._title = ""
         self._header_len: dict[str, int] = {}
         self._replaced: set[str] = set()
+        # Header row of each tab as last read (with the state, at no extra call); a tab whose header is known to
+        # be in the current form maps to None. See `_bring_up_to_date`.
+        self._headers: dict[str, list[str] | None] = {}
         self._lock = threading.Lock()
         # (token the rotated state was loaded with, what the rotation stored): see `_catch_up`.
         self._rotated: tuple[str | None, dict[str, Any], int] | None = None
@@ -277,10 +283,12 @@ class SheetsSink:
             ids[tab.name] = info.sheet_id
             requests.extend(self._repair_properties(tab, info, need_cols, report))
             if current.get(tab.name, [])[: len(header)] != header:
-                requests.extend(self._rearrange_requests(tab, ids[tab.name], current.get(tab.name, []), header))
-                requests.append(header_request(ids[tab.name], header))
-                if info is not None:
-                    report.headers_fixed.append(tab.name)
+                old = current.get(tab.name, [])
+                if not tab.hidden and needs_migration(old, header):
+                    requests.extend(self._migration(tab, ids[tab.name], old, panels))
+                else:
+                    requests.append(header_request(ids[tab.name], header))
+                report.headers_fixed.append(tab.name)
                 touched = True
             if touched:
                 requests.extend(format_requests(ids[tab.name], columns))
@@ -298,6 +306,7 @@ class SheetsSink:
             self.batch_update(requests, "prepare the sheet's tabs")
             report.requests = len(requests)
             self.metadata(refresh=True)
+        self._headers.update(dict.fromkeys((t.name for t in self.layout.tabs), None))
         return report
 
     @staticmethod
@@ -353,30 +362,42 @@ class SheetsSink:
             report.columns_added[tab.name] = need_cols - info.columns
         return requests
 
-    def _rearrange_requests(self, tab: Tab, sheet_id: int, old: Sequence[str],
-                            header: Sequence[str]) -> list[dict[str, Any]]:
-        """Move a tab's rows under a header whose columns moved (the Alerts tab gained Started and Emailed).
+    def _migration(self, tab: Tab, sheet_id: int, old: Sequence[str], panels: Panels) -> list[dict[str, Any]]:
+        """Requests that rewrite a tab of an older layout in the current form (see ``_sheets_migrate``)."""
+        [rows] = self.values([a1(tab.name, 2)], f"read {tab.name} to bring it to the current columns")
+        return migration_requests(tab, sheet_id, old, rows, panels, self.tz)
 
-        Cells follow their column's title, so no row is lost; a tab whose old header is a prefix of the new one
-        (panel columns added at the right) needs no move and costs no read.
+    def _bring_up_to_date(self, names: Sequence[str], panels: Panels) -> None:
+        """Rewrite, once, every tab among ``names`` whose stored header is of an older layout, before a commit
+        adds rows under the current header (which would shift each old row by the columns added since).
+
+        The headers come with the state `load_state` read, so a cold instance pays no extra call; the rewrite is
+        its own atomic batchUpdate, the same content however often it is repeated.
         """
-        old = [str(t) for t in old]
-        if not old or list(header[: len(old)]) == old or not set(old) & set(header):
-            return []
-        [rows] = self.values([a1(tab.name, 2)], f"read {tab.name} to move its columns")
-        if not rows:
-            return []
-        where = {title: i for i, title in reversed(list(enumerate(old)))}
-        dropped = [t for t in old if t and t not in header]
-        if dropped:
-            log.warning("%s: column(s) %s are no longer in the layout; their cells are left out", tab.name,
-                        ", ".join(dropped))
-        moved = [{"values": [raw_cell_data(row[where[t]]) if t in where and where[t] < len(row) else {}
-                             for t in header]} for row in rows]
-        log.info("%s: moving %d row(s) under the new header %s", tab.name, len(rows), ", ".join(header))
-        return [{"updateCells": {"range": {"sheetId": sheet_id, "startRowIndex": 1}, "fields": "userEnteredValue"}},
-                {"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": 1, "columnIndex": 0}, "rows": moved,
-                                 "fields": "userEnteredValue"}}]
+        todo = [n for n in dict.fromkeys(names) if n != STATE_TAB and self._headers.get(n, []) is not None]
+        unread = [n for n in todo if n not in self._headers]
+        if unread:
+            read = self.values([a1(n, 1, last_row=1) for n in unread], "read headers")
+            self._headers.update({n: [str(v) for v in (rows[0] if rows else [])]
+                                  for n, rows in zip(unread, read, strict=True)})
+        requests: list[dict[str, Any]] = []
+        for name in todo:
+            tab = self.layout.tab(name)
+            tab_panels = panels if tab.dynamic else ()
+            header = tab.header(tab_panels)
+            old = self._headers[name] or []
+            if needs_migration(old, header):
+                sheet_id = self._sheet_id(name)
+                requests.extend(self._columns_fit(tab, sheet_id, len(header)))
+                requests.extend(self._migration(tab, sheet_id, old, tab_panels))
+                self._header_len[name] = len(header)
+            self._headers[name] = None
+        if requests:
+            try:
+                self.batch_update(requests, "bring older tabs to the current columns")
+            except SinkUnavailable:
+                self._headers.clear()
+                raise
 
     def _drop_blank_default(self, meta: Mapping[str, SheetInfo], existing: Sequence[Tab],
                             report: LayoutReport) -> list[dict[str, Any]]:
@@ -408,8 +429,18 @@ class SheetsSink:
         """The site's memory from the hidden ``_state`` tab (a fresh state for a new sheet).
 
         Nothing is ever half-committed in a spreadsheet (batchUpdate is atomic), so there is nothing to undo.
+        The same read brings the header rows of the tabs this process has not looked at yet, which the next
+        commit compares with the layout (`_bring_up_to_date`).
         """
-        return self._stored_state()
+        meta = self.metadata()
+        if STATE_TAB not in meta:
+            return SiteState()
+        unseen = [t.name for t in self.layout.tabs if not t.hidden and t.name in meta and t.name not in self._headers]
+        ranges = [a1(STATE_TAB, 1, last_col=2), *(a1(n, 1, last_row=1) for n in unseen)]
+        state_rows, *headers = self.values(ranges, "load state")
+        self._headers.update({n: [str(v) for v in (rows[0] if rows else [])]
+                              for n, rows in zip(unseen, headers, strict=True)})
+        return state_from_rows(state_rows)
 
     def _landed(self, token: str) -> Callable[[], bool]:
         return lambda: self._stored_state(retries=0).section(SECTION).get("commit") == token
@@ -425,6 +456,7 @@ class SheetsSink:
             self._meta = None  # a tab may have been changed by a person: look again next time
             self._header_len.clear()
             self._replaced.clear()
+            self._headers.clear()
             raise
 
     def _state_requests(self, state: SiteState) -> list[dict[str, Any]]:
@@ -449,6 +481,8 @@ class SheetsSink:
             if not names <= set(self.metadata()):
                 self.ensure_layout(write.panels)
             self._catch_up(write.state)
+            dynamic = [n for n in write.replace if self.layout.tab(n).dynamic]
+            self._bring_up_to_date([*write.append, *write.upsert, *dynamic], write.panels)
             requests: list[dict[str, Any]] = []
             readings = write.append.get(READINGS)
             relieved = False

@@ -1,0 +1,155 @@
+"""Charge each open production alert with the energy it loses, reading by reading, and learn a normal day.
+
+Called by `alerting.evaluate_batch` after the lifecycle has judged a reading, so a backlog is charged exactly as
+the same readings arriving one by one. The arithmetic is `pvs6_cloud.loss`; this module only reads the reading
+as the rules see it (`detect.common.build_frame`) and writes the results into the state: the site's normal day and
+the energy lost each month in ``state.section("loss")`` (``{"_last": ISO, "day": {...}, "months": {"YYYY-MM":
+kWh}}``), and each alert's charge through `lifecycle.add_loss`.
+
+A month's loss counts each reading once: the panels' losses added up, or the whole array's shortfall when that is
+larger (a dead panel also makes the array fall below the weather: the two are the same energy, not twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pvs6_parse.models import Snapshot
+
+from .config import DetectionConfig, SiteConfig
+from .enrich import Enrichment
+from .lifecycle import add_loss, open_alerts
+from .loss import PANEL_KINDS, PRODUCTION_KINDS, covered_serials, lost_now, note_day
+from .state import SiteState
+
+__all__ = ["SECTION", "FaultCost", "charge_reading", "fault_cost"]
+
+SECTION = "loss"
+BACKDATED_KINDS = frozenset({"inverter_down", "circuit_down", "array_down"})
+BACKDATE_MAX_H = 3.0  # at most this much of a fault before its alert opened is charged [h]
+MONTHS_KEPT = 25  # this month and the 24 before it: enough for "the last 12 months" a year from now
+
+
+def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment, detect_memory: dict[str, Any],
+                   site: SiteConfig, config: DetectionConfig) -> bool:
+    """Add one reading to the normal day and to every open production alert; True when the Alerts tab should be
+    rewritten to show a new Lost (kWh) figure.
+
+    Parameters
+    ----------
+    state : SiteState
+        Sections ``"loss"`` and ``"alerts"`` are updated.
+    snapshot, enrichment : the reading and what the sun and weather allowed.
+    detect_memory : dict
+        The detector's memory (for the list of known panels), read only.
+    site, config : the site and the detection thresholds.
+    """
+    from .detect.common import GAP_CAP_MIN, Context, build_frame
+    from .detect.devices import known_serials
+
+    ctx = Context(site, config)
+    frame = build_frame(snapshot, enrichment, known_serials(dict(detect_memory.get("devices") or {}), ctx), ctx)
+    mem = state.section(SECTION)
+    step_h = _step_h(mem, frame.at, GAP_CAP_MIN)
+    if step_h <= 0:
+        return False
+    if frame.elevation_deg is not None and frame.elevation_deg > 0:
+        array_kw = enrichment.expected_kw if enrichment.expected_kw is not None else enrichment.clearsky_kw
+        note_day(mem.setdefault("day", {}), frame.at.astimezone(site.tz).date(), frame.reference_kw, array_kw,
+                 step_h)
+    rewrite = False
+    panel_kwh, array_kwh = 0.0, 0.0  # this reading's loss, panels added up and the array's
+    for key, record in sorted(open_alerts(state).items()):
+        if record["kind"] not in PRODUCTION_KINDS:
+            continue
+        serials = covered_serials(record["kind"], record["device"], site.array.circuits)
+        now = lost_now(record["kind"], serials, frame)
+        if now is None:
+            continue
+        lost_kw, normal_kw, rough = now
+        hours = step_h + _before_opening_h(record, step_h)
+        if record["kind"] in PANEL_KINDS:
+            panel_kwh += max(0.0, lost_kw) * hours
+        else:
+            array_kwh = max(array_kwh, lost_kw * hours)
+        rewrite |= add_loss(state, key, lost_kw, normal_kw, rough=rough, step_h=hours, panels=len(serials))
+    lost_kwh = max(panel_kwh, array_kwh)
+    if lost_kwh > 0:
+        months = mem.setdefault("months", {})
+        month = f"{frame.at.astimezone(site.tz):%Y-%m}"
+        months[month] = round(months.get(month, 0.0) + lost_kwh, 4)
+        for old in sorted(months)[:-MONTHS_KEPT]:
+            del months[old]
+    return rewrite
+
+
+def _before_opening_h(record: dict[str, Any], step_h: float) -> float:
+    """On an alert's first charge, the hours between its start and the reading before it opened [h].
+
+    A dead panel is already dead during the 45 minutes of evidence its rule waits for; that time counts at the
+    first reading's rate. Only for the kinds whose start is the fault's start (not a weak or flaky panel's).
+    """
+    if record.get("loss") or record["kind"] not in BACKDATED_KINDS:
+        return 0.0
+    started, opened = record.get("started"), record.get("opened")
+    if not started or not opened:
+        return 0.0
+    gap_h = (datetime.fromisoformat(opened) - datetime.fromisoformat(started)).total_seconds() / 3600.0
+    return min(BACKDATE_MAX_H, max(0.0, gap_h - step_h))
+
+
+def _step_h(mem: dict[str, Any], at: datetime, cap_min: float) -> float:
+    """Hours this reading stands for (since the previous one, capped like the rules' persistence) [h]."""
+    last = mem.get("_last")
+    if last and datetime.fromisoformat(last) >= at:
+        return 0.0
+    mem["_last"] = at.isoformat()
+    if not last:
+        return 0.0
+    return min(cap_min, (at - datetime.fromisoformat(last)).total_seconds() / 60.0) / 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultCost:
+    """What faults cost in a month, for the summary.
+
+    Attributes
+    ----------
+    month_kwh : float
+        Energy lost to production faults in the month [kWh].
+    year_kwh : float or None
+        Over the 12 months ending with it [kWh]; None until a year of history exists.
+    panels_down : int
+        Panels with an open production alert now (a circuit counts its panels).
+    array_down : bool
+        An alert about the whole array is open now.
+    unmeasured : bool
+        A production alert is open whose cost could not be measured yet.
+    """
+
+    month_kwh: float
+    year_kwh: float | None
+    panels_down: int
+    array_down: bool
+    unmeasured: bool
+
+
+def fault_cost(state: SiteState, site: SiteConfig, month: str, history_since: date | None) -> FaultCost:
+    """The month's `FaultCost` from the state (``history_since``: the first day with data, for the 12 months)."""
+    months: dict[str, float] = state.section(SECTION).get("months", {})
+    year, mon = (int(part) for part in month.split("-"))
+    window = [f"{year - (mon - k <= 0)}-{(mon - k - 1) % 12 + 1:02d}" for k in range(12)]
+    first = date(int(window[-1][:4]), int(window[-1][5:]), 1)
+    year_kwh = sum(months.get(m, 0.0) for m in window) if history_since and history_since <= first else None
+    panels, whole, unmeasured = set(), False, False
+    for record in open_alerts(state).values():
+        if record["kind"] not in PRODUCTION_KINDS:
+            continue
+        if record["kind"] in PANEL_KINDS:
+            panels |= set(covered_serials(record["kind"], record["device"], site.array.circuits))
+        else:
+            whole = True
+        unmeasured |= not (record.get("loss") or {}).get("normal_kwh")
+    return FaultCost(months.get(month, 0.0), year_kwh, len(panels), whole, unmeasured)

@@ -1,0 +1,147 @@
+"""What a production fault costs: energy lost per reading, its running total, a per-day rate and its money value.
+
+Pure arithmetic, no state of its own: the caller (`alert_costs`) passes each reading's view of the array and the
+records to update. How the loss is measured, per kind:
+
+- a panel (``inverter_down``, ``inverter_weak``, ``inverter_intermittent``) or a circuit (``circuit_down``):
+  what its peers make (the median producing panel, `Frame.reference_kw`) minus what it makes, summed over its
+  panels, whenever the peers produce (also in the low sun of early morning and evening, which the rules leave
+  alone). Readings without a peer reference (night, heavy overcast) add nothing: those panels would not have
+  made much either;
+- the whole array (``array_down``, ``below_expected``): the expectation for the weather minus what the panels
+  make; when no weather is known the clear-sky figure stands in and the result is marked rough.
+
+The rate per day is the share lost over the fault (lost / what it should have made) times a typical day of what
+it should make: the median panel's (or the weather expectation's) mean over the last complete days. Until one
+complete day has been seen there is no rate ("not measurable yet"); a cloudy week makes it rough, and so does a
+panel whose peers differ from it (shade, another roof face).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .detect.common import Frame
+
+__all__ = ["PANEL_KINDS", "PRODUCTION_KINDS", "Loss", "add_reading", "covered_serials", "estimate", "lost_now", "money",
+           "note_day", "typical_day_kwh"]
+
+PANEL_KINDS = frozenset({"inverter_down", "inverter_weak", "inverter_intermittent", "circuit_down"})
+ARRAY_KINDS = frozenset({"array_down", "below_expected"})
+PRODUCTION_KINDS = PANEL_KINDS | ARRAY_KINDS
+DAYS_KEPT = 7  # typical day = mean of this many complete days [days]
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """An open (or resolved) alert's cost so far.
+
+    Attributes
+    ----------
+    lost_kwh : float
+        Energy lost since the alert opened [kWh] (never negative).
+    per_day_kwh : float or None
+        Energy it loses on a typical day [kWh/day]; None until a complete day has been seen.
+    rough : bool
+        The figure rests on a clear-sky stand-in for the weather, or on fewer than three complete days.
+    """
+
+    lost_kwh: float
+    per_day_kwh: float | None
+    rough: bool = False
+
+
+def covered_serials(kind: str, device: str, circuits: Mapping[str, Sequence[str]]) -> list[str]:
+    """The panels an alert is about: its own serial, or its circuit's (configured by name, or learned: "a,b,c")."""
+    if kind == "circuit_down":
+        return list(circuits.get(device) or [s for s in device.split(",") if s])
+    return [device] if device else []
+
+
+def lost_now(kind: str, serials: Sequence[str], frame: Frame) -> tuple[float, float, bool] | None:
+    """Lost and normal power at one reading [kW], and whether it rests on clear sky; None when unmeasurable.
+
+    Parameters
+    ----------
+    kind : str
+        The alert's kind (one of `PRODUCTION_KINDS`).
+    serials : sequence of str
+        The panels the alert covers (one for a panel, the circuit's for a circuit; ignored for the array).
+    frame : Frame
+        The reading as the rules saw it.
+    """
+    if kind in PANEL_KINDS:
+        ref = frame.reference_kw  # also below the rules' 15° of sun: a tripped breaker at 7 pm still costs
+        if ref is None or not serials:
+            return None
+        # Not clamped per reading: a flaky panel's normal readings a little above the median cancel its noise.
+        lost = sum(ref - frame.power_kw.get(s, 0.0) for s in serials)
+        return lost, ref * len(serials), False
+    if kind in ARRAY_KINDS:
+        expected = frame.enrichment.expected_kw
+        rough = getattr(frame.enrichment, "expected_source", "") == "clearsky" or expected is None
+        if expected is None:
+            expected = frame.enrichment.clearsky_kw
+        if expected is None or expected <= 0 or frame.elevation_deg is None or frame.elevation_deg <= 0:
+            return None
+        return expected - sum(frame.power_kw.values()), expected, rough
+    return None
+
+
+def add_reading(record: dict[str, Any], lost_kw: float, normal_kw: float, rough: bool, step_h: float) -> None:
+    """Add one reading's loss to an alert's record (``kwh``, ``normal_kwh``, ``rough``) [kW, h]."""
+    record["kwh"] = float(record.get("kwh", 0.0)) + lost_kw * step_h
+    record["normal_kwh"] = float(record.get("normal_kwh", 0.0)) + normal_kw * step_h
+    record["rough"] = bool(record.get("rough")) or rough
+
+
+def note_day(memory: dict[str, Any], day: date, panel_kw: float | None, array_kw: float | None,
+             step_h: float) -> None:
+    """Add one reading to the site's day of normal output: the median panel and the weather expectation [kW, h].
+
+    ``memory`` holds ``{"date", "panel_kwh", "array_kwh", "days": [[date, panel_kwh, array_kwh], ...]}``; a new
+    day moves the finished one into ``days`` (the last `DAYS_KEPT`).
+    """
+    iso = day.isoformat()
+    if memory.get("date") != iso:
+        if memory.get("date"):
+            days = memory.setdefault("days", [])
+            days.append([memory["date"], round(memory.get("panel_kwh", 0.0), 4),
+                         round(memory.get("array_kwh", 0.0), 4)])
+            del days[:-DAYS_KEPT]
+        memory.update(date=iso, panel_kwh=0.0, array_kwh=0.0)
+    memory["panel_kwh"] += (panel_kw or 0.0) * step_h
+    memory["array_kwh"] += (array_kw or 0.0) * step_h
+
+
+def typical_day_kwh(memory: Mapping[str, Any], kind: str, panels: int) -> tuple[float | None, int]:
+    """What the alert's panels (or the array) make on a typical recent day [kWh], and how many days that rests on."""
+    days = memory.get("days") or []
+    if not days:
+        return None, 0
+    column = 1 if kind in PANEL_KINDS else 2
+    mean = sum(float(d[column]) for d in days) / len(days)
+    return (mean * max(1, panels) if kind in PANEL_KINDS else mean), len(days)
+
+
+def estimate(record: Mapping[str, Any] | None, memory: Mapping[str, Any], kind: str, panels: int) -> Loss | None:
+    """An alert's `Loss` from its record and the site's day memory; None for kinds that cost nothing."""
+    if kind not in PRODUCTION_KINDS:
+        return None
+    record = record or {}
+    lost = max(0.0, float(record.get("kwh", 0.0)))
+    normal = float(record.get("normal_kwh", 0.0))
+    typical, days = typical_day_kwh(memory, kind, panels)
+    per_day = None
+    if typical is not None and normal > 0:
+        per_day = max(0.0, min(1.0, lost / normal)) * typical
+    return Loss(lost, per_day, bool(record.get("rough")) or days < 3)
+
+
+def money(kwh: float, price_per_kwh: float, currency: str) -> str:
+    """"$0.63": an energy's worth at the site's price (net metering: every kWh is worth the retail price)."""
+    return f"{currency}{kwh * price_per_kwh:,.2f}"

@@ -1,0 +1,143 @@
+"""The learned normal and the snow hold, on hand-built days: recurring shade, a dead panel, snow sliding off."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+from pvs6_cloud.config import ArrayConfig, DetectionConfig, SiteConfig
+from pvs6_cloud.detect import detect, normal
+from pvs6_cloud.enrich import Enrichment
+from pvs6_parse.models import DeviceState, Inverter, Meter, MeterRole, Snapshot
+
+SERIALS = [f"E00{i:012d}" for i in range(1, 13)]
+SITE = SiteConfig("home", "s", 41.76, -72.68, "America/New_York", array=ArrayConfig())
+CFG = DetectionConfig()
+READINGS_PER_DAY = 33  # every 15 minutes over 8 hours
+SHADED = SERIALS[:2]
+
+
+def _sun(i: int) -> tuple[float, float]:
+    """A made-up but smooth sun path: elevation 20-60°, azimuth 90-270° across the day [°]."""
+    return 20.0 + 40.0 * math.sin(math.pi * i / (READINGS_PER_DAY - 1)), 90.0 + 180.0 * i / (READINGS_PER_DAY - 1)
+
+
+def _reading(at: datetime, i: int, powers: dict[str, float]) -> tuple[Snapshot, Enrichment]:
+    inverters = []
+    for serial, kw in powers.items():
+        asleep = kw <= 0.0  # a dark microinverter sleeps: its measurement freezes
+        inverters.append(Inverter(serial, state=DeviceState.ERROR if asleep else DeviceState.WORKING, power_kw=kw,
+                                  lifetime_kwh=2000.0,
+                                  measured_at=at - (timedelta(hours=3) if asleep else timedelta(seconds=20))))
+    meter = Meter("PVS6M1p", MeterRole.PRODUCTION, subtype="GROSS_PRODUCTION_SITE", power_kw=sum(powers.values()))
+    elevation, azimuth = _sun(i)
+    return (Snapshot("home", at, "dl_cgi", production_meter=meter, inverters=tuple(inverters)),
+            Enrichment(sun_elevation_deg=elevation, sun_azimuth_deg=azimuth, clearsky_kw=12 * 0.3))
+
+
+def _day(start: datetime, power_at, memory: dict, site: SiteConfig = SITE) -> set[str]:
+    """Play one day of readings one upload at a time; every finding key seen that day."""
+    seen: set[str] = set()
+    for i in range(READINGS_PER_DAY):
+        at = start + timedelta(minutes=15 * i)
+        result = detect([_reading(at, i, power_at(i))], {}, memory, site, CFG, at)
+        seen |= {f.key for f in result.findings}
+    return seen
+
+
+def _shaded_morning(i: int, dead: str = "", dead_from: int = 99) -> dict[str, float]:
+    """A tree shades two panels for the first two hours; ``dead`` dies at reading ``dead_from``."""
+    powers = {}
+    for serial in SERIALS:
+        kw = 0.25
+        if serial in SHADED and i < 8:
+            kw = 0.0
+        if serial == dead and i >= dead_from:
+            kw = 0.0
+        powers[serial] = kw
+    return powers
+
+
+def _start(day: int) -> datetime:
+    return datetime(2025, 6, 3, 11, 0, tzinfo=UTC) + timedelta(days=day)  # 07:00 EDT
+
+
+def test_a_recurring_morning_shadow_alerts_while_learning_then_becomes_normal() -> None:
+    memory: dict = {}
+    first = _day(_start(0), _shaded_morning, memory)
+    assert {f"inverter_down:{s}" for s in SHADED} <= first, "before learning the rules behave as they always did"
+    later = set()
+    for day in range(1, 6):
+        seen = _day(_start(day), _shaded_morning, memory)
+        if day >= 3:
+            later |= seen
+    assert not any(k.startswith("inverter_down") for k in later), later
+    learned = memory["normal"]
+    assert len(json.dumps(learned)) < 64 * 1024
+
+
+def test_a_dead_panel_is_still_found_on_a_learned_roof_even_when_it_is_one_the_tree_shades() -> None:
+    memory: dict = {}
+    for day in range(4):
+        _day(_start(day), _shaded_morning, memory)
+    seen = _day(_start(4), lambda i: _shaded_morning(i, dead=SHADED[0], dead_from=14), memory)
+    assert f"inverter_down:{SHADED[0]}" in seen
+    assert not any(k.startswith("inverter_down") and SHADED[0] not in k for k in seen), seen
+
+
+def test_a_panel_that_dies_is_never_learned_as_normal() -> None:
+    memory: dict = {}
+    for day in range(4):
+        _day(_start(day), _shaded_morning, memory)
+    victim = SERIALS[7]
+    for day in range(4, 8):  # dead from the middle of day 4 on, for days: its alert must stay open
+        first = 12 if day == 4 else 0
+        seen = _day(_start(day), lambda i, first=first: _shaded_morning(i, dead=victim, dead_from=first), memory)
+        assert f"inverter_down:{victim}" in seen, day
+
+
+def test_the_learned_table_stays_under_its_bound_for_a_big_site() -> None:
+    mem: dict = {"panels": [], "bins": {}, "today": {}}
+    many = [f"E{i:014d}" for i in range(60)]
+    for day in range(40):
+        obs = {f"{'ud'[day % 2]}{az}:{el}": {s: [30.0, 0.0, 30.0] for s in many} for az in range(24) for el in range(9)}
+        normal._commit(mem, {"obs": obs, "good": dict.fromkeys(many, 600.0), "own": {}, "excl": []})
+    assert len(json.dumps(mem, separators=(",", ":"))) <= normal.MAX_BYTES
+    assert mem["bins"], "bins are dropped least-used first, not all"
+
+
+WINTER = SiteConfig("home", "s", 41.76, -72.68, "America/New_York", array=ArrayConfig())
+
+
+def _winter_start(day: int) -> datetime:
+    return datetime(2025, 1, 14, 14, 0, tzinfo=UTC) + timedelta(days=day)  # 09:00 EST
+
+
+def _shedding(i: int, stuck: str = "") -> dict[str, float]:
+    """Snow-covered until reading 6, then one panel a reading sheds; ``stuck`` keeps its snow all day."""
+    return {s: (0.25 if i >= 6 + k and s != stuck else 0.0) for k, s in enumerate(SERIALS)}
+
+
+def test_snow_sliding_off_panel_by_panel_raises_nothing() -> None:
+    memory: dict = {}
+    seen = _day(_winter_start(0), _shedding, memory, WINTER)
+    assert not any(k.startswith(("inverter_down", "counter_stuck")) for k in seen), seen
+
+
+def test_a_panel_that_does_not_recover_after_the_snow_is_reported_and_the_alert_says_why() -> None:
+    memory: dict = {}
+    stuck = SERIALS[3]
+    findings = []
+    for i in range(READINGS_PER_DAY):
+        at = _winter_start(0) + timedelta(minutes=15 * i)
+        result = detect([_reading(at, i, _shedding(i, stuck))], {}, memory, WINTER, CFG, at)
+        findings = [f for f in result.findings if f.kind == "inverter_down"]
+    assert [f.device for f in findings] == [stuck]
+    assert "Snow covered the panels" in findings[0].details
+
+
+def test_a_summer_morning_with_one_dark_panel_is_judged_at_once() -> None:
+    memory: dict = {}
+    seen = _day(_start(0), lambda i: _shaded_morning(i, dead=SERIALS[9], dead_from=0), memory)
+    assert f"inverter_down:{SERIALS[9]}" in seen
