@@ -468,7 +468,6 @@ store_secrets() {
   local i
   python3 "$HELPER" render "$CLOUD_CONFIG" "$WORK/config.toml" "$SCHEDULER_SA" ||
     die "fix $CLOUD_CONFIG as described above"
-  cp "$WORK/config.toml" "$WORK/config-for-selftest.toml"
   put_secret "$CONFIG_SECRET" "$WORK/config.toml" "the cloud config file $(basename "$CLOUD_CONFIG")"
   grant_secret "$CONFIG_SECRET"
   for i in "${!SITES[@]}"; do
@@ -792,7 +791,7 @@ selftest_deployed() {
   fi
 
   if query "${GC[@]}" secrets versions access latest --secret="$CONFIG_SECRET" --out-file="$deployed" >/dev/null; then
-    python3 "$HELPER" render "$CLOUD_CONFIG" "$local_copy" "$AUDIENCE" "$SCHEDULER_SA" ||
+    python3 "$HELPER" render "$CLOUD_CONFIG" "$local_copy" "$SCHEDULER_SA" ||
       die "fix $CLOUD_CONFIG as described above"
     if cmp -s "$deployed" "$local_copy"; then
       say "  settings: the deployed copy ($CONFIG_SECRET) matches $(basename "$CLOUD_CONFIG")"

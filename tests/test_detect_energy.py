@@ -60,6 +60,9 @@ def test_dull_days_and_a_reset_counter_neither_open_nor_clear() -> None:
     result, memory = run(_days([(10, 1.0), (10, 0.1), (10, 0.1), (10, 0.1), (10, 1.0), (12, 1.0)]))
     assert _mismatch(result) == []
     assert [d["date"] for d in memory["meters"]["energy"]["days"]] == ["2025-06-03", "2025-06-07"]
+    # Days when the PVS6 lists only a few panels are the blind monitor's alert, not this one.
+    result, memory = run(_days([(4, 1.0)] * 4))
+    assert _mismatch(result) == [] and memory["meters"]["energy"]["days"] == []
     readings = _days([(12, 1.0)] * 2)
     snap, enr = readings[4]  # the second day's noon: the meter's counter jumps back (a replaced meter)
     meter = Meter("PVS6M1p", MeterRole.PRODUCTION, power_kw=2.4, lifetime_net_kwh=10.0)

@@ -79,7 +79,7 @@ def test_resolves_only_when_its_kind_was_evaluated() -> None:
     assert open_alerts(state) == {}
     mail = _pending(state)[-1]
     assert mail["subject"].startswith("[Maple St] Resolved")
-    assert "open since" in mail["text"]
+    assert "Cleared at Wed 4 Jun 07:00. It began on Tue 3 Jun at 11:00 and lasted 20 hours." in mail["text"]
 
 
 def test_reopening_after_resolution_is_a_new_alert() -> None:
@@ -186,7 +186,7 @@ def test_the_resolved_mail_and_the_alerts_tab_speak_plain_words(tmp_path: Path) 
     msg = email.message_from_bytes(resolved_path.read_bytes(), policy=email.policy.default)
     text = msg.get_body(preferencelist=("plain",)).get_content()
     html = msg.get_body(preferencelist=("html",)).get_content()
-    assert "Cleared at Tue 3 Jun 13:00 (open since Tue 3 Jun 11:00, 2 hours)." in text
+    assert "Cleared at Tue 3 Jun 13:00. It began at 11:00 and lasted 2 hours." in text
     assert "All clear for Maple St" in html and "Solar: all clear:" not in html
 
     sink = CsvSink(tmp_path / "sheet", SITE.tz)

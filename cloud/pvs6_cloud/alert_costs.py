@@ -69,7 +69,7 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
         if now is None:
             continue
         lost_kw, normal_kw, rough = now
-        hours = step_h + _before_opening_h(record, step_h)
+        hours = step_h + _before_opening_h(record)
         if record["kind"] in PANEL_KINDS:
             panel_kwh += max(0.0, lost_kw) * hours
         else:
@@ -85,11 +85,13 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
     return rewrite
 
 
-def _before_opening_h(record: dict[str, Any], step_h: float) -> float:
-    """On an alert's first charge, the hours between its start and the reading before it opened [h].
+def _before_opening_h(record: dict[str, Any]) -> float:
+    """On an alert's first charge, the hours between its start and the reading that opened it [h].
 
     A dead panel is already dead during the 45 minutes of evidence its rule waits for; that time counts at the
-    first reading's rate. Only for the kinds whose start is the fault's start (not a weak or flaky panel's).
+    first reading's rate. Its start is its first bad reading, which, like every reading, stands for the interval
+    before it: so the whole gap counts, and the opening reading adds its own step. Only for the kinds whose start
+    is the fault's start (not a weak or flaky panel's).
     """
     if record.get("loss") or record["kind"] not in BACKDATED_KINDS:
         return 0.0
@@ -97,7 +99,7 @@ def _before_opening_h(record: dict[str, Any], step_h: float) -> float:
     if not started or not opened:
         return 0.0
     gap_h = (datetime.fromisoformat(opened) - datetime.fromisoformat(started)).total_seconds() / 3600.0
-    return min(BACKDATE_MAX_H, max(0.0, gap_h - step_h))
+    return min(BACKDATE_MAX_H, max(0.0, gap_h))
 
 
 def _step_h(mem: dict[str, Any], at: datetime, cap_min: float) -> float:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from statistics import median
 from typing import Any
 
@@ -225,7 +225,7 @@ def persist(mem: dict[str, Any], key: str, bad: bool | None, at: datetime, step_
     Parameters
     ----------
     mem : dict
-        The rule's memory; the record lives at ``mem[key]`` (``bad``/``good`` minutes, ``since`` first bad time,
+        The rule's memory; the record lives at ``mem[key]`` (``bad``/``good`` minutes, ``since`` the first bad reading,
         ``active``).
     key : str
         The condition (usually a serial).
@@ -252,7 +252,9 @@ def persist(mem: dict[str, Any], key: str, bad: bool | None, at: datetime, step_
         rec = mem[key] = {"bad": 0.0, "good": 0.0, "since": "", "active": False}
     if bad:
         if not rec["bad"]:
-            rec["since"] = (at - timedelta(minutes=step_min)).isoformat()
+            # The first bad reading is when it stopped: the time the subject, the all-clear, the summary and the
+            # Alerts tab's Started all give (the last good reading is the alert's "last produced" remark).
+            rec["since"] = at.isoformat()
         rec["bad"] += step_min
         rec["good"] = 0.0
         if rec["bad"] >= open_min:

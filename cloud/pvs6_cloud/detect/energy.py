@@ -12,7 +12,9 @@ Per site-local day the rule keeps each counter's first and last value (detector 
 day begins it closes the day. A day counts when the meter grew at least `MIN_DAY_KWH`; a counter that went
 backwards (a replaced device, a reset) makes the day not count. ``energy_mismatch`` opens after `OPEN_DAYS`
 counted days in a row with the panels' sum outside `OPEN_RATIO` of the meter, and clears after `CLEAR_DAYS`
-counted days back within `CLEAR_RATIO`. Days that do not count (dull, or no meter) neither open nor clear it.
+counted days back within `CLEAR_RATIO`. Days that do not count (dull, no meter, or the panels adding up to under
+`BLIND_SHARE` of the meter: the PVS6 lost sight of most of them, which ``monitor_blind`` reports) neither open nor
+clear it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ CLEAR_RATIO = (0.90, 1.10)  # ... and back inside this one is agreement again [u
 OPEN_DAYS = 3  # counted days in a row that open the alert
 CLEAR_DAYS = 2  # counted days in a row that clear it
 DAYS_KEPT = 14
+BLIND_SHARE = 0.5  # panels adding up to under this share of the meter: the monitor was blind, the day not counted
 BACKWARDS_KWH = 0.5  # a counter this much below its last value went backwards (reset, replaced device) [kWh]
 ADVICE_LOW = ("Open the Devices tab of your sheet and look for a panel whose last report is old or whose energy "
               "stopped growing: the PVS6 may have lost it. If every panel reports, a panel may be counting wrong; "
@@ -87,6 +90,8 @@ def _close(day: dict[str, Any], mem: dict[str, Any]) -> bool:
         return False
     meter_kwh = meter[1] - meter[0]
     panels_kwh = sum(last - first for first, last in day["panels"].values())
+    if panels_kwh < BLIND_SHARE * meter_kwh:
+        return False  # the PVS6 lost sight of most panels: monitor_blind's to say, not a panel's fault
     days: list[dict[str, Any]] = mem["days"]
     days.append({"date": day["date"], "meter_kwh": round(meter_kwh, 3), "panels_kwh": round(panels_kwh, 3),
                  "panels": len(day["panels"])})

@@ -8,9 +8,13 @@ words before it shows a number.
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
 from ..config import SiteConfig
+from ..notify.compose import duration_words, local_time
 from ..notify.costs import month_cost_sentences
 from ..notify.transport import OutgoingMail
 from .charts import daily_production_png, panel_energy_png
@@ -91,6 +95,13 @@ def _health_lines(summary: MonthSummary) -> list[str]:
     h = summary.health
     lines = [f"Readings received: {_pct(summary.completeness)} of those expected "
              f"({summary.days_with_data} of {len(summary.days)} days with data)."]
+    began = summary.monitoring_began
+    if began is not None:
+        # The first month: only the days from the first reading on were expected to have readings.
+        days = summary.days_counted or 0
+        lines = [f"Monitoring began on {began.day} {began:%B}. Readings received since then: "
+                 f"{_pct(summary.completeness)} of those expected ({summary.days_with_data} of {days} "
+                 f"day{'s' if days != 1 else ''} with data)."]
     if h.uptime is not None:
         lines.append(f"Monitor up {_pct(h.uptime)} of daytime hours.")
     if h.write_failures:
@@ -103,15 +114,33 @@ def _health_lines(summary: MonthSummary) -> list[str]:
     return lines
 
 
+def _what(alert: Mapping[str, Any]) -> str:
+    """The alert's first sentence (its email's heading), without the details that follow it in the tab."""
+    message = str(alert.get("message") or alert.get("kind") or "An alert").strip()
+    head = re.split(r"(?<=[^.\s])\.\s", message, maxsplit=1)[0]
+    return head.rstrip(".…") + "."
+
+
+def _alert_line(alert: Mapping[str, Any], site: SiteConfig) -> str:
+    """One short line: when it began, how long it lasted, what it was, and whether it is still open.
+
+    The Alerts tab's message holds the whole paragraph (a circuit's names every serial); the summary lists
+    the month, so each alert gets its heading only, and the email's or the tab's row has the rest.
+    """
+    began = alert.get("started") if isinstance(alert.get("started"), datetime) else alert.get("opened")
+    resolved = alert.get("resolved")
+    if not isinstance(began, datetime):
+        return f"{_what(alert)} Still open." if not isinstance(resolved, datetime) else f"{_what(alert)} Cleared."
+    start = local_time(began, site)
+    if not isinstance(resolved, datetime):
+        return f"Since {start}: {_what(alert)} Still open."
+    same_day = began.astimezone(site.tz).date() == resolved.astimezone(site.tz).date()
+    end = local_time(resolved, site, with_day=not same_day)
+    return f"{start} to {end} ({duration_words(began, resolved)}): {_what(alert)} Cleared."
+
+
 def _alert_lines(summary: MonthSummary, site: SiteConfig) -> list[str]:
-    out = []
-    for alert in summary.alerts:
-        opened = alert.get("opened")
-        resolved = alert.get("resolved")
-        when = f"{opened.astimezone(site.tz):%d %b}" if isinstance(opened, datetime) else "?"
-        state = (f"fixed {resolved.astimezone(site.tz):%d %b}" if isinstance(resolved, datetime) else "still open")
-        out.append(f"{when}: {alert.get('message') or alert.get('kind')} ({state})")
-    return out
+    return [_alert_line(alert, site) for alert in summary.alerts]
 
 
 def summary_lines(summary: MonthSummary, site: SiteConfig) -> dict[str, list[str]]:

@@ -95,6 +95,8 @@ class MonthSummary:
     health: MonitorHealth = field(default_factory=MonitorHealth)
     sheet_url: str = ""
     faults: FaultCost | None = None  # what production faults cost (None: not known to this summary)
+    monitoring_began: date | None = None  # the first reading's day, when it fell inside this month after its 1st
+    days_counted: int | None = None  # days of the month from the first reading on (None: all of them)
 
     @property
     def vs_last_month(self) -> float | None:
@@ -233,6 +235,7 @@ def summarize_month(
     health: MonitorHealth | None = None,
     weak_ratio: float = 0.80,
     faults: FaultCost | None = None,
+    first_day: date | None = None,
 ) -> MonthSummary:
     """The month's numbers.
 
@@ -252,6 +255,10 @@ def summarize_month(
         A panel below this share of the median panel's energy is highlighted as weak [fraction].
     faults : FaultCost, optional
         What production faults cost (`alert_costs.fault_cost`).
+    first_day : date, optional
+        The site's first day with readings (`first_site_day`); default the first Daily row with readings.
+        Readings are expected from that day on only: a month the monitoring began in is not judged by the days
+        before it.
 
     Returns
     -------
@@ -278,7 +285,13 @@ def summarize_month(
     by_day = {r["date"]: r for r in rows}
     days = tuple((d, _num(by_day.get(d, {}).get("production_kwh")), _num(by_day.get(d, {}).get("expected_kwh")))
                  for d in month_days(month))
-    completeness = sum(_num(r.get("completeness_pct")) or 0.0 for r in rows) / len(days)
+    if first_day is None:
+        first_day = min((r["date"] for r in daily if isinstance(r.get("date"), date)
+                         and (_num(r.get("completeness_pct")) or 0) > 0), default=None)
+    counted = [d for d, _, _ in days if first_day is None or d >= first_day]
+    completeness = (sum(_num(r.get("completeness_pct")) or 0.0 for r in rows if r["date"] in counted)
+                    / len(counted)) if counted else 0.0
+    began = first_day if first_day is not None and days[0][0] < first_day <= days[-1][0] else None
     return MonthSummary(
         month=month,
         site_name=site.display_name,
@@ -302,6 +315,8 @@ def summarize_month(
         health=health or MonitorHealth(),
         sheet_url=site.sheet_url,
         faults=faults,
+        monitoring_began=began,
+        days_counted=len(counted) if began is not None else None,
     )
 
 
@@ -373,7 +388,8 @@ def run_monthly_summary(
         daily = sink.read_records("Daily", panels)
     summary = summarize_month(month, daily, sink.read_records("Monthly"), sink.read_records("Alerts"), site, panels,
                               health=monitor_health(state, month), weak_ratio=config.detection.weak_ratio,
-                              faults=fault_cost(state, site, month, min(have | {today})))
+                              faults=fault_cost(state, site, month, min(have | {today})),
+                              first_day=first_site_day(state, daily))
     result = SummaryResult(site.site_id, month, summary=summary)
     sent: dict[str, str] = state.section(SECTION).setdefault("summaries", {})
     if month in sent and not force:

@@ -15,6 +15,7 @@ __all__ = ["render_day_chart", "short_label"]
 
 FOCUS_COLOURS = ("#c0392b", "#8e44ad", "#d35400", "#2471a3")
 _LABEL_CHARS = 12
+_TITLE_CHARS = 56  # what fits the plot's width at 8 pt ("Tue 23 Jun: these 6 panels (colour), the others (grey)")
 
 
 def short_label(label: str) -> str:
@@ -77,9 +78,14 @@ def render_day_chart(chart: Mapping[str, Any], tz: tzinfo, *, title: str = "", w
             vals = sorted(v for s in peers if (v := panels[s][i]) is not None)
             median.append(vals[len(vals) // 2] * 1000.0 if vals else float("nan"))
         ax.plot(times, median, color="#555555", linewidth=1.6, linestyle="--", label="other panels (typical)")
+    # A circuit's panels are one thing that stopped: one colour and one legend line ("these 6 panels"), where
+    # cycling four colours over six serials would pair panels that have nothing in common.
+    together = len(focus) > len(FOCUS_COLOURS)
     for n, serial in enumerate(focus):
-        ax.plot(times, [_watts(v) for v in panels[serial]], color=FOCUS_COLOURS[n % len(FOCUS_COLOURS)],
-                linewidth=2.0, label=short_label(labels.get(serial, serial)))
+        colour = FOCUS_COLOURS[0] if together else FOCUS_COLOURS[n]
+        label = (f"these {len(focus)} panels" if n == 0 else "_nolegend_") if together \
+            else short_label(labels.get(serial, serial))
+        ax.plot(times, [_watts(v) for v in panels[serial]], color=colour, linewidth=2.0, label=label)
     ax.set_ylabel("Power per panel (W)", fontsize=8)  # the email's text says watts too
     ax.tick_params(labelsize=7)
     ax.set_ylim(bottom=0)
@@ -87,7 +93,7 @@ def render_day_chart(chart: Mapping[str, Any], tz: tzinfo, *, title: str = "", w
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
     ax.grid(True, alpha=0.3)
     if title:
-        ax.set_title(title if len(title) <= 48 else title[:47] + "…", fontsize=8)
+        ax.set_title(title if len(title) <= _TITLE_CHARS else title[:_TITLE_CHARS - 1] + "…", fontsize=8)
     # Below the plot: a legend inside would sit on the lines it names.
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=7, frameon=False)
     fig.tight_layout()

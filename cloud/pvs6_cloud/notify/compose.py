@@ -21,7 +21,7 @@ from .transport import OutgoingMail
 if TYPE_CHECKING:
     from ..lifecycle import Finding, ResolvedAlert
 
-__all__ = ["KIND_TITLES", "chart_title", "compose_alert_mail", "local_time"]
+__all__ = ["KIND_TITLES", "chart_title", "compose_alert_mail", "duration_words", "local_time"]
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +77,24 @@ def _past_words(at: datetime | None, now: datetime, site: SiteConfig) -> str:
 
 
 def chart_title(chart: dict, site: SiteConfig, now: datetime) -> str:
-    """"Today: ..." only when the chart's day is today; a past day is named ("Tue 23 Jun: ...")."""
+    """The chart's day and what its colours mean, counted from what it draws.
+
+    "Today: ..." only when the chart's day is today; a past day is named ("Tue 23 Jun: ..."). A circuit's alert
+    draws several panels in colour: the title counts them ("these 6 panels (colour)") rather than saying "this
+    panel" over six coloured lines, and names the grey ones only when there are some.
+    """
     times = chart.get("times") or []
     day = datetime.fromisoformat(times[-1]).astimezone(site.tz) if times else now.astimezone(site.tz)
     when = "Today" if day.date() == now.astimezone(site.tz).date() else f"{day:%a} {day.day} {day:%b}"
-    return f"{when}: this panel (colour), the others (grey)"
+    panels = chart.get("panels") or {}
+    focus = [s for s in chart.get("focus") or [] if not panels or s in panels]
+    coloured = "this panel (colour)" if len(focus) <= 1 else f"these {len(focus)} panels (colour)"
+    others = len(panels) - len(focus) if panels else 1
+    return f"{when}: {coloured}" + (", the others (grey)" if others > 0 else "")
 
 
-def _duration(start: datetime, end: datetime) -> str:
+def duration_words(start: datetime, end: datetime) -> str:
+    """How long something lasted, as a person says it ("45 minutes", "about an hour", "3 hours", "2 days")."""
     hours = max(0.0, (end - start).total_seconds() / 3600.0)
     if hours < 1.0:
         return f"{round(hours * 60)} minutes"
@@ -135,6 +145,12 @@ def _cid(finding: Finding) -> str:
     return "chart-" + hashlib.sha256(f"{finding.key}|{at}".encode()).hexdigest()[:10]
 
 
+def _chart_alt(finding: Finding) -> str:
+    chart = finding.evidence.get("chart") if finding.evidence else None
+    count = len((chart or {}).get("focus") or [])
+    return f"these {count} panels against the others" if count > 1 else "this panel against the others"
+
+
 def _text_block(finding: Finding, heading: str, past: str = "", cost: str = "") -> list[str]:
     return [f"{heading}: {finding.summary}", "", *([past, ""] if past else []), finding.details, "",
             *([cost, ""] if cost else []), f"What to do: {finding.advice}", ""]
@@ -145,7 +161,7 @@ def _html_card(finding: Finding, heading: str, colour: str, images: dict[str, by
     e = html.escape
     chart = ""
     if _cid(finding) in images:
-        chart = (f'<img src="cid:{_cid(finding)}" alt="Chart: this panel against the others today" '
+        chart = (f'<img src="cid:{_cid(finding)}" alt="Chart: {e(_chart_alt(finding))}" '
                  'style="width:100%;max-width:560px;height:auto;margin:8px 0;border:1px solid #ddd">')
     return (
         f'<div style="border-left:6px solid {colour};padding:8px 12px;margin:16px 0;background:#fafafa">'
@@ -215,16 +231,19 @@ def compose_alert_mail(
     for item in resolved:
         cleared = item.resolved_at or now
         began = item.started_at or item.opened_at
-        since = f"open since {local_time(began, site)}, {_duration(began, cleared)}"
-        when = (f"While your Pi was offline, {_on(cleared, site)}, it cleared"
-                if _late(cleared, now) else f"Cleared at {local_time(cleared, site)}")
+        # "began" is the alert's Started, its first bad reading: the time its first email gave.
+        same_day = began.astimezone(site.tz).date() == cleared.astimezone(site.tz).date()
+        since = (f"It began {f'at {local_time(began, site, with_day=False)}' if same_day else _on(began, site)} "
+                 f"and lasted {duration_words(began, cleared)}.")
+        when = (f"While your Pi was offline, {_on(cleared, site)}, it cleared."
+                if _late(cleared, now) else f"Cleared at {local_time(cleared, site)}.")
         cost = resolved_cost_words(item.loss, site)
-        text += [f"RESOLVED: {item.summary}", "", f"{when} ({since}). {cost}Nothing more to do.", ""]
+        text += [f"RESOLVED: {item.summary}", "", f"{when} {since} {cost}Nothing more to do.", ""]
         cards.append(
             '<div style="border-left:6px solid #1e8449;padding:8px 12px;margin:16px 0;background:#fafafa">'
             '<div style="font-size:13px;color:#1e8449;text-transform:uppercase;letter-spacing:.05em">Resolved</div>'
             f'<div style="font-size:17px;font-weight:bold;margin:4px 0">{e(item.summary)}</div>'
-            f'<p style="margin:6px 0">{e(when)} ({e(since)}). {e(cost)}Nothing more to do.</p>'
+            f'<p style="margin:6px 0">{e(when)} {e(since)} {e(cost)}Nothing more to do.</p>'
             "</div>"
         )
     footer_text = ["Your panels keep producing power whether or not this monitor works; "
