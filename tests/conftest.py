@@ -49,3 +49,13 @@ def pi_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.support.pi_python import make_pi_python
 
     return make_pi_python(tmp_path_factory.mktemp("pi-python"))
+
+
+@pytest.fixture(scope="session")
+def first_deploy(tmp_path_factory: pytest.TempPathFactory):
+    """deploy.sh run once on a fresh project against the gcloud stand-in, shared by the deploy tests and the
+    README walk-through: (tests.test_deploy.Deployer, its finished process). Copy it before running again."""
+    from tests.test_deploy import Deployer
+
+    deployer = Deployer(tmp_path_factory.mktemp("first-deploy"))
+    return deployer, deployer.run(FAKE_GCLOUD_NO_BETA="1")  # by default deploy.sh needs no beta commands

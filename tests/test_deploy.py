@@ -115,6 +115,16 @@ class Deployer:
         self.config.write_text(CLOUD_TOML)
         self.outputs: list[str] = []
 
+    @classmethod
+    def copy_of(cls, other: Deployer, tmp: Path) -> Deployer:
+        """A project exactly as ``other`` left it (its folder, the fake's state and the outputs so far), in
+        ``tmp``: a test about a second run starts from the shared first deploy instead of making its own."""
+        shutil.copytree(other.tmp, tmp, symlinks=True, dirs_exist_ok=True)
+        twin = cls.__new__(cls)
+        twin.tmp, twin.bin, twin.state_dir, twin.config = tmp, tmp / "bin", tmp / "gcloud-state", tmp / "cloud.toml"
+        twin.outputs = list(other.outputs)
+        return twin
+
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PVS6_", "CLOUDSDK_"))}
         env.update(PATH=f"{self.bin}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
@@ -160,14 +170,13 @@ def deployer(tmp_path: Path) -> Deployer:
     return Deployer(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Deployer, subprocess.CompletedProcess[str]]:
-    """One deploy to a fresh project, shared by the tests that only read what it did.
-
-    Its gcloud lacks the beta commands: by default deploy.sh needs none (only the alert emails' channel does).
+@pytest.fixture
+def fresh(first_deploy: tuple[Deployer, subprocess.CompletedProcess[str]]
+          ) -> tuple[Deployer, subprocess.CompletedProcess[str]]:
+    """One deploy to a fresh project (the session's, see conftest), shared by the tests that only read what it
+    did. Its gcloud lacks the beta commands: by default deploy.sh needs none (only the alert emails' channel does).
     """
-    deployer = Deployer(tmp_path_factory.mktemp("fresh"))
-    return deployer, deployer.run(FAKE_GCLOUD_NO_BETA="1")
+    return first_deploy
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +184,18 @@ def fresh_with_alerts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Deploye
     """One deploy to a fresh project with Google's alert emails asked for (they may be billed: docs/cost.md)."""
     deployer = Deployer(tmp_path_factory.mktemp("fresh-alerts"))
     return deployer, deployer.run("--with-monitoring-alerts")
+
+
+@pytest.fixture
+def deployed(fresh: tuple[Deployer, Any], tmp_path: Path) -> Deployer:
+    """A project deployed once (a copy of ``fresh``), for a test to run deploy.sh on again."""
+    return Deployer.copy_of(fresh[0], tmp_path)
+
+
+@pytest.fixture
+def deployed_with_alerts(fresh_with_alerts: tuple[Deployer, Any], tmp_path: Path) -> Deployer:
+    """A project deployed once with the alert emails (a copy of ``fresh_with_alerts``), to run deploy.sh on again."""
+    return Deployer.copy_of(fresh_with_alerts[0], tmp_path)
 
 
 FRESH_KEYS = [
@@ -409,8 +430,8 @@ def test_dry_run_shows_the_cleanup_policy_and_what_it_costs(deployer: Deployer) 
     assert "cost summary could not be computed" not in proc.stderr
 
 
-def test_second_run_updates_and_never_creates_twice(deployer: Deployer) -> None:
-    deployer.run("--with-monitoring-alerts")
+def test_second_run_updates_and_never_creates_twice(deployed_with_alerts: Deployer) -> None:
+    deployer = deployed_with_alerts
     first_state = deployer.state()
     deployer.run("--with-monitoring-alerts")
     keys = [c.key for c in deployer.mutating()]
@@ -445,8 +466,8 @@ def test_the_deploy_config_switch_for_alerts_takes_only_yes_or_no(deployer: Depl
     assert deployer.mutating() == []
 
 
-def test_a_changed_value_adds_exactly_one_new_version(deployer: Deployer) -> None:
-    deployer.run()
+def test_a_changed_value_adds_exactly_one_new_version(deployed: Deployer) -> None:
+    deployer = deployed
     deployer.config.write_text(CLOUD_TOML.replace("Test house", "Our house"))
     deployer.run(PVS6_SMTP_PASSWORD="wxyz wxyz wxyz wxyz")
     added = [c.words[3] for c in deployer.mutating() if c.words[:3] == ["secrets", "versions", "add"]]
@@ -492,10 +513,12 @@ def test_dry_run_changes_nothing_and_prints_what_the_real_run_does(deployer: Dep
     assert printed == executed
     assert "<secret: a new random secret>" in proc.stdout
     assert "Dry run: nothing was changed." in proc.stdout
+    _assert_no_secret_leaked(deployer, deployer.secret("pvs6-secret-home").decode(), "abcdefghijklmnop",
+                             SMTP_PASSWORD)
 
 
-def test_dry_run_after_a_deploy_shows_the_updates(deployer: Deployer) -> None:
-    deployer.run("--with-monitoring-alerts")
+def test_dry_run_after_a_deploy_shows_the_updates(deployed_with_alerts: Deployer) -> None:
+    deployer = deployed_with_alerts
     proc = deployer.run("--dry-run", "--with-monitoring-alerts")
     assert deployer.mutating() == []
     printed = [" ".join(_shape(c)[0]) for c in _printed_commands(proc.stdout)]
@@ -504,14 +527,8 @@ def test_dry_run_after_a_deploy_shows_the_updates(deployer: Deployer) -> None:
     assert not [p for p in printed if "create" in p]
 
 
-def test_no_secret_value_appears_in_any_output_or_command_line(deployer: Deployer) -> None:
-    deployer.run("--dry-run")
-    deployer.run()
-    deployer.run(PVS6_SMTP_PASSWORD="wxyz wxyz wxyz wxyz")
-    deployer.run("--dry-run")
-    secrets = {deployer.secret("pvs6-secret-home").decode(), "abcdefghijklmnop", "wxyzwxyzwxyzwxyz",
-               SMTP_PASSWORD, "wxyz wxyz wxyz wxyz"}
-    assert len(deployer.secret("pvs6-secret-home")) == 64
+def _assert_no_secret_leaked(deployer: Deployer, *secrets: str) -> None:
+    """No secret value in any gcloud command line, in any output of deploy.sh, nor in a leftover temp folder."""
     argv_text = "\n".join(json.dumps(c.argv) for c in deployer.calls())
     for secret in secrets:
         assert secret not in argv_text
@@ -519,6 +536,20 @@ def test_no_secret_value_appears_in_any_output_or_command_line(deployer: Deploye
             assert secret not in output
     leftovers = [p for p in deployer.tmp.iterdir() if p.name.startswith("pvs6-deploy.")]
     assert leftovers == [], "the temp folder with secret files is removed"
+
+
+def test_no_secret_value_appears_in_any_output_or_command_line(deployed: Deployer) -> None:
+    """The first deploy (shared), a changed password, then a dry run; the dry run of a fresh project is checked
+    by test_dry_run_changes_nothing_and_prints_what_the_real_run_does."""
+    deployer = deployed
+    first_secret = deployer.secret("pvs6-secret-home").decode()
+    deployer.run(PVS6_SMTP_PASSWORD="wxyz wxyz wxyz wxyz")
+    deployer.run("--dry-run")
+    assert len(deployer.outputs) == 6  # three runs, stdout and stderr each
+    assert len(first_secret) == 64 and deployer.secret("pvs6-secret-home").decode() == first_secret
+    _assert_no_secret_leaked(deployer, first_secret, "abcdefghijklmnop", "wxyzwxyzwxyzwxyz", SMTP_PASSWORD,
+                             "wxyz wxyz wxyz wxyz")
+    assert deployer.mutating() == []
 
 
 def test_prints_the_ingest_url_and_the_pi_lines_but_not_the_secret(fresh: tuple[Deployer, Any]) -> None:

@@ -42,8 +42,9 @@ def _spooled_keys(spool: Path) -> list[tuple[str, str, str]]:
     return keys
 
 
-def test_sigkill_at_random_moments_of_30_collects_leaves_no_torn_or_duplicated_row(tmp_path):
+def test_sigkill_at_random_moments_of_20_collects_leaves_no_torn_or_duplicated_row(tmp_path):
     rng = random.Random(16)
+    runs = 20
     with run_simulator(SimConfig(start=datetime(2025, 6, 2, 16, tzinfo=UTC), api="dl_cgi")) as pvs:
         config = str(write_config(tmp_path, pvs.url, "http://127.0.0.1:9", **{"pvs.min_interval_s": "0"}))
         started = time.monotonic()
@@ -52,7 +53,7 @@ def test_sigkill_at_random_moments_of_30_collects_leaves_no_torn_or_duplicated_r
         assert whole.returncode == 0, whole.stderr
         history = tmp_path / "data" / "history"
         killed = 0
-        for n in range(30):
+        for n in range(runs):
             pvs.sim.clock.set(datetime(2025, 6, 2, 16, tzinfo=UTC) + timedelta(minutes=n + 1))
             proc = subprocess.Popen([*EDGE, "collect", "--config", config], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
@@ -68,7 +69,7 @@ def test_sigkill_at_random_moments_of_30_collects_leaves_no_torn_or_duplicated_r
                     fh.write(newest.read_bytes().splitlines()[-1][:40])
         final = subprocess.run([*EDGE, "collect", "--config", config], capture_output=True, text=True, timeout=60)
         assert final.returncode == 0, final.stderr
-    assert killed >= 10, f"only {killed} of 30 runs were killed: the kill moments missed the runs"
+    assert killed >= runs // 3, f"only {killed} of {runs} runs were killed: the kill moments missed the runs"
     rows: list[list[str]] = []
     for path in sorted(history.glob("*.csv")):
         text = path.read_text(encoding="utf-8")

@@ -114,11 +114,12 @@ def _on_the_pi(root: Path, path: str) -> Path:
     return root / path.lstrip("/")
 
 
-def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path, pi_python: Path) -> None:
+def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path, pi_python: Path,
+        first_deploy: tuple[Deployer, subprocess.CompletedProcess[str]]) -> None:
     # In Cloud Shell: deploy.sh, then the line it printed for the Pi's secret.
-    (tmp_path / "cloud-shell").mkdir()
-    cloud_shell = Deployer(tmp_path / "cloud-shell")
-    deployed = cloud_shell.run()
+    # (deploy.sh's run on a fresh project is the session's first_deploy, copied: the deploy tests check that run)
+    cloud_shell = Deployer.copy_of(first_deploy[0], tmp_path / "cloud-shell")
+    deployed = first_deploy[1]
     fetch_line = next(line.strip() for line in deployed.stdout.splitlines() if f"sudo tee {PI_SECRET}" in line)
     pasted = subprocess.run(["bash", "-c", fetch_line], env=cloud_shell.env(), capture_output=True, text=True,
                             timeout=60, check=True).stdout.strip("\n")
