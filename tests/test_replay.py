@@ -6,7 +6,11 @@ import gzip
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from pvs6_cloud.cli import main
+from pvs6_cloud.config import load_config
+from pvs6_cloud.errors import ConfigError
 from pvs6_cloud.replay import find_archive_files, replay_folder
 from pvs6_cloud.runtime import Runtime
 from tests.support.cloud import local_config
@@ -117,3 +121,25 @@ def test_replay_skips_every_unreadable_file_says_why_and_goes_on(tmp_path, seed_
         assert name in caplog.text
     records = runtime.sink_for(config.site("home")).read_records("Readings")
     assert len(records) == 5
+
+
+def test_cli_replay_needs_no_upload_secret_it_never_checks(tmp_path, seed_payload, capsys, monkeypatch):
+    """The deployed cloud.toml names the Pi's secret by variable; a replay by hand checks no signature."""
+    monkeypatch.delenv("PVS6_SECRET_HOME", raising=False)
+    archive = tmp_path / "archive"
+    _write_archive(archive, seed_payload, count=2)
+    config_file = tmp_path / "cloud.toml"
+    config_file.write_text(f'''[sites.home]
+secret_env = "PVS6_SECRET_HOME"
+latitude = 41.76
+longitude = -72.68
+timezone = "America/New_York"
+local_dir = "{tmp_path / 'sheet'}"
+[weather]
+enabled = false
+''')
+    assert main(["replay", str(archive), "--config", str(config_file), "--site", "home"]) == 0
+    assert "2 new reading(s)" in capsys.readouterr().out
+    # the door, which checks uploads, still refuses to start without it
+    with pytest.raises(ConfigError, match="PVS6_SECRET_HOME"):
+        load_config(config_file)

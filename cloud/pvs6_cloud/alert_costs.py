@@ -59,7 +59,7 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
         array_kw = enrichment.expected_kw if enrichment.expected_kw is not None else enrichment.clearsky_kw
         note_day(mem.setdefault("day", {}), frame.at.astimezone(site.tz).date(), frame.reference_kw, array_kw,
                  step_h)
-    own_kw = _own_normals(frame, detect_memory)
+    own_kw = _own_normals(frame, detect_memory, config.dead_ratio)
     rewrite = False
     panel_kwh, array_kwh = 0.0, 0.0  # this reading's loss, panels added up and the array's
     for key, record in sorted(open_alerts(state).items()):
@@ -86,7 +86,7 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
     return rewrite
 
 
-def _own_normals(frame: Any, detect_memory: dict[str, Any]) -> dict[str, float]:
+def _own_normals(frame: Any, detect_memory: dict[str, Any], dead_ratio: float) -> dict[str, float]:
     """Each panel's normal power now by its learned share [kW], scaled by the *other* panels' output.
 
     `detect.normal` scales a share by the mean of all panels, which a dead panel drags down (by a twelfth on a
@@ -97,7 +97,7 @@ def _own_normals(frame: Any, detect_memory: dict[str, Any]) -> dict[str, float]:
     learned = detect_memory.get("normal")
     if not learned:
         return {}
-    normals = expectations(frame, dict(learned))
+    normals = expectations(frame, dict(learned), dead_ratio)
     if not normals:
         return {}
     n = len(frame.known)

@@ -504,8 +504,14 @@ def parse_config(
     return config
 
 
-def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> CloudConfig:
+def load_config(
+    path: str | Path | None = None, *, env: Mapping[str, str] | None = None, checks_uploads: bool = True
+) -> CloudConfig:
     """Load the TOML file named by ``path`` or by ``$PVS6_CLOUD_CONFIG``.
+
+    A command that checks no upload (``checks_uploads=False``: replay, the jobs, evidence) starts without the Pis'
+    upload secrets, as the scheduled functions do (`NO_UPLOAD_SECRETS_ENV`): the owner running it by hand need
+    not fetch a secret it never uses.
 
     Raises
     ------
@@ -513,6 +519,8 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         When no file is named, it cannot be read, is not TOML, or holds a bad key.
     """
     env = os.environ if env is None else env
+    if not checks_uploads:
+        env = {**env, NO_UPLOAD_SECRETS_ENV: "1"}
     chosen = path or env.get(CONFIG_ENV)
     if not chosen:
         raise ConfigError(f"no configuration: pass --config FILE or set {CONFIG_ENV}")

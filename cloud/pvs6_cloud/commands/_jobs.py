@@ -22,7 +22,7 @@ def runtime_and_sites(args: argparse.Namespace) -> tuple[Runtime, list[SiteConfi
     ConfigError
         Unknown site.
     """
-    config = load_config(args.config)
+    config = load_config(args.config, checks_uploads=False)
     if args.site and args.site not in config.sites:
         raise ConfigError(f"unknown site {args.site!r}; configured: {', '.join(config.sites)}")
     sites = [config.site(args.site)] if args.site else list(config.sites.values())

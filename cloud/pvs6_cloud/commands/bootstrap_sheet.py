@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(args.config, checks_uploads=False)
     if args.site not in config.sites:
         raise ConfigError(f"unknown site {args.site!r}; configured: {', '.join(config.sites)}")
     site = config.site(args.site)

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    config = load_config(args.config)
+    config = load_config(args.config, checks_uploads=False)
     if args.site not in config.sites:
         raise SystemExit(f"unknown site {args.site!r}; configured: {', '.join(config.sites)}")
     if not args.folder.is_dir():

@@ -98,7 +98,7 @@ def detect(
         frame = build_frame(snapshot, enrichment, known, ctx)
         learned = _section(memory, "normal")
         holding, snow_day = snow.step(frame, _section(memory, "snow"), ctx)
-        normals = normal.expectations(frame, learned, ctx)
+        normals = normal.expectations(frame, learned, ctx.config.dead_ratio)
         frame = replace(frame, normal=normals, snow_hold=holding, snow_day=snow_day)
         judged |= devices.step(frame, dev_mem, ctx)
         judged |= inverters.step(frame, _section(memory, "inverters"), ctx)

@@ -125,7 +125,7 @@ def _dark_seen(row: list[int] | None, i: int) -> float:
     return dark if dark * row[i + 2] >= DARK_EVIDENCE_MIN else 0.0
 
 
-def expectations(frame: Frame, mem: dict[str, Any], ctx: Context) -> dict[str, Normal]:
+def expectations(frame: Frame, mem: dict[str, Any], dead_ratio: float) -> dict[str, Normal]:
     """Each known panel's learned normal at this reading (panels with nothing learned around here are left out).
 
     A bin is trusted for the share after `LEARNED_MIN` minutes. Darkness is learned faster and spreads to the
@@ -137,7 +137,7 @@ def expectations(frame: Frame, mem: dict[str, Any], ctx: Context) -> dict[str, N
     key = _bin(frame)
     if key is None or not mem["bins"]:
         return {}
-    base = _base_kw(frame, ctx.config.dead_ratio)
+    base = _base_kw(frame, dead_ratio)
     if base <= 0:
         return {}
     season = _season(frame.at)
