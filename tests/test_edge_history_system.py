@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pvs6_cloud.runtime import Runtime
 from pvs6_edge.config import load_config
+from pvs6_edge.fsio import TEMP_PREFIX
 from pvs6_edge.history import FIXED_COLUMNS
 from pvs6_edge.history_csv import parse_line, read_month
 from pvs6_edge.runner import EdgeRunner
@@ -33,6 +34,8 @@ def _spooled_keys(spool: Path) -> list[tuple[str, str, str]]:
     """(local time, UTC offset, reading id) of every whole spooled reading, in the Pi's own zone."""
     keys = []
     for path in sorted(spool.iterdir()):
+        if path.name.startswith(TEMP_PREFIX):  # a write a kill cut short: no reading (the spool skips it too)
+            continue
         data = path.read_bytes()
         meta = json.loads(gzip.decompress(data) if path.name.endswith(".gz") else data)
         local = datetime.fromisoformat(meta["captured_at"].replace("Z", "+00:00")).astimezone()
