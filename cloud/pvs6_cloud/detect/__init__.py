@@ -11,7 +11,8 @@ place. One module per rule family:
 - `array`: ``array_down`` (whole array dark in sunshine), ``below_expected`` (far below the weather);
 - `counters`: ``counter_stuck``;
 - `devices`: ``device_new``, plus the known-panel list and the day series for charts;
-- `pvs`: ``pvs_comm_errors``, ``pvs_reboots``, ``pvs_flash_low`` (``pvs_unreachable`` and ``edge_silent``
+- `pvs`: ``pvs_comm_errors``, ``pvs_reboots``, ``pvs_flash_low``, ``pvs_flash_filling`` (`flashspace`),
+  ``pvs_flash_wear`` (`flashwear`) (``pvs_unreachable`` and ``edge_silent``
   belong to the scheduled watchdog, `pvs6_cloud.jobs.watchdog`);
 - `meters`: ``meter_reversed``, ``meter_impossible``;
 - `blind`: ``monitor_blind`` (the meter shows production but the PVS6 lists no live inverters);

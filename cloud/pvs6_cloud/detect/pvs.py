@@ -1,5 +1,6 @@
 """The PVS6's own health as it reports it: error counters rising fast, repeated daytime reboots, flash filling,
-and its flash chip wearing out (`flashwear`, ``pvs_flash_wear``, judged here in its own memory section).
+its free space falling steadily (`flashspace`, ``pvs_flash_filling``) and its flash chip wearing out
+(`flashwear`, ``pvs_flash_wear``), the last two judged here in their own memory sections.
 
 The PVS6 restarts itself every night and is silent for 8-10 minutes, so one reboot in the dark is normal. A reboot
 counts as *daytime* when the readings on both sides of it had the sun up and so had the restart itself (far north
@@ -19,12 +20,12 @@ from typing import Any
 from pvs6_parse.models import MAX_UPTIME_S
 
 from ..lifecycle import Finding
-from . import flashwear
+from . import flashspace, flashwear
 from .common import Context, Frame, setting
 
 __all__ = ["KINDS", "findings", "step"]
 
-KINDS = ("pvs_comm_errors", "pvs_reboots", "pvs_flash_low", *flashwear.KINDS)
+KINDS = ("pvs_comm_errors", "pvs_reboots", "pvs_flash_low", *flashspace.KINDS, *flashwear.KINDS)
 COUNTERS = {"comm_error_count": "communication errors", "error_count": "errors", "skipped_scans": "skipped scans"}
 RATE_WINDOW = timedelta(hours=1)
 SAMPLES_KEPT = 16
@@ -51,6 +52,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
         return set()
     cfg = ctx.config
     judged = flashwear.step(frame, mem.setdefault("flash_wear", {}), ctx)
+    judged |= flashspace.step(frame, mem.setdefault("flash_space", {}), ctx)
     prev = mem["prev"]
     sun_up = frame.elevation_deg is not None and frame.elevation_deg > 0
     # An uptime no PVS6 can have (negative, or past a century: a corrupted or hostile answer) tells nothing about
@@ -133,6 +135,7 @@ def findings(mem: dict[str, Any], ctx: Context) -> list[Finding]:
     """Active PVS6 health findings."""
     mem = _memory(mem)
     out = flashwear.findings(mem.setdefault("flash_wear", {}), ctx)
+    out += flashspace.findings(mem.setdefault("flash_space", {}), ctx)
     for key, rec in sorted(mem["active"].items()):
         if key.startswith("pvs_comm_errors:"):
             words = COUNTERS[rec["name"]]

@@ -42,6 +42,7 @@ KIND_TITLES = {
     "pvs_comm_errors": "Monitor reports many communication errors",
     "pvs_reboots": "Monitor keeps restarting",
     "pvs_flash_low": "Monitor storage nearly full",
+    "pvs_flash_filling": "Monitor storage filling up",
     "pvs_flash_wear": "Monitor's memory chip wearing out",
     "pvs_unreachable": "Monitor not answering the Raspberry Pi",
     "meter_reversed": "Production meter reads backwards",
