@@ -28,6 +28,21 @@ def _write_archive(folder, seed_payload, count=30):
             (folder / name).write_text(json.dumps(payload))
 
 
+def _cli_config(tmp_path, secret_line: str):
+    """A one-site cloud.toml writing CSV files under tmp_path/sheet, without weather."""
+    config_file = tmp_path / "cloud.toml"
+    config_file.write_text(f'''[sites.home]
+{secret_line}
+latitude = 41.76
+longitude = -72.68
+timezone = "America/New_York"
+local_dir = "{tmp_path / 'sheet'}"
+[weather]
+enabled = false
+''')
+    return config_file
+
+
 def test_replay_is_ordered_and_idempotent(tmp_path, seed_payload):
     archive = tmp_path / "archive"
     _write_archive(archive, seed_payload)
@@ -74,16 +89,7 @@ def test_seed_style_names_are_site_local(tmp_path):
 def test_cli_replay_reports(tmp_path, seed_payload, capsys):
     archive = tmp_path / "archive"
     _write_archive(archive, seed_payload, count=3)
-    config_file = tmp_path / "cloud.toml"
-    config_file.write_text(f'''[sites.home]
-secret = "x"
-latitude = 41.76
-longitude = -72.68
-timezone = "America/New_York"
-local_dir = "{tmp_path / 'sheet'}"
-[weather]
-enabled = false
-''')
+    config_file = _cli_config(tmp_path, 'secret = "x"')
     assert main(["replay", str(archive), "--config", str(config_file), "--site", "home"]) == 0
     assert "3 new reading(s)" in capsys.readouterr().out
     assert len((tmp_path / "sheet" / "Readings.csv").read_text().splitlines()) == 4
@@ -128,16 +134,7 @@ def test_cli_replay_needs_no_upload_secret_it_never_checks(tmp_path, seed_payloa
     monkeypatch.delenv("PVS6_SECRET_HOME", raising=False)
     archive = tmp_path / "archive"
     _write_archive(archive, seed_payload, count=2)
-    config_file = tmp_path / "cloud.toml"
-    config_file.write_text(f'''[sites.home]
-secret_env = "PVS6_SECRET_HOME"
-latitude = 41.76
-longitude = -72.68
-timezone = "America/New_York"
-local_dir = "{tmp_path / 'sheet'}"
-[weather]
-enabled = false
-''')
+    config_file = _cli_config(tmp_path, 'secret_env = "PVS6_SECRET_HOME"')
     assert main(["replay", str(archive), "--config", str(config_file), "--site", "home"]) == 0
     assert "2 new reading(s)" in capsys.readouterr().out
     # the door, which checks uploads, still refuses to start without it
