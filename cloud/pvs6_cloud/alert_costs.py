@@ -4,7 +4,8 @@ Called by `alerting.evaluate_batch` after the lifecycle has judged a reading, so
 the same readings arriving one by one. The arithmetic is `pvs6_cloud.loss`; this module only reads the reading
 as the rules see it (`detect.common.build_frame`) and writes the results into the state: the site's normal day and
 the energy lost each month in ``state.section("loss")`` (``{"_last": ISO, "day": {...}, "months": {"YYYY-MM":
-kWh}}``), and each alert's charge through `lifecycle.add_loss`.
+kWh}, "values": {"YYYY-MM": money}}``), and each alert's charge through `lifecycle.add_loss`. Each reading's kWh
+are priced at its own local time (`tariff.site_price_at`: a time-of-use peak costs more than noon).
 
 A month's loss counts each reading once: the panels' losses added up, or the whole array's shortfall when that is
 larger (a dead panel also makes the array fall below the weather: the two are the same energy, not twice).
@@ -23,6 +24,7 @@ from .enrich import Enrichment
 from .lifecycle import add_loss, open_alerts
 from .loss import PANEL_KINDS, PRODUCTION_KINDS, covered_serials, lost_now, note_day
 from .state import SiteState
+from .tariff import site_price_at
 
 __all__ = ["SECTION", "FaultCost", "charge_reading", "fault_cost"]
 
@@ -60,6 +62,7 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
         note_day(mem.setdefault("day", {}), frame.at.astimezone(site.tz).date(), frame.reference_kw, array_kw,
                  step_h)
     own_kw = _own_normals(frame, detect_memory, config.dead_ratio)
+    price = site_price_at(site, frame.at)
     rewrite = False
     panel_kwh, array_kwh = 0.0, 0.0  # this reading's loss, panels added up and the array's
     for key, record in sorted(open_alerts(state).items()):
@@ -75,14 +78,20 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
             panel_kwh += max(0.0, lost_kw) * hours
         else:
             array_kwh = max(array_kwh, lost_kw * hours)
-        rewrite |= add_loss(state, key, lost_kw, normal_kw, rough=rough, step_h=hours, panels=len(serials))
+        rewrite |= add_loss(state, key, lost_kw, normal_kw, rough=rough, step_h=hours, panels=len(serials),
+                            price=price)
     lost_kwh = max(panel_kwh, array_kwh)
     if lost_kwh > 0:
         months = mem.setdefault("months", {})
         month = f"{frame.at.astimezone(site.tz):%Y-%m}"
+        values = mem.setdefault("values", {})
+        # A month begun before prices were kept: its earlier kWh at the flat price.
+        before = values.get(month, months.get(month, 0.0) * site.price_per_kwh)
         months[month] = round(months.get(month, 0.0) + lost_kwh, 4)
-        for old in sorted(months)[:-MONTHS_KEPT]:
-            del months[old]
+        values[month] = round(before + lost_kwh * price, 4)
+        for table in (months, values):
+            for old in sorted(table)[:-MONTHS_KEPT]:
+                del table[old]
     return rewrite
 
 
@@ -161,6 +170,8 @@ class FaultCost:
     panels_down: int
     array_down: bool
     unmeasured: bool
+    month_value: float | None = None  # what month_kwh was worth, each reading at its own price [currency]
+    year_value: float | None = None  # and year_kwh (None: at the flat price_per_kwh)
 
 
 def fault_cost(state: SiteState, site: SiteConfig, month: str, history_since: date | None) -> FaultCost:
@@ -169,7 +180,10 @@ def fault_cost(state: SiteState, site: SiteConfig, month: str, history_since: da
     year, mon = (int(part) for part in month.split("-"))
     window = [f"{year - (mon - k <= 0)}-{(mon - k - 1) % 12 + 1:02d}" for k in range(12)]
     first = date(int(window[-1][:4]), int(window[-1][5:]), 1)
+    values: dict[str, float] = state.section(SECTION).get("values", {})
     year_kwh = sum(months.get(m, 0.0) for m in window) if history_since and history_since <= first else None
+    year_value = None if year_kwh is None else sum(
+        values.get(m, months.get(m, 0.0) * site.price_per_kwh) for m in window)
     panels, whole, unmeasured = set(), False, False
     for record in open_alerts(state).values():
         if record["kind"] not in PRODUCTION_KINDS:
@@ -179,4 +193,5 @@ def fault_cost(state: SiteState, site: SiteConfig, month: str, history_since: da
         else:
             whole = True
         unmeasured |= not (record.get("loss") or {}).get("normal_kwh")
-    return FaultCost(months.get(month, 0.0), year_kwh, len(panels), whole, unmeasured)
+    month_value = values.get(month, months.get(month, 0.0) * site.price_per_kwh)
+    return FaultCost(months.get(month, 0.0), year_kwh, len(panels), whole, unmeasured, month_value, year_value)

@@ -30,6 +30,8 @@ __all__ = [
     "SchedulerConfig",
     "SheetsConfig",
     "SiteConfig",
+    "Tariff",
+    "TariffWindow",
     "WeatherConfig",
     "load_config",
     "parse_config",
@@ -67,6 +69,34 @@ class ArrayConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TariffWindow:
+    """One time-of-use period: a price from ``start_min`` to ``end_min`` (minutes after local midnight; an end
+    before the start runs past midnight) on ``days`` ("all", "weekday" or "weekend")."""
+
+    start_min: int
+    end_min: int
+    price: float
+    days: str = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """What a lost kWh is worth beyond the flat ``price_per_kwh`` (`pvs6_cloud.tariff.price_at`).
+
+    ``windows`` are time-of-use periods in site-local time (outside them ``price_per_kwh`` applies);
+    ``export_price_per_kwh``, when set, means no net metering: every lost kWh is valued at it.
+    """
+
+    windows: tuple[TariffWindow, ...] = ()
+    export_price_per_kwh: float | None = None
+
+    @property
+    def flat(self) -> bool:
+        """True when every kWh is worth ``price_per_kwh`` (no windows, no export price)."""
+        return not self.windows and self.export_price_per_kwh is None
+
+
+@dataclass(frozen=True, slots=True)
 class SiteConfig:
     """One monitored home: its secret, place, destination sheet and who gets its mail.
 
@@ -87,6 +117,7 @@ class SiteConfig:
     array: ArrayConfig = field(default_factory=ArrayConfig)
     price_per_kwh: float = 0.30
     currency: str = "$"
+    tariff: Tariff = field(default_factory=Tariff)
     active_hours: tuple[int, int] = (6, 21)
     elevation_m: float = 0.0
     archive_spreadsheet_ids: tuple[str, ...] = ()
@@ -396,6 +427,7 @@ def _read_site(site_id: str, r: _Reader) -> SiteConfig:
         array=_read_array(r.sub("array")),
         price_per_kwh=r.number("price_per_kwh", 0.30, low=0, high=100),
         currency=r.get("currency", str, "$"),
+        tariff=_read_tariff(r),
         active_hours=(hours[0], hours[1]),
         elevation_m=r.number("elevation_m", 0.0, low=-500, high=9000),
         archive_spreadsheet_ids=tuple(_strings(r, "archive_spreadsheet_ids")),
@@ -405,6 +437,61 @@ def _read_site(site_id: str, r: _Reader) -> SiteConfig:
             raise ConfigError(f"missing required key {r.path}.{key}")
     r.check_unknown()
     return site
+
+
+_CLOCK = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
+_DAYS = {"all": frozenset(range(7)), "weekday": frozenset(range(5)), "weekend": frozenset({5, 6})}
+
+
+def _minutes(value: Any, where: str) -> int:
+    """Minutes after midnight of a "HH:MM" clock time ("24:00" is the end of the day)."""
+    found = _CLOCK.match(value) if isinstance(value, str) else None
+    minutes = int(found.group(1)) * 60 + int(found.group(2)) if found else -1
+    if not found or minutes > 24 * 60:
+        raise ConfigError(f'{where} = {value!r} is not a time of day: write it as "HH:MM", e.g. "16:00"')
+    return minutes
+
+
+def _covered(window: TariffWindow) -> set[tuple[int, int]]:
+    """The (weekday, quarter hour) slots a window covers, to find overlaps (an end past midnight wraps into the
+    next day's weekday: a weekday window 22:00-06:00 covers Saturday morning too, as the clock says)."""
+    span = (window.end_min - window.start_min) % (24 * 60) or 24 * 60
+    return {((day + (window.start_min + m) // (24 * 60)) % 7, ((window.start_min + m) % (24 * 60)) // 15)
+            for day in _DAYS[window.days] for m in range(0, span, 15)}
+
+
+def _read_tariff(site: _Reader) -> Tariff:
+    """``[sites.X.tariff]``: ``export_price_per_kwh`` and ``windows = [{from, to, price, days}]``; overlapping
+    windows are refused, naming both."""
+    r = site.sub("tariff")
+    export = r.get("export_price_per_kwh", float)
+    if export is not None and not 0 <= export <= 100:
+        raise ConfigError(f"{r.path}.export_price_per_kwh = {export} is outside [0, 100]")
+    windows: list[TariffWindow] = []
+    for n, raw in enumerate(r.get("windows", list, [])):
+        where = f"{r.path}.windows[{n}]"
+        w = _Reader(raw, where, r.env, r.base_dir)
+        days = w.get("days", str, "all")
+        if days not in _DAYS:
+            raise ConfigError(f'{where}.days = {days!r} must be "all", "weekday" or "weekend"')
+        start = _minutes(w.get("from", str, required=True), f"{where}.from")
+        end = _minutes(w.get("to", str, required=True), f"{where}.to")
+        if start % (24 * 60) == end % (24 * 60):
+            raise ConfigError(f"{where} starts and ends at the same time: it would cover nothing (or everything: "
+                              "that is price_per_kwh)")
+        if start % 15 or end % 15:
+            raise ConfigError(f"{where}: times must be on the quarter hour (:00, :15, :30, :45)")
+        if "price" not in w.table:
+            raise ConfigError(f"missing required key {where}.price")
+        window = TariffWindow(start % (24 * 60), end % (24 * 60), w.number("price", 0.0, low=0, high=100), days)
+        w.check_unknown()
+        for m, other in enumerate(windows):
+            if _covered(window) & _covered(other):
+                raise ConfigError(f"{where} ({raw['from']}-{raw['to']}, {days}) overlaps {r.path}.windows[{m}]: "
+                                  "each time of the week may have one price")
+        windows.append(window)
+    r.check_unknown()
+    return Tariff(tuple(windows), export)
 
 
 def _read_dataclass(cls: type, r: _Reader, overrides: Mapping[str, Any] | None = None) -> Any:

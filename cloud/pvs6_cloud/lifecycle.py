@@ -14,7 +14,7 @@ Memory lives in ``state.section("alerts")``::
     {"open": {<key>: {"id", "kind", "device", "started", "opened", "notified", "summary", "details", "advice"}},
      "rows": [{"started", "opened", "resolved", "emailed", "kind", "device", "message", "alert_id", "mail"}, ...]}
     # times ISO UTC; rows kept before started/emailed existed lack them
-    # a production alert's open record also has "loss": {"kwh", "normal_kwh", "rough", "panels"}, its row
+    # a production alert's open record also has "loss": {"kwh", "normal_kwh", "rough", "panels", "value"}, its row
     # "lost_kwh" (see `add_loss`; the arithmetic is `pvs6_cloud.loss`)
 
 An open alert resolves only when its kind was evaluated on that reading and it was not found: a rule that could
@@ -400,8 +400,9 @@ def _with_loss(state: SiteState, finding: Finding) -> Finding:
 
 
 def add_loss(state: SiteState, key: str, lost_kw: float, normal_kw: float, *, rough: bool, step_h: float,
-             panels: int) -> bool:
-    """Charge one reading's lost energy to an open alert and its Alerts row.
+             panels: int, price: float | None = None) -> bool:
+    """Charge one reading's lost energy to an open alert and its Alerts row (its worth at ``price``, the price of
+    the reading's local time: `tariff.site_price_at`).
 
     Returns True when the row's Lost (kWh) has moved by half a kWh, or a tenth of the total if more, since the
     tab last showed it (or first shows it), so the tab is rewritten a few times a day, not on every reading.
@@ -411,7 +412,7 @@ def add_loss(state: SiteState, key: str, lost_kw: float, normal_kw: float, *, ro
     if record is None:
         return False
     charged = record.setdefault("loss", {"panels": panels})
-    add_reading(charged, lost_kw, normal_kw, rough, step_h)
+    add_reading(charged, lost_kw, normal_kw, rough, step_h, price)
     lost = max(0.0, charged["kwh"])
     for row in reversed(mem["rows"]):
         if row["alert_id"] == record["id"]:

@@ -49,11 +49,25 @@ class Loss:
         Energy it loses on a typical day [kWh/day]; None until a complete day has been seen.
     rough : bool
         The figure rests on a clear-sky stand-in for the weather, or on fewer than three complete days.
+    lost_value : float or None
+        What the lost energy was worth, each reading's kWh at the price of its own local time (`tariff`)
+        [currency]; None for a record charged before prices were kept (then ``price_per_kwh`` applies).
     """
 
     lost_kwh: float
     per_day_kwh: float | None
     rough: bool = False
+    lost_value: float | None = None
+
+    def worth(self, flat_price: float) -> float:
+        """The lost energy's worth [currency]: as charged, else at the flat price."""
+        return self.lost_value if self.lost_value is not None else self.lost_kwh * flat_price
+
+    def mean_price(self, flat_price: float) -> float:
+        """The price its lost kWh were charged at on average [currency/kWh]; the flat one before any kWh."""
+        if self.lost_value is None or self.lost_kwh <= 0:
+            return flat_price
+        return self.lost_value / self.lost_kwh
 
 
 def covered_serials(kind: str, device: str, circuits: Mapping[str, Sequence[str]]) -> list[str]:
@@ -98,8 +112,12 @@ def lost_now(kind: str, serials: Sequence[str], frame: Frame,
     return None
 
 
-def add_reading(record: dict[str, Any], lost_kw: float, normal_kw: float, rough: bool, step_h: float) -> None:
-    """Add one reading's loss to an alert's record (``kwh``, ``normal_kwh``, ``rough``) [kW, h]."""
+def add_reading(record: dict[str, Any], lost_kw: float, normal_kw: float, rough: bool, step_h: float,
+                price: float | None = None) -> None:
+    """Add one reading's loss to an alert's record (``kwh``, ``normal_kwh``, ``rough``, and ``value`` at this
+    reading's ``price``) [kW, h, currency/kWh]. A record charged before prices were kept gains no ``value``."""
+    if price is not None and ("value" in record or not record.get("kwh")):
+        record["value"] = float(record.get("value", 0.0)) + lost_kw * step_h * price
     record["kwh"] = float(record.get("kwh", 0.0)) + lost_kw * step_h
     record["normal_kwh"] = float(record.get("normal_kwh", 0.0)) + normal_kw * step_h
     record["rough"] = bool(record.get("rough")) or rough
@@ -145,9 +163,11 @@ def estimate(record: Mapping[str, Any] | None, memory: Mapping[str, Any], kind: 
     per_day = None
     if typical is not None and normal > 0:
         per_day = max(0.0, min(1.0, lost / normal)) * typical
-    return Loss(lost, per_day, bool(record.get("rough")) or days < 3)
+    value = record.get("value")
+    return Loss(lost, per_day, bool(record.get("rough")) or days < 3,
+                None if value is None else max(0.0, float(value)))
 
 
 def money(kwh: float, price_per_kwh: float, currency: str) -> str:
-    """"$0.63": an energy's worth at the site's price (net metering: every kWh is worth the retail price)."""
+    """"$0.63": an energy's worth at a price (the site's flat one, or the mean its kWh were charged at)."""
     return f"{currency}{kwh * price_per_kwh:,.2f}"
