@@ -14,7 +14,8 @@ site state and scored:
 Targets (issue 6): dead inverter within 1 daylight hour; tripped breaker within 1 hour; 25 % weak panel within 3
 sunny days; no false alerts, including over clean months with clear, cloudy and snow-covered days. Issue 13 adds:
 a tripped breaker on a site without a circuit map is exactly one alert within 1 hour; a dead panel that comes
-back raises nothing more; and every scenario is replayed as one late backlog (the Pi back from an outage, in
+back raises nothing more; a 25 % weak panel on a roof unlike its config (east at 10°, configured south at 30°, in
+December) within 3 sunny days; and every scenario is replayed as one late backlog (the Pi back from an outage, in
 contract-size batches), whose Alerts rows must equal the live ones (every column but the wall-time Emailed; the
 watchdog's own kinds aside, as they judge the present): column "backlog". Issue 18 adds roofs that are not rows
 of identical, unshaded panels (a tree's morning shadow on 3 of 16 panels, snow sliding off unevenly, an east/west
@@ -78,6 +79,12 @@ class Scenario:
     repeat: tuple[int, ...] = ()  # the fault again on these day offsets (same hours): an intermittent panel
     related: tuple[str, ...] = ()  # other kinds on the expected device that are true alerts, not false ones
     more_faults: tuple[dict[str, Any], ...] = ()  # further faults, same shape as ``fault``
+    array: SimArrayConfig | None = None  # the real roof (default: 12 panels facing south at 30°, as configured)
+
+
+# A roof the config gets wrong: it says south at 30° (the defaults), the panels really face east at 10°, so even a
+# clear sky gives less than 60 % of the configured clear-sky output for most of the day.
+EAST_TEN = SimArrayConfig(planes=(Plane(10.0, 90.0, tuple(range(12))),))
 
 
 def scenarios(quick: bool) -> list[Scenario]:
@@ -108,6 +115,10 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("weak panel (75 %)", date(2025, 6, 23), 6, {"kind": "weak", "target": 8, "value": 0.75, "start": 0},
                  ("inverter_weak", "{serial:8}"), "<= 3 sunny days", sunny_days_metric=True,
                  weather={0: "clear", 1: "cloudy", 2: "clear", 3: "cloudy", 4: "clear", 5: "clear"}),
+        Scenario("weak panel, roof unlike config", date(2025, 12, 8), 5,
+                 {"kind": "weak", "target": 8, "value": 0.75, "start": 24}, ("inverter_weak", "{serial:8}"),
+                 "<= 3 sunny days", sunny_days_metric=True, array=EAST_TEN,
+                 weather={0: "clear", 1: "clear", 2: "cloudy", 3: "clear", 4: "clear"}, seed=8),
         Scenario("stuck counter", date(2025, 7, 7), 2, {"kind": "stuck", "target": 5, "start": 24 + 12.0},
                  ("counter_stuck", "{serial:5}"), "same day"),
         Scenario("reversed CT", date(2025, 7, 14), 2, {"kind": "reversed_ct", "start": 24 + 14.0},
@@ -340,8 +351,9 @@ def play(sc: Scenario, first_day: int = 0, days: int | None = None) -> Played:
     """Drive the simulator as the Pi would over days ``first_day`` .. ``first_day + days`` of the scenario."""
     midnight = datetime(sc.start.year, sc.start.month, sc.start.day, tzinfo=TZ).astimezone(UTC)
     weather = {sc.start + timedelta(days=k): v for k, v in sc.weather.items()}
-    sim = Simulator(SimConfig(start=midnight - timedelta(hours=1), default_weather=sc.default_weather,
-                              weather=weather, seed=sc.seed, pvs=PvsConfig(nightly_reboot_hour_utc=7)))
+    sim = Simulator(SimConfig(array=sc.array or SimArrayConfig(), start=midnight - timedelta(hours=1),
+                              default_weather=sc.default_weather, weather=weather, seed=sc.seed,
+                              pvs=PvsConfig(nightly_reboot_hour_utc=7)))
     fault_at = None
     for number, fault in enumerate((sc.fault, *sc.more_faults) if sc.fault else ()):
         spec = dict(fault)
@@ -389,13 +401,13 @@ class _RecordingOutbox(OutboxTransport):
     """The outbox, also remembering when (simulated time) each mail went out and what it said."""
 
     def __init__(self, folder: Path, clock: list[datetime]) -> None:
-        super().__init__(folder)
-        self.clock = clock
+        super().__init__(folder, clock=lambda: clock[0])  # mails dated in simulated time
+        self.sim_clock = clock
         self.sent: list[tuple[datetime, str]] = []
 
     def send(self, mail: Any) -> None:
         super().send(mail)
-        self.sent.append((self.clock[0], f"{mail.subject}\n{mail.text}"))
+        self.sent.append((self.sim_clock[0], f"{mail.subject}\n{mail.text}"))
 
 
 def _play_roof(sim: Simulator, midnight: datetime, polls: list[datetime],

@@ -1,7 +1,8 @@
 """A panel that keeps producing less than its peers, day after sunny day (the user's own test: under 80 %).
 
-Only *sunny* readings count (the producing panels make at least ``sunny_ratio`` of what a clear sky allows), and
-only panels that are up (a dead panel is the liveness rule's business). Per site-local day and panel the rule
+Only *sunny* readings count (the producing panels make at least ``sunny_ratio`` of what a clear sky allows, or
+nearly the best this roof made at the same sun position lately: `clearday`, for a roof unlike its config), and only
+panels that are up (a dead panel is the liveness rule's business). Per site-local day and panel the rule
 sums the panel's power and the reference (median of producing panels) over those readings; a day counts once it
 has ``sunny_minutes_per_day`` of sunny readings. A panel is weak when its ratio was below ``weak_ratio`` on each
 of the last ``weak_days`` counted days (today included as soon as it counts), and recovers when the latest
@@ -20,6 +21,7 @@ from datetime import date
 from typing import Any
 
 from ..lifecycle import Finding
+from . import clearday
 from .common import Context, Frame, judged_step, setting
 from .normal import MAX_DARK_FRACTION
 
@@ -36,6 +38,7 @@ ADVICE = ("Look at the panel from the ground: dirt, bird droppings, a leaf or ne
 def _memory(mem: dict[str, Any]) -> dict[str, Any]:
     mem.setdefault("days", {})
     mem.setdefault("active", {})
+    mem.setdefault("clear", {})
     return mem
 
 
@@ -47,10 +50,9 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     days: dict[str, Any] = mem["days"]
     if frame.daylight:
         step_min = judged_step(mem, frame.at)
-        clear_kw = frame.clearsky_panel_kw(ctx)
         ref = frame.reference_kw
-        sunny = ref is not None and clear_kw > 0 and ref >= setting(cfg, "sunny_ratio") * clear_kw
-        if sunny and step_min > 0 and not frame.snow_hold:
+        sunny = clearday.sunny(frame, mem["clear"], ctx)
+        if ref is not None and sunny and step_min > 0 and not frame.snow_hold:
             day = days.setdefault(today, {"sunny_min": 0.0, "ref": {}, "kw": {}})
             day["sunny_min"] += step_min
             own_kw, own_exp = day.setdefault("okw", {}), day.setdefault("oexp", {})
