@@ -63,22 +63,30 @@ class CostModelError(Exception):
 
 
 # --- the schedule, read from the files that set it ---------------------------------------------------------------
-def _systemd_values(spec: str, low: int, high: int) -> list[int]:
-    """Values of one systemd calendar component: ``*``, ``a``, ``a..b``, ``a/step``, ``a..b/step``, lists."""
+def _calendar_values(spec: str, low: int, high: int, range_sep: str) -> set[int]:
+    """Values of one calendar field: ``*``, ``a``, ``a<sep>b``, ``a/step``, ``a<sep>b/step``, comma lists.
+
+    systemd and cron spell a field alike except for the range separator (``..`` and ``-``).
+    """
     values: set[int] = set()
     for part in spec.split(","):
         base, _, step_text = part.partition("/")
         step = int(step_text) if step_text else 1
         if base == "*":
             first, last = low, high
-        elif ".." in base:
-            first_text, last_text = base.split("..", 1)
+        elif range_sep in base:
+            first_text, last_text = base.split(range_sep, 1)
             first, last = int(first_text), int(last_text)
         else:
             first = int(base)
             last = high if step_text else first
         values.update(range(first, last + 1, step))
-    return sorted(v for v in values if low <= v <= high)
+    return values
+
+
+def _systemd_values(spec: str, low: int, high: int) -> list[int]:
+    """Values of one systemd calendar component (``a..b`` ranges), within ``low..high``."""
+    return sorted(v for v in _calendar_values(spec, low, high, "..") if low <= v <= high)
 
 
 def edge_runs_per_day(timer_text: str) -> int:
@@ -94,20 +102,7 @@ def edge_runs_per_day(timer_text: str) -> int:
 
 
 def _cron_values(spec: str, low: int, high: int) -> set[int]:
-    values: set[int] = set()
-    for part in spec.split(","):
-        base, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if base == "*":
-            first, last = low, high
-        elif "-" in base:
-            first_text, last_text = base.split("-", 1)
-            first, last = int(first_text), int(last_text)
-        else:
-            first = int(base)
-            last = high if step_text else first
-        values.update(range(first, last + 1, step))
-    return values
+    return _calendar_values(spec, low, high, "-")
 
 
 def cron_runs_per_month(expr: str, days: int = MONTH_DAYS) -> int:
