@@ -98,22 +98,26 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
             }
     for name, serials in ctx.site.array.circuits.items():
         members = [s for s in serials if s in frame.known]
-        others = frame.producing - set(members)
-        states = [verdicts.get(s) for s in members]
-        if not members or not others:
-            bad = None
-        elif all(v is True for v in states):
-            bad = True
-        elif any(v is False for v in states):
-            bad = False
-        else:
-            bad = None
+        bad = _group_verdict(members, verdicts, frame) if members else None
         persist(mem["circ"], name, bad, frame.at, step_min, cfg.array_zero_persist_min, clear_min)
     _learn_groups(frame, mem, verdicts, step_min, ctx, first_today)
     for serial in list(mem["ev"]):
         if serial not in mem["inv"]:
             del mem["ev"][serial]
     return set(KINDS)
+
+
+def _group_verdict(members: list[str], verdicts: dict[str, bool | None], frame: Frame) -> bool | None:
+    """A circuit's verdict from its panels': down when all are down while other panels produce, up when any
+    produces, else unknown (no other panel producing tells nothing about the circuit)."""
+    if not frame.producing - set(members):
+        return None
+    states = [verdicts.get(s) for s in members]
+    if all(v is True for v in states):
+        return True
+    if any(v is False for v in states):
+        return False
+    return None
 
 
 def _explained_by_map(frame: Frame, down: set[str], verdicts: dict[str, bool | None], ctx: Context) -> set[str]:
@@ -142,16 +146,7 @@ def _learn_groups(frame: Frame, mem: dict[str, Any], verdicts: dict[str, bool | 
         mem["groups"][serials[0]] = {"serials": serials, "at": frame.at.isoformat(), "total": len(frame.known),
                                      "dawn": first_today}
     for gid, group in list(mem["groups"].items()):
-        members = group["serials"]
-        states = [verdicts.get(s) for s in members]
-        if not frame.producing - set(members):
-            bad = None
-        elif all(v is True for v in states):
-            bad = True
-        elif any(v is False for v in states):
-            bad = False
-        else:
-            bad = None
+        bad = _group_verdict(group["serials"], verdicts, frame)
         persist(mem["grp"], gid, bad, frame.at, step_min, cfg.array_zero_persist_min, setting(cfg, "clear_persist_min"))
         if gid not in mem["grp"]:
             del mem["groups"][gid]
