@@ -102,6 +102,7 @@ def detect(
         normals = normal.expectations(frame, learned, ctx.config.dead_ratio)
         frame = replace(frame, normal=normals, snow_hold=holding, snow_day=snow_day)
         judged |= devices.step(frame, dev_mem, ctx)
+        frame = replace(frame, replaced=devices.replaced(dev_mem))
         judged |= inverters.step(frame, _section(memory, "inverters"), ctx)
         judged |= patterns.step(frame, _section(memory, "patterns"), ctx)
         judged |= weak.step(frame, _section(memory, "weak"), ctx)

@@ -110,6 +110,7 @@ class Frame:
     reference_kw : median power of producing panels [kW], None when too few produce to compare.
     producing : serials producing at least ``peer_min_kw``. daylight : sun above the alerting threshold.
     normal, snow_hold, snow_day : the learned normals and the snow hold (`detect.normal`, `detect.snow`).
+    replaced : serials a newcomer replaced this past month (`detect.devices`): their alerts are over.
     """
 
     snapshot: Snapshot
@@ -128,6 +129,7 @@ class Frame:
     normal: Mapping[str, Any] = field(default_factory=dict)
     snow_hold: bool = False
     snow_day: str = ""
+    replaced: frozenset[str] = field(default_factory=frozenset)
 
     def age_min(self, serial: str) -> float | None:
         """Minutes since the inverter's own last measurement, at capture time (None if unknown)."""

@@ -75,7 +75,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     cfg = ctx.config
     for serial in frame.producing:
         mem["last_prod"][serial] = frame.at.isoformat()
-    _forget_departed(mem, frame.known)
+    _forget_departed(mem, frame.known, frame.replaced)
     daylight_min = _daylight_min(mem, frame, ctx)
     if not frame.daylight or frame.reference_kw is None:
         return set()
@@ -108,13 +108,15 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     return set(KINDS)
 
 
-def _forget_departed(mem: dict[str, Any], known: Any) -> None:
+def _forget_departed(mem: dict[str, Any], known: frozenset[str], replaced: frozenset[str]) -> None:
     """Drop what is remembered of panels the site no longer has (gone a month: `devices.FORGET_AFTER`).
 
     Without this, every inverter ever replaced, and every serial a garbled answer invented, would stay in the
-    site's memory for the 25 years it runs. A panel whose alert is still open is kept: its alert must not vanish
-    because it stopped reporting.
+    site's memory for the 25 years it runs. A panel whose alert is still open is kept (its alert must not vanish
+    because it stopped reporting) unless a newcomer replaced it.
     """
+    for serial in [s for s in mem["inv"] if s in replaced]:
+        del mem["inv"][serial]
     if len(mem["last_prod"]) <= len(known) and len(mem["inv"]) <= len(known):
         return
     for serial in [s for s in mem["inv"] if s not in known and not mem["inv"][s]["active"]]:
