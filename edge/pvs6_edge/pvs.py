@@ -17,8 +17,8 @@ failed reading; an expired session may answer 401, 500 or an empty 200, and each
 run, never in a loop. No ``cache=``: a cached match keeps the variables found when it was made (fcgi_vars caches
 handles), so panels that reappear after the nightly restart would stay missing.
 
-Every request has a hard deadline of ``pvs.timeout_s`` for the whole body (a watchdog shuts the socket when a
-slow PVS trickles bytes) and a size cap. The edge only checks that the body is a JSON object; the cloud parses.
+Every request has a hard deadline of ``pvs.timeout_s`` for the whole body and a size cap (`pvs6_edge.pvs_http`).
+The edge only checks that the body is a JSON object; the cloud parses.
 HTTPS on the PVS6 uses a self-signed certificate: verification is off for the PVS6's requests only (this client
 talks to nothing else), and only that host's ``InsecureRequestWarning`` is silenced.
 """
@@ -26,12 +26,9 @@ talks to nothing else), and only that host's ``InsecureRequestWarning`` is silen
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import re
-import socket
-import threading
 import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -51,6 +48,7 @@ from pvs6_edge.errors import (
     PvsUnavailable,
     PvsWrongApi,
 )
+from pvs6_edge.pvs_http import check_answer, get_answer, https
 from pvs6_edge.tls import mount_unverified
 
 __all__ = ["VARSERVER_MIN_BUILD", "Fetched", "PvsClient"]
@@ -62,7 +60,6 @@ _USER = "ssm_owner"
 # Wi-Fi and network identity the PVS6 serves (/sys/info/ (ssid, wpa_key, lmac, active_interface_mac):
 # never wanted, and dropped by the last path segment, so any future "*_mac" or "*ssid*" goes too.
 _PRIVATE_LEAF = re.compile(r"ssid|wpa|psk|passw|mac$", re.IGNORECASE)
-_CHUNK = 64 * 1024
 
 
 class Fetched(NamedTuple):
@@ -90,7 +87,7 @@ class PvsClient:
         self._cfg = cfg
         self._clock = clock
         self._base = cfg.url.rstrip("/")
-        self._varserver_base = _https(self._base)
+        self._varserver_base = https(self._base)
         self._renewed = False
         self._logged_in = False
         self._info: dict[str, Any] | None = None
@@ -270,7 +267,7 @@ class PvsClient:
             return None
         if status == 200 and _empty(body):
             raise PvsUnavailable(f"PVS6 busy: empty answer to /vars?{_shorten(query)} even after a fresh login")
-        doc: dict[str, Any] = json.loads(self._check("/vars", status, body, "varserver"))
+        doc: dict[str, Any] = json.loads(check_answer("/vars", status, body, "varserver"))
         return doc
 
     def _logout(self) -> None:
@@ -311,68 +308,14 @@ class PvsClient:
                  style: str) -> bytes:
         """GET and return the body once it is known to be a JSON object."""
         status, body = self._get(path, params, headers, style)
-        return self._check(path, status, body, style)
-
-    def _check(self, path: str, status: int, body: bytes, style: str) -> bytes:
-        """``body`` once the status says it is an answer and it is a JSON object; else the matching PvsError."""
-        if status in (401, 403):
-            if style == "varserver":
-                raise PvsAuthError(f"HTTP {status} from {path}")
-            raise PvsLoginDemanded(f"HTTP {status} from {path}")
-        if status == 404:
-            raise PvsWrongApi(f"HTTP 404 from {path}")
-        if status == 429 or status >= 500:
-            raise PvsUnavailable(f"PVS6 busy: HTTP {status} from {path}")
-        if status != 200:
-            raise PvsBadResponse(f"unexpected HTTP {status} from {path}")
-        try:
-            doc = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as err:
-            raise PvsBadResponse(f"{path}: body is not JSON ({len(body)} bytes; truncated or garbage)") from err
-        if not isinstance(doc, dict):
-            raise PvsBadResponse(f"{path}: body is JSON but not an object")
-        return body
+        return check_answer(path, status, body, style)
 
     def _get(self, path: str, params: dict[str, str] | None, headers: dict[str, str] | None,
              style: str) -> tuple[int, bytes]:
-        timeout_s = self._cfg.timeout_s
         url = (self._varserver_base if style == "varserver" else self._base) + path
-        fired = threading.Event()
         self.requests_made += 1
-        try:
-            with self._session.get(url, params=params, headers=headers, timeout=(timeout_s, timeout_s),
-                                   stream=True, verify=False, allow_redirects=False) as resp:
-                watchdog = threading.Timer(timeout_s, _shut, args=(resp, fired))
-                watchdog.daemon = True
-                watchdog.start()
-                try:
-                    return resp.status_code, self._read_body(resp, path)
-                finally:
-                    watchdog.cancel()
-        except requests.Timeout as err:
-            raise PvsUnavailable(f"PVS6 did not answer {path} within {timeout_s:g} s") from err
-        except requests.RequestException as err:
-            if fired.is_set():
-                raise PvsUnavailable(f"PVS6 answer to {path} took longer than {timeout_s:g} s") from err
-            if isinstance(err, requests.ConnectionError):
-                raise PvsUnavailable(f"cannot reach PVS6 at {self._base}: {_reason(err)}") from err
-            raise PvsBadResponse(f"{path}: broken answer ({_reason(err)})") from err
-
-    def _read_body(self, resp: requests.Response, path: str) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in resp.iter_content(_CHUNK):
-            size += len(chunk)
-            if size > self._cfg.max_body_bytes:
-                raise PvsBadResponse(f"{path}: body larger than pvs.max_body_bytes ({self._cfg.max_body_bytes})")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-def _https(base: str) -> str:
-    """The same PVS6 address over https:// (the varserver answers nothing useful over plain HTTP)."""
-    parts = urlsplit(base)
-    return parts._replace(scheme="https").geturl()
+        return get_answer(self._session, url, path, params, headers, timeout_s=self._cfg.timeout_s,
+                          max_body_bytes=self._cfg.max_body_bytes, base=self._base)
 
 
 def _private(name: str) -> bool:
@@ -391,19 +334,3 @@ def _empty(body: bytes) -> bool:
 def _dead_session(status: int, body: bytes) -> bool:
     """Whether a /vars answer is how a dead session looks in the field: 401/403, 500-class, or an empty 200."""
     return status in (401, 403) or status >= 500 or (status == 200 and _empty(body))
-
-
-def _shut(resp: requests.Response, fired: threading.Event) -> None:
-    """Watchdog: end a response that outlived its deadline by shutting its socket."""
-    fired.set()
-    sock = getattr(getattr(resp.raw, "_connection", None), "sock", None) or getattr(
-        getattr(resp.raw, "connection", None), "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-def _reason(err: Exception) -> str:
-    text = str(err)
-    return text if len(text) <= 200 else text[:200] + "..."
-

@@ -28,22 +28,23 @@ from pvs6_edge.clock import (
 from pvs6_edge.config import EdgeConfig
 from pvs6_edge.errors import PvsError, PvsRefusing, SpoolCorrupt, StorageError
 from pvs6_edge.failing import FailingItems
-from pvs6_edge.housekeeping import DISK_FULL_BYTES, free_bytes, sweep_leftovers
+from pvs6_edge.housekeeping import sweep_leftovers
 from pvs6_edge.lock import run_lock
 from pvs6_edge.spool import Spool
 from pvs6_edge.state import EdgeState, load_state, save_state
+from pvs6_edge.status import build_status
 
 if TYPE_CHECKING:
     import requests
 
     from pvs6_edge.upload import UploadOutcome
 
+# build_status is re-exported: callers have always found it here.
 __all__ = ["EdgeRunner", "RunResult", "build_status"]
 
 log = logging.getLogger(__name__)
 
 _DAY_S = 86400.0
-_MAX_REPORTED_QUARANTINE = 50
 _ROOM_MARGIN_BYTES = 256 * 1024  # freed beyond a write's own size when the disk is full (state, archive copy)
 _T = TypeVar("_T")
 
@@ -384,57 +385,3 @@ class EdgeRunner:
         result.upload = "failed"
         log.warning("upload failed %d time(s) in a row; next attempt in %.0f s", state.upload_failures, delay_s)
         return False
-
-
-def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
-    """The edge status carried by every heartbeat and shown by ``pvs6-edge status``.
-
-    Parameters
-    ----------
-    state : EdgeState
-        Remembered run state.
-    spool : Spool
-        The spool (listed, not read).
-    now : float
-        Current time [unix s].
-
-    Returns
-    -------
-    dict
-        JSON-ready status; times are ISO-8601 UTC, ages in seconds.
-    """
-    items = spool.items()
-    disk_free = free_bytes(spool.limits.dir)
-
-    def iso(ts: float | None) -> str | None:
-        return iso_utc(ts) if ts is not None else None
-
-    return {
-        "pvs_ok": state.pvs_failing_since is None and state.last_pvs_contact_at is not None,
-        "api": state.api,
-        "last_pvs_contact": iso(state.last_pvs_contact_at),
-        "pvs_failing_since": iso(state.pvs_failing_since),
-        "last_pvs_error": state.last_pvs_error,
-        "last_pvs_error_at": iso(state.last_pvs_error_at),
-        "storage_error": state.storage_error,
-        "storage_error_at": iso(state.storage_error_at),
-        "disk_free_bytes": disk_free,
-        "disk_full": disk_free is not None and disk_free < DISK_FULL_BYTES,
-        "spool_depth": len(items),
-        "spool_bytes": sum(i.size_bytes for i in items),
-        "oldest_item_age_s": round(max(0.0, now - items[0].captured_ts)) if items else None,
-        "quarantined": spool.quarantine_count(),
-        "newly_quarantined": state.unreported_quarantine[:_MAX_REPORTED_QUARANTINE],
-        "warnings": ([state.clock_problem] if state.clock_problem else []) + list(state.warnings),
-        "clock_offset_s": state.clock_offset_s,
-        "clock_offset_measured": iso(state.clock_offset_at),
-        "dropped_total": state.dropped_total,
-        "last_upload_ok": iso(state.last_upload_ok_at),
-        "last_upload_error": state.last_upload_error,
-        "last_upload_error_at": iso(state.last_upload_error_at),
-        "upload_failures": state.upload_failures,
-        "held_back": FailingItems(state.failing_items).report(),
-        "next_upload_at": iso(state.next_upload_at),
-        "clock": iso_utc(now),
-    }
-

@@ -1,14 +1,79 @@
-"""Turn the edge status into a few lines a person reads over SSH (``pvs6-edge status``)."""
+"""The edge status: the dictionary every heartbeat carries, and the few lines a person reads over SSH.
+
+`build_status` gathers it from the run state and the spool (both read, nothing written); `format_status` renders
+it for ``pvs6-edge status``. Kept apart from the runner so the status needs neither a run nor ``requests``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["format_status"]
+from pvs6_edge.clock import iso_utc
+from pvs6_edge.failing import FailingItems
+from pvs6_edge.housekeeping import DISK_FULL_BYTES, free_bytes
+from pvs6_edge.spool import Spool
+from pvs6_edge.state import EdgeState
+
+__all__ = ["build_status", "format_status"]
+
+_MAX_REPORTED_QUARANTINE = 50
+
+
+def build_status(state: EdgeState, spool: Spool, now: float) -> dict[str, Any]:
+    """The edge status carried by every heartbeat and shown by ``pvs6-edge status``.
+
+    Parameters
+    ----------
+    state : EdgeState
+        Remembered run state.
+    spool : Spool
+        The spool (listed, not read).
+    now : float
+        Current time [unix s].
+
+    Returns
+    -------
+    dict
+        JSON-ready status; times are ISO-8601 UTC, ages in seconds.
+    """
+    items = spool.items()
+    disk_free = free_bytes(spool.limits.dir)
+
+    def iso(ts: float | None) -> str | None:
+        return iso_utc(ts) if ts is not None else None
+
+    return {
+        "pvs_ok": state.pvs_failing_since is None and state.last_pvs_contact_at is not None,
+        "api": state.api,
+        "last_pvs_contact": iso(state.last_pvs_contact_at),
+        "pvs_failing_since": iso(state.pvs_failing_since),
+        "last_pvs_error": state.last_pvs_error,
+        "last_pvs_error_at": iso(state.last_pvs_error_at),
+        "storage_error": state.storage_error,
+        "storage_error_at": iso(state.storage_error_at),
+        "disk_free_bytes": disk_free,
+        "disk_full": disk_free is not None and disk_free < DISK_FULL_BYTES,
+        "spool_depth": len(items),
+        "spool_bytes": sum(i.size_bytes for i in items),
+        "oldest_item_age_s": round(max(0.0, now - items[0].captured_ts)) if items else None,
+        "quarantined": spool.quarantine_count(),
+        "newly_quarantined": state.unreported_quarantine[:_MAX_REPORTED_QUARANTINE],
+        "warnings": ([state.clock_problem] if state.clock_problem else []) + list(state.warnings),
+        "clock_offset_s": state.clock_offset_s,
+        "clock_offset_measured": iso(state.clock_offset_at),
+        "dropped_total": state.dropped_total,
+        "last_upload_ok": iso(state.last_upload_ok_at),
+        "last_upload_error": state.last_upload_error,
+        "last_upload_error_at": iso(state.last_upload_error_at),
+        "upload_failures": state.upload_failures,
+        "held_back": FailingItems(state.failing_items).report(),
+        "next_upload_at": iso(state.next_upload_at),
+        "clock": iso_utc(now),
+    }
 
 
 def format_status(status: dict[str, Any], config_path: str) -> str:
-    """Render the status dictionary (see ``runner.build_status``) as plain text.
+    """Render the status dictionary (see `build_status`) as plain text.
 
     Parameters
     ----------

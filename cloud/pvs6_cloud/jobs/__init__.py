@@ -5,7 +5,8 @@ Each job is a pure core (records, state, config, now -> rows, findings, mail) wi
 is imported only when a chart is drawn, so nothing here slows the ingest path.
 """
 
-from .daily import DayWeather, RollupResult, rollup_day, run_daily_rollup
+from .daily import RollupResult, run_daily_rollup
+from .daily_row import DayWeather, rollup_day
 from .watchdog import WatchdogResult, WatchdogVerdict, evaluate_watchdog, run_watchdog
 
 __all__ = [

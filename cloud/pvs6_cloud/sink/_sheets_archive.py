@@ -25,23 +25,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import SinkUnavailable
 from ..layout import Column
 from ..state import SiteState
+from ._sheets_book import READINGS, SECTION, SheetsBook
 from ._sheets_cells import a1, quote_title, raw_cell_data, serial_to_datetime, to_serial
-from ._sheets_layout import SheetInfo, format_requests, header_request
-
-if TYPE_CHECKING:
-    from .sheets import SheetsSink
+from ._sheets_layout import SheetInfo, format_requests, header_request, new_tab_requests
 
 __all__ = ["ArchiveMover", "book_cells", "year_tab"]
 
 log = logging.getLogger(__name__)
-
-READINGS = "Readings"
-SECTION = "sheets"
 
 
 def year_tab(year: int) -> str:
@@ -66,9 +61,13 @@ def _runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
 
 
 class ArchiveMover:
-    """One rotation of a sink's Readings tab."""
+    """One rotation of a spreadsheet's Readings tab.
 
-    def __init__(self, sink: SheetsSink) -> None:
+    It works on the `SheetsBook` floor of the sink (calls, tabs, the stored state, the archive settings), never
+    on the sink itself, so the sink can use the mover without the two modules importing each other.
+    """
+
+    def __init__(self, sink: SheetsBook) -> None:
         self.sink = sink
         self.tab = sink.layout.tab(READINGS)
 
@@ -150,7 +149,7 @@ class ArchiveMover:
     def _new_tab(self, title: str, sheet_id: int, header: Sequence[str], rows: int) -> list[dict[str, Any]]:
         """The requests adding a year tab shaped like Readings, through the layout code bootstrap uses."""
         tab = replace(self.tab, name=title, hidden=False)
-        return self.sink.new_tab_requests(tab, sheet_id, self._columns(header), rows=rows + 1)
+        return new_tab_requests(tab, sheet_id, self._columns(header), rows=rows + 1)
 
     # -- where a year goes ---------------------------------------------------------------------------------------
     def _destination(self, state: SiteState, year: int, header: Sequence[str], rows: int, main: _MainBook, *,

@@ -12,12 +12,29 @@ from typing import Any
 
 from ..layout import Chart, Column, Tab
 
-__all__ = ["SheetInfo", "chart_request", "format_requests", "header_request", "number_format", "parse_meta"]
+__all__ = [
+    "PROTECTION_NOTE",
+    "SheetInfo",
+    "chart_request",
+    "format_requests",
+    "header_request",
+    "new_tab_requests",
+    "number_format",
+    "parse_meta",
+    "protection_request",
+]
 
 # Columns kept free to the right of a tab's data for the chart anchored there.
 CHART_COLUMNS = 8
 _FORMAT_TYPES = {"datetime": "DATE_TIME", "date": "DATE", "month": "DATE", "percent": "NUMBER",
                  "number": "NUMBER", "integer": "NUMBER"}
+_NEW_TAB_ROWS = 200
+# A hidden tab is the function's memory (``_state``) or scratch space: an owner who unhides one gets a warning
+# before a stray edit, and the service account (an editor) writes on as before. Warning-only protection takes no
+# editors list: https://developers.google.com/sheets/api/reference/rest/v4/spreadsheets/sheets#ProtectedRange
+PROTECTION_NOTE = ("PVS6 Sentinel writes this tab itself (its memory). Editing it can make the monitor forget "
+                   "what it has stored or send alerts again: please leave it as it is.")
+# After the valve could not archive (no archive spreadsheet could be made), commits write on without trying again
 
 
 @dataclass(slots=True)
@@ -122,3 +139,39 @@ def chart_request(chart: Chart, tab: Tab, sheet_id: int, anchor_column: int) -> 
             "widthPixels": 720, "heightPixels": 360,
         }},
     }}}
+
+
+def protection_request(sheet_id: int) -> dict[str, Any]:
+    """Warning-only protection of a whole tab (an unbounded range on the sheet is the sheet)."""
+    return {"addProtectedRange": {"protectedRange": {"range": {"sheetId": sheet_id}, "description": PROTECTION_NOTE,
+                                                     "warningOnly": True}}}
+
+
+def new_tab_requests(tab: Tab, sheet_id: int, columns: Sequence[Column], *, rows: int = _NEW_TAB_ROWS,
+                     extra_columns: int = 0) -> list[dict[str, Any]]:
+    """Add a tab with its header, frozen row, number formats and widths: the one way tabs are made, whether
+    by bootstrap or for a year of archived Readings.
+
+    Parameters
+    ----------
+    tab : Tab
+        Name, hidden flag.
+    sheet_id : int
+        The new tab's id (chosen by the caller, so later requests of the same batch can refer to it).
+    columns : sequence of Column
+        Header and formats, left to right.
+    rows : int
+        Grid rows, header included.
+    extra_columns : int
+        Empty grid columns to the right (room for a chart).
+    """
+    return [
+        {"addSheet": {"properties": {
+            "sheetId": sheet_id, "title": tab.name, "hidden": tab.hidden,
+            "gridProperties": {"rowCount": rows, "columnCount": len(columns) + extra_columns,
+                               "frozenRowCount": 1},
+        }}},
+        header_request(sheet_id, [c.title for c in columns]),
+        *format_requests(sheet_id, columns),
+        *([protection_request(sheet_id)] if tab.hidden else []),
+    ]
