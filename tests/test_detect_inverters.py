@@ -79,9 +79,14 @@ def test_dead_inverter_opens_within_an_hour_and_says_where() -> None:
     assert finding.evidence["chart"]["focus"] == [SERIALS[2]]
 
 
+def awake() -> list[tuple[Snapshot, Enrichment]]:
+    """Every panel produced early this morning: a panel that stops after this is judged at once (not a shadow)."""
+    return [(snapshot(T0 - timedelta(hours=2), healthy()), sun(20.0))]
+
+
 def test_recovery_clears_after_good_readings() -> None:
     dead = {**healthy(), SERIALS[0]: 0.0}
-    result, memory = run([(snapshot(t, dead), sun()) for t in every(15, 5)])
+    result, memory = run(awake() + [(snapshot(t, dead), sun()) for t in every(15, 5)])
     assert "inverter_down:" + SERIALS[0] in keys(result)
     result, memory = run([(snapshot(T0 + timedelta(hours=2), healthy()), sun())], memory)
     assert "inverter_down:" + SERIALS[0] in keys(result), "one good reading is not a recovery"
@@ -111,7 +116,7 @@ def test_overcast_and_snow_where_all_panels_are_low_never_alert() -> None:
 
 def test_circuit_tripped_is_one_finding_not_six() -> None:
     tripped = {**healthy(), **dict.fromkeys(CIRCUITS["2"], 0.0)}
-    result, _ = run([(snapshot(t, tripped, stale=CIRCUITS["2"]), sun()) for t in every(15, 5)])
+    result, _ = run(awake() + [(snapshot(t, tripped, stale=CIRCUITS["2"]), sun()) for t in every(15, 5)])
     assert keys(result) == {"circuit_down:2"}
     [finding] = result.findings
     assert "circuit 2" in finding.summary and "breaker" in finding.advice
@@ -120,7 +125,7 @@ def test_circuit_tripped_is_one_finding_not_six() -> None:
 
 def test_a_panel_dead_before_the_breaker_trips_stays_reported() -> None:
     one_dead = {**healthy(), SERIALS[7]: 0.0}
-    result, memory = run([(snapshot(t, one_dead), sun()) for t in every(15, 5)])
+    result, memory = run(awake() + [(snapshot(t, one_dead), sun()) for t in every(15, 5)])
     assert keys(result) == {"inverter_down:" + SERIALS[7]}
     tripped = {**healthy(), **dict.fromkeys(CIRCUITS["2"], 0.0)}
     result, _ = run([(snapshot(t, tripped), sun()) for t in every(15, 5, T0 + timedelta(hours=2))], memory)
@@ -136,6 +141,9 @@ def test_varserver_absence_is_judged_only_after_an_hour_of_daylight_and_with_mos
     result, memory = run(readings, site=site)
     assert result.findings == (), "absence in the first hour after sunrise is normal on varserver"
     result, memory = run([(snapshot(t, missing), sun(30.0)) for t in every(15, 4, T0 + timedelta(days=1, hours=1))],
+                         memory, site=site)
+    assert result.findings == (), "nothing learned yet: a panel not awake is not judged before solar noon"
+    result, memory = run([(snapshot(t, missing), sun(60.0)) for t in every(15, 4, T0 + timedelta(days=1, hours=3))],
                          memory, site=site)
     [finding] = result.findings
     assert finding.key == "inverter_down:" + SERIALS[4]

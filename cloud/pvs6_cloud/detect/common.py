@@ -131,6 +131,18 @@ class Frame:
     snow_day: str = ""
     replaced: frozenset[str] = field(default_factory=frozenset)
 
+    def sun_climbing(self, longitude: float) -> bool:
+        """Whether the sun is still east of the meridian (before solar noon), in either hemisphere.
+
+        East of the meridian is azimuth 0-180° whether the sun culminates in the south or the north; without a
+        sun azimuth, the mean solar time from the longitude (off by the equation of time, a quarter hour at most).
+        """
+        azimuth = self.enrichment.sun_azimuth_deg
+        if azimuth is not None:
+            return 0.0 < azimuth < 180.0
+        solar_hours = (self.at.hour + self.at.minute / 60.0 + longitude / 15.0) % 24.0
+        return solar_hours < 12.0
+
     def age_min(self, serial: str) -> float | None:
         """Minutes since the inverter's own last measurement, at capture time (None if unknown)."""
         inv = self.present.get(serial)

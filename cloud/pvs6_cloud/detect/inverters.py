@@ -7,7 +7,10 @@ daylight (varserver inverters report in one by one after sunrise) and only while
 
 Where a panel has a learned normal for the sun's position (`normal`), it is down only when it is far below that
 normal too, and never judged where it is often dark anyway (a tree's shadow). While snow slides off (`snow`),
-down verdicts wait.
+down verdicts wait. Where nothing is learned yet (the first days, or a sun position not seen before), a panel that
+has not produced yet today is not judged while the sun climbs: on the first morning a tree's shadow looks exactly
+like a dead panel, and only the normal can tell them apart. A panel dead since the night is then found after
+solar noon instead of an hour after sunrise; a panel that stops during the day is judged at once.
 
 When every panel of a configured circuit is down at once, that is one finding, ``circuit_down`` (a tripped
 breaker), instead of six ``inverter_down`` ones. Without a map (most sites), panels that stop *in the same
@@ -86,8 +89,13 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
                   and len(frame.present) >= 0.5 * len(frame.known))
     clear_min = setting(cfg, "clear_persist_min")
     verdicts: dict[str, bool | None] = {}
+    today = ctx.local_date(frame.at)
+    climbing = frame.sun_climbing(ctx.site.longitude)
     for serial in sorted(frame.known):
-        bad = verdicts[serial] = _panel_bad(frame, serial, ctx, missing_ok)
+        bad = _panel_bad(frame, serial, ctx, missing_ok)
+        if bad and climbing and serial not in frame.normal and not _woke_today(mem, serial, today, ctx):
+            bad = None  # nothing learned here yet: a panel not awake this morning may be behind a shadow
+        verdicts[serial] = bad
         persist(mem["inv"], serial, bad, frame.at, step_min, cfg.dead_persist_min, clear_min)
         if bad:
             inv = frame.present.get(serial)
@@ -106,6 +114,11 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
         if serial not in mem["inv"]:
             del mem["ev"][serial]
     return set(KINDS)
+
+
+def _woke_today(mem: dict[str, Any], serial: str, today: str, ctx: Context) -> bool:
+    last = mem["last_prod"].get(serial)
+    return bool(last) and ctx.local_date(datetime.fromisoformat(last)) == today
 
 
 def _forget_departed(mem: dict[str, Any], known: frozenset[str], replaced: frozenset[str]) -> None:
