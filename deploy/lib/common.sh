@@ -109,7 +109,22 @@ query() {
   "$@" 2>/dev/null
 }
 
-# --- names -----------------------------------------------------------------------------------------------------
+# --- names ----------------------------------------------------------------------------------------------------
 function_name() { printf 'pvs6-%s' "${1//_/-}"; }
 # Secret Manager id of an environment variable name: PVS6_SECRET_HOME -> pvs6-secret-home.
 secret_id() { printf '%s' "$1" | tr 'A-Z_' 'a-z-'; }
+
+# --- look-ups shared by the steps -----------------------------------------------------------------------------
+# Does secret ID have a version? (its value is read into the temp folder, then removed)
+has_version() {
+  local id="$1" current="$WORK/current-secret" status=1
+  query "${GC[@]}" secrets versions access latest --secret="$id" --out-file="$current" >/dev/null && status=0
+  rm -f "$current"
+  return "$status"
+}
+
+# The deployed function's own URL (empty or failing when it is not deployed).
+function_url() {
+  query "${GC[@]}" functions describe "$(function_name "$1")" --region="$REGION" --gen2 \
+    --format='value(serviceConfig.uri)'
+}
