@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py --out demo-output
 
-# shellcheck lints deploy.sh and edge/install.sh; where it cannot be installed those checks skip.
+# shellcheck lints deploy.sh (with the deploy/lib/ files it sources) and edge/install.sh; where it cannot be
+# installed those checks skip.
 shellcheck:
 	@command -v shellcheck >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  { apt-get install -y -qq shellcheck >/dev/null 2>&1 || \
