@@ -13,7 +13,6 @@ larger (a dead panel also makes the array fall below the weather: the two are th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -22,7 +21,7 @@ from pvs6_parse.models import Snapshot
 from .config import DetectionConfig, SiteConfig
 from .enrich import Enrichment
 from .lifecycle import add_loss, open_alerts
-from .loss import PANEL_KINDS, PRODUCTION_KINDS, covered_serials, lost_now, note_day
+from .loss import PANEL_KINDS, PRODUCTION_KINDS, FaultCost, covered_serials, lost_now, note_day
 from .state import SiteState
 from .tariff import site_price_at
 
@@ -145,33 +144,6 @@ def _step_h(mem: dict[str, Any], at: datetime, cap_min: float) -> float:
     if not last:
         return 0.0
     return min(cap_min, (at - datetime.fromisoformat(last)).total_seconds() / 60.0) / 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class FaultCost:
-    """What faults cost in a month, for the summary.
-
-    Attributes
-    ----------
-    month_kwh : float
-        Energy lost to production faults in the month [kWh].
-    year_kwh : float or None
-        Over the 12 months ending with it [kWh]; None until a year of history exists.
-    panels_down : int
-        Panels with an open production alert now (a circuit counts its panels).
-    array_down : bool
-        An alert about the whole array is open now.
-    unmeasured : bool
-        A production alert is open whose cost could not be measured yet.
-    """
-
-    month_kwh: float
-    year_kwh: float | None
-    panels_down: int
-    array_down: bool
-    unmeasured: bool
-    month_value: float | None = None  # what month_kwh was worth, each reading at its own price [currency]
-    year_value: float | None = None  # and year_kwh (None: at the flat price_per_kwh)
 
 
 def fault_cost(state: SiteState, site: SiteConfig, month: str, history_since: date | None) -> FaultCost:

@@ -23,7 +23,7 @@ from .config import ArrayConfig
 from .state import SiteState
 
 if TYPE_CHECKING:
-    from .lifecycle import Finding
+    from .findings import Finding
 
 __all__ = ["SECTION", "circuit_labels", "learn"]
 

@@ -33,7 +33,7 @@ from pvs6_parse.models import Snapshot
 
 from ..config import DetectionConfig, SiteConfig
 from ..enrich import Enrichment
-from ..lifecycle import Finding
+from ..findings import Finding
 from . import array, blind, counters, devices, firmware, inverters, meters, normal, patterns, pvs, snow, weak
 from .common import Context, build_frame
 
