@@ -12,6 +12,7 @@ import pytest
 
 from pvs6_cloud.alert_costs import charge_reading, fault_cost
 from pvs6_cloud.config import DetectionConfig, Tariff, TariffWindow, parse_config
+from pvs6_cloud.detect import detect
 from pvs6_cloud.enrich import Enrichment
 from pvs6_cloud.errors import ConfigError
 from pvs6_cloud.lifecycle import open_alerts
@@ -94,7 +95,9 @@ def _charged_hour(site, local_start: datetime) -> tuple[SiteState, dict]:
         rows=[{"alert_id": "a1", "kind": "inverter_down", "device": "E0004"}])
     for i in range(5):
         snap, enrichment = _reading(local_start.astimezone(UTC) + timedelta(minutes=15 * i))
-        charge_reading(state, snap, enrichment, {}, site, DetectionConfig())
+        reading = detect([(snap, enrichment)], {}, {}, site, DetectionConfig(), snap.captured_at).reading
+        assert reading is not None
+        charge_reading(state, reading, site)
     return state, open_alerts(state)["inverter_down:E0004"]["loss"]
 
 

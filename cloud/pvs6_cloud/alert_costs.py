@@ -2,7 +2,8 @@
 
 Called by `alerting.evaluate_batch` after the lifecycle has judged a reading, so a backlog is charged exactly as
 the same readings arriving one by one. The arithmetic is `pvs6_cloud.loss`; this module only reads the reading
-as the rules see it (`detect.common.build_frame`) and writes the results into the state: the site's normal day and
+as the detector left it (`detect.Detection.reading`: the frame and each panel's learned normal, computed once per
+reading) and writes the results into the state: the site's normal day and
 the energy lost each month in ``state.section("loss")`` (``{"_last": ISO, "day": {...}, "months": {"YYYY-MM":
 kWh}, "values": {"YYYY-MM": money}}``), and each alert's charge through `lifecycle.add_loss`. Each reading's kWh
 are priced at its own local time (`tariff.site_price_at`: a time-of-use peak costs more than noon).
@@ -13,18 +14,17 @@ larger (a dead panel also makes the array fall below the weather: the two are th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pvs6_parse.models import Snapshot
-
-from .config import DetectionConfig, SiteConfig
-from .enrich import Enrichment
+from .config import SiteConfig
 from .lifecycle import add_loss, open_alerts
-from .loss import PANEL_KINDS, PRODUCTION_KINDS, covered_serials, lost_now, note_day
+from .loss import PANEL_KINDS, PRODUCTION_KINDS, FaultCost, covered_serials, lost_now, note_day
 from .state import SiteState
 from .tariff import site_price_at
+
+if TYPE_CHECKING:
+    from .detect.common import Frame
 
 __all__ = ["SECTION", "FaultCost", "charge_reading", "fault_cost"]
 
@@ -34,8 +34,7 @@ BACKDATE_MAX_H = 3.0  # at most this much of a fault before its alert opened is 
 MONTHS_KEPT = 25  # this month and the 24 before it: enough for "the last 12 months" a year from now
 
 
-def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment, detect_memory: dict[str, Any],
-                   site: SiteConfig, config: DetectionConfig) -> bool:
+def charge_reading(state: SiteState, frame: Frame, site: SiteConfig) -> bool:
     """Add one reading to the normal day and to every open production alert; True when the Alerts tab should be
     rewritten to show a new Lost (kWh) figure.
 
@@ -43,16 +42,16 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
     ----------
     state : SiteState
         Sections ``"loss"`` and ``"alerts"`` are updated.
-    snapshot, enrichment : the reading and what the sun and weather allowed.
-    detect_memory : dict
-        The detector's memory (for the list of known panels), read only.
-    site, config : the site and the detection thresholds.
+    frame : Frame
+        The reading as the detector's memory stands after it, its panels' learned normals in ``frame.normal``
+        (`detect.Detection.reading`).
+    site : SiteConfig
+        Circuits, time zone and prices.
     """
-    from .detect.common import GAP_CAP_MIN, Context, build_frame
-    from .detect.devices import known_serials
+    # Here, not at the top: the monthly job reads `fault_cost` and need not load the rules.
+    from .detect.common import GAP_CAP_MIN
 
-    ctx = Context(site, config)
-    frame = build_frame(snapshot, enrichment, known_serials(dict(detect_memory.get("devices") or {}), ctx), ctx)
+    enrichment = frame.enrichment
     mem = state.section(SECTION)
     step_h = _step_h(mem, frame.at, GAP_CAP_MIN)
     if step_h <= 0:
@@ -61,7 +60,7 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
         array_kw = enrichment.expected_kw if enrichment.expected_kw is not None else enrichment.clearsky_kw
         note_day(mem.setdefault("day", {}), frame.at.astimezone(site.tz).date(), frame.reference_kw, array_kw,
                  step_h)
-    own_kw = _own_normals(frame, detect_memory, config.dead_ratio)
+    own_kw = _own_normals(frame)
     price = site_price_at(site, frame.at)
     rewrite = False
     panel_kwh, array_kwh = 0.0, 0.0  # this reading's loss, panels added up and the array's
@@ -95,18 +94,13 @@ def charge_reading(state: SiteState, snapshot: Snapshot, enrichment: Enrichment,
     return rewrite
 
 
-def _own_normals(frame: Any, detect_memory: dict[str, Any], dead_ratio: float) -> dict[str, float]:
+def _own_normals(frame: Frame) -> dict[str, float]:
     """Each panel's normal power now by its learned share [kW], scaled by the *other* panels' output.
 
     `detect.normal` scales a share by the mean of all panels, which a dead panel drags down (by a twelfth on a
     12-panel roof); the mean of the others does not.
     """
-    from .detect.normal import expectations
-
-    learned = detect_memory.get("normal")
-    if not learned:
-        return {}
-    normals = expectations(frame, dict(learned), dead_ratio)
+    normals = frame.normal
     if not normals:
         return {}
     n = len(frame.known)
@@ -145,33 +139,6 @@ def _step_h(mem: dict[str, Any], at: datetime, cap_min: float) -> float:
     if not last:
         return 0.0
     return min(cap_min, (at - datetime.fromisoformat(last)).total_seconds() / 60.0) / 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class FaultCost:
-    """What faults cost in a month, for the summary.
-
-    Attributes
-    ----------
-    month_kwh : float
-        Energy lost to production faults in the month [kWh].
-    year_kwh : float or None
-        Over the 12 months ending with it [kWh]; None until a year of history exists.
-    panels_down : int
-        Panels with an open production alert now (a circuit counts its panels).
-    array_down : bool
-        An alert about the whole array is open now.
-    unmeasured : bool
-        A production alert is open whose cost could not be measured yet.
-    """
-
-    month_kwh: float
-    year_kwh: float | None
-    panels_down: int
-    array_down: bool
-    unmeasured: bool
-    month_value: float | None = None  # what month_kwh was worth, each reading at its own price [currency]
-    year_value: float | None = None  # and year_kwh (None: at the flat price_per_kwh)
 
 
 def fault_cost(state: SiteState, site: SiteConfig, month: str, history_since: date | None) -> FaultCost:

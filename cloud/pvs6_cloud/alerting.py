@@ -76,7 +76,8 @@ def evaluate_batch(
         learn(state, detection.findings, pair[0].captured_at)  # panels that went down together: a circuit
         current = advance(state, detection.findings, evaluated_kinds=detection.evaluated_kinds,
                           at=pair[0].captured_at, events=events)
-        costs_moved |= charge_reading(state, pair[0], pair[1], memory, site, config.detection)
+        if detection.reading is not None:  # always, for one reading: its frame and normals, as the rules left them
+            costs_moved |= charge_reading(state, detection.reading, site)
         remember(state.section("evidence"), pair[0], pair[1].sun_elevation_deg)
     if detection is None:  # a heartbeat without readings judges nothing
         detection = detect([], edge_status, memory, site, config.detection, now)

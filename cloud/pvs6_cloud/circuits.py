@@ -20,24 +20,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .config import ArrayConfig
+from .sink._sheets_cells import col_letters
 from .state import SiteState
 
 if TYPE_CHECKING:
-    from .lifecycle import Finding
+    from .findings import Finding
 
 __all__ = ["SECTION", "circuit_labels", "learn"]
 
 SECTION = "circuits"
-
-
-def _letters(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    out = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 def learn(state: SiteState, findings: Iterable[Finding], at: datetime) -> bool:
@@ -74,7 +65,8 @@ def learn(state: SiteState, findings: Iterable[Finding], at: datetime) -> bool:
             keep["times"] += 1
         else:
             used = {c["name"] for c in learned}
-            keep = {"name": next(_letters(i) for i in range(len(learned) + 1) if _letters(i) not in used),
+            # Lettered like spreadsheet columns: A to Z, then AA.
+            keep = {"name": next(col_letters(i) for i in range(len(learned) + 1) if col_letters(i) not in used),
                     "serials": serials, "first": at.isoformat(), "times": 1}
             learned.append(keep)
         keep.update(since=since, last=at.isoformat())

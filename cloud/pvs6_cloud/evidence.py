@@ -24,10 +24,11 @@ from pvs6_parse.localtime import local_time_text
 from pvs6_parse.models import Snapshot
 
 from .layout import panel_key
+from .loss import PANEL_KINDS, covered_serials, kwh_words
 
 if TYPE_CHECKING:
     from .config import SiteConfig
-    from .lifecycle import Finding
+    from .findings import Finding
 
 __all__ = ["HEADER", "EvidenceRow", "attachment", "claim_paragraph", "evidence_csv", "evidence_for", "remember",
            "rows_from_buffer", "rows_from_tabs"]
@@ -164,9 +165,6 @@ def attachment(mem: Mapping[str, Any], focus: Sequence[str], started: datetime, 
 def evidence_for(mem: Mapping[str, Any], opened: Sequence[Finding], site: SiteConfig,
                  now: datetime) -> tuple[dict[str, bytes], dict[str, str]]:
     """Attachments and claim paragraphs (by finding key) for the panel and circuit alerts that just opened."""
-    from .loss import PANEL_KINDS, covered_serials
-    from .notify.costs import kwh_words
-
     files: dict[str, bytes] = {}
     claims: dict[str, str] = {}
     for finding in opened:

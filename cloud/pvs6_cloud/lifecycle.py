@@ -1,8 +1,9 @@
 """Alert lifecycle: a finding opens an alert once, reminds at most once a day, and resolves when it clears.
 
-Detection (and the watchdog) produce `Finding` objects: "this is wrong right now". This module turns the stream of
-findings into the events a person should hear about, keeps the ``Alerts`` tab, and queues ONE email per call for
-everything that opened, reminded or resolved together, so a tripped breaker (six panels down at once) is one mail.
+Detection (and the watchdog) produce `Finding` objects (`pvs6_cloud.findings`): "this is wrong right now". This
+module turns the stream of findings into the events a person should hear about, keeps the ``Alerts`` tab, and
+queues ONE email per call for everything that opened, reminded or resolved together, so a tripped breaker (six
+panels down at once) is one mail.
 
 Every time in the tab is a *data* time, so a backlog (a Pi back from an outage, a replayed archive) tells the
 same story as live uploads: ``started`` (the problem began: the rule's evidence), ``opened`` (the reading that
@@ -32,7 +33,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .config import SiteConfig
+from .evidence import evidence_for
+from .findings import KIND_TITLES, Finding, ResolvedAlert
 from .loss import Loss, add_reading, estimate
+from .notify.compose import compose_alert_mail
+from .notify.queue import queue_mail
 from .state import SiteState
 
 __all__ = ["SECTION", "Finding", "LifecycleChange", "ResolvedAlert", "Round", "add_loss", "advance", "alerts_rows",
@@ -43,64 +48,6 @@ log = logging.getLogger(__name__)
 SECTION = "alerts"
 ROWS_KEPT = 5000  # about a lifetime of alerts for one home; the oldest resolved ones go first
 MESSAGE_CHARS = 400
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem a rule sees now.
-
-    Attributes
-    ----------
-    kind : str
-        Stable id of the rule, e.g. ``"inverter_down"``, ``"edge_silent"``, ``"pvs_unreachable"``.
-    device : str
-        Serial, or ``""`` for site-wide.
-    summary : str
-        One line in plain words ("Panel E00123456789 (circuit 1, panel 3) stopped producing").
-    details : str
-        The evidence: numbers and local times.
-    advice : str
-        What to do ("call your installer; microinverters are under warranty").
-    evidence : mapping
-        Machine-readable evidence (JSON-ready); ``evidence["chart"]`` holds the day's per-panel series for the
-        email's chart when the rule has it; ``evidence["quiet_resolve"]`` = True: its resolution is recorded in
-        the tab but mailed to nobody, and it never reminds (informative events such as a new device).
-    at, started_at : datetime or None
-        Set by the lifecycle when the alert opens: the reading that raised it and when the problem began
-        [aware]; rules leave them None.
-    loss : Loss or None
-        Set by the lifecycle for the mail: what a production alert has cost so far; rules leave it None.
-    """
-
-    kind: str
-    device: str
-    summary: str
-    details: str
-    advice: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    at: datetime | None = None
-    started_at: datetime | None = None
-    loss: Loss | None = None
-
-    @property
-    def key(self) -> str:
-        """Identity of the alert this finding belongs to."""
-        return f"{self.kind}:{self.device}"
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedAlert:
-    """An alert that cleared: what it was, and the data times it opened and cleared (and began, when known)."""
-
-    key: str
-    kind: str
-    device: str
-    summary: str
-    opened_at: datetime
-    alert_id: str
-    resolved_at: datetime | None = None  # None: now
-    started_at: datetime | None = None
-    loss: Loss | None = None  # what it cost while open (production alerts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,10 +199,6 @@ def conclude(state: SiteState, events: Round, current: Mapping[str, Finding], *,
     reminder_hours : float
         Minimum time between two mails about the same open alert [h].
     """
-    from .evidence import evidence_for
-    from .notify.compose import compose_alert_mail
-    from .notify.queue import queue_mail
-
     mem = _memory(state)
     open_alerts: dict[str, dict[str, Any]] = mem["open"]
     fresh = {f.key for f in events.opened}
@@ -356,8 +299,6 @@ def alerts_rows(state: SiteState, site: SiteConfig) -> list[dict[str, Any]]:
 
     The Kind column is the alert's title in words ("Panel stopped producing"), as the email heads it.
     """
-    from .notify.compose import KIND_TITLES
-
     tz = site.tz
 
     def local(text: Any) -> datetime | None:

@@ -16,6 +16,9 @@ The rate per day is the share lost over the fault (lost / what it should have ma
 it should make: the median panel's (or the weather expectation's) mean over the last complete days. Until one
 complete day has been seen there is no rate ("not measurable yet"); a cloudy week makes it rough, and so does a
 panel whose peers differ from it (shade, another roof face).
+
+Also here, below every stage that uses them: a month's `FaultCost` (worked out by `alert_costs`, told by the
+summary) and the words for an amount (`kwh_words`, `money`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .detect.common import Frame
-
-__all__ = ["PANEL_KINDS", "PRODUCTION_KINDS", "Loss", "add_reading", "covered_serials", "estimate", "lost_now", "money",
-           "note_day", "typical_day_kwh"]
+__all__ = ["PANEL_KINDS", "PRODUCTION_KINDS", "FaultCost", "Loss", "add_reading", "covered_serials", "estimate",
+           "kwh_words", "lost_now", "money", "note_day", "typical_day_kwh"]
 
 PANEL_KINDS = frozenset({"inverter_down", "inverter_weak", "inverter_intermittent", "circuit_down"})
 ARRAY_KINDS = frozenset({"array_down", "below_expected"})
@@ -70,6 +70,50 @@ class Loss:
         return self.lost_value / self.lost_kwh
 
 
+@dataclass(frozen=True, slots=True)
+class FaultCost:
+    """What faults cost in a month, for the summary.
+
+    Attributes
+    ----------
+    month_kwh : float
+        Energy lost to production faults in the month [kWh].
+    year_kwh : float or None
+        Over the 12 months ending with it [kWh]; None until a year of history exists.
+    panels_down : int
+        Panels with an open production alert now (a circuit counts its panels).
+    array_down : bool
+        An alert about the whole array is open now.
+    unmeasured : bool
+        A production alert is open whose cost could not be measured yet.
+    """
+
+    month_kwh: float
+    year_kwh: float | None
+    panels_down: int
+    array_down: bool
+    unmeasured: bool
+    month_value: float | None = None  # what month_kwh was worth, each reading at its own price [currency]
+    year_value: float | None = None  # and year_kwh (None: at the flat price_per_kwh)
+
+
+class _Reading(Protocol):
+    """What `lost_now` reads of one reading. The rules' `detect.common.Frame` is one; named by its shape, so this
+    arithmetic stays below the rules that use it."""
+
+    @property
+    def reference_kw(self) -> float | None: ...
+
+    @property
+    def power_kw(self) -> Mapping[str, float]: ...
+
+    @property
+    def elevation_deg(self) -> float | None: ...
+
+    @property
+    def enrichment(self) -> Any: ...  # an `enrich.Enrichment`: expected_kw, expected_source, clearsky_kw
+
+
 def covered_serials(kind: str, device: str, circuits: Mapping[str, Sequence[str]]) -> list[str]:
     """The panels an alert is about: its own serial, or its circuit's (configured by name, or learned: "a,b,c")."""
     if kind == "circuit_down":
@@ -77,7 +121,7 @@ def covered_serials(kind: str, device: str, circuits: Mapping[str, Sequence[str]
     return [device] if device else []
 
 
-def lost_now(kind: str, serials: Sequence[str], frame: Frame,
+def lost_now(kind: str, serials: Sequence[str], frame: _Reading,
              own_kw: Mapping[str, float] | None = None) -> tuple[float, float, bool] | None:
     """Lost and normal power at one reading [kW], and whether it rests on clear sky; None when unmeasurable.
 
@@ -88,7 +132,7 @@ def lost_now(kind: str, serials: Sequence[str], frame: Frame,
     serials : sequence of str
         The panels the alert covers (one for a panel, the circuit's for a circuit; ignored for the array).
     frame : Frame
-        The reading as the rules saw it.
+        The reading as the rules saw it (`detect.common.Frame`).
     own_kw : mapping of str to float, optional
         What each panel normally makes now by its own learned normal [kW] (`detect.normal`); a panel without
         one is measured against its peers.
@@ -171,3 +215,8 @@ def estimate(record: Mapping[str, Any] | None, memory: Mapping[str, Any], kind: 
 def money(kwh: float, price_per_kwh: float, currency: str) -> str:
     """"$0.63": an energy's worth at a price (the site's flat one, or the mean its kWh were charged at)."""
     return f"{currency}{kwh * price_per_kwh:,.2f}"
+
+
+def kwh_words(kwh: float) -> str:
+    """"1.6 kWh", "86 kWh": one decimal only where it matters."""
+    return f"{kwh:.1f} kWh" if kwh < 10 else f"{kwh:,.0f} kWh"

@@ -33,9 +33,9 @@ from pvs6_parse.models import Snapshot
 
 from ..config import DetectionConfig, SiteConfig
 from ..enrich import Enrichment
-from ..lifecycle import Finding
+from ..findings import Finding
 from . import array, blind, counters, devices, firmware, inverters, meters, normal, patterns, pvs, snow, weak
-from .common import Context, build_frame
+from .common import Context, Frame, build_frame
 
 __all__ = ["ALL_KINDS", "Detection", "detect"]
 
@@ -45,14 +45,35 @@ ALL_KINDS = (*inverters.KINDS, *patterns.KINDS, *weak.KINDS, *array.KINDS, *coun
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """What the rules see now, and which kinds they could judge this time."""
+    """What the rules see now, which kinds they could judge this time, and the last reading as they left it.
+
+    ``reading`` is the last reading's frame as the memory stands after the rules took it in, each panel's learned
+    normal in ``reading.normal``: what `alert_costs.charge_reading` measures losses by, so the normals are worked
+    out once per reading (None when the batch had no reading).
+    """
 
     findings: tuple[Finding, ...]
     evaluated_kinds: frozenset[str]
+    reading: Frame | None = None
 
 
 def _section(memory: dict[str, Any], name: str) -> dict[str, Any]:
     return memory.setdefault(name, {})
+
+
+def _settled(frame: Frame, memory: dict[str, Any], ctx: Context, relearned: bool) -> Frame:
+    """The reading as the memory stands after the rules took it in.
+
+    Nearly always the frame the rules judged. Only a reading that forgot a panel long unseen (`devices`) or
+    learned yesterday (`normal`, the first reading of a day) is seen again, with the panels and the learned
+    table as they are now: what the loss of that reading has always been measured against.
+    """
+    known = devices.known_serials(_section(memory, "devices"), ctx)
+    if not relearned and known | set(frame.present) == frame.known:
+        return frame
+    again = build_frame(frame.snapshot, frame.enrichment, known, ctx)
+    return replace(again, normal=normal.expectations(again, _section(memory, "normal"), ctx.config.dead_ratio),
+                   snow_hold=frame.snow_hold, snow_day=frame.snow_day)
 
 
 def _alerted_panels(memory: dict[str, Any]) -> set[str]:
@@ -93,6 +114,8 @@ def detect(
     """
     ctx = Context(site, config)
     judged: set[str] = set()
+    reading: Frame | None = None
+    relearned = False
     for snapshot, enrichment in sorted(pairs, key=lambda p: p[0].captured_at):
         dev_mem = _section(memory, "devices")
         known = devices.known_serials(dev_mem, ctx)
@@ -106,13 +129,14 @@ def detect(
         judged |= inverters.step(frame, _section(memory, "inverters"), ctx)
         judged |= patterns.step(frame, _section(memory, "patterns"), ctx)
         judged |= weak.step(frame, _section(memory, "weak"), ctx)
-        normal.step(frame, learned, ctx, _alerted_panels(memory), holding, normals)
+        relearned = normal.step(frame, learned, ctx, _alerted_panels(memory), holding, normals)
         judged |= array.step(frame, _section(memory, "array"), ctx)
         judged |= counters.step(frame, _section(memory, "counters"), ctx)
         judged |= pvs.step(frame, _section(memory, "pvs"), ctx)
         judged |= meters.step(frame, _section(memory, "meters"), ctx)
         judged |= blind.step(frame, _section(memory, "blind"), ctx)
         judged |= firmware.step(frame, _section(memory, "firmware"), ctx)
+        reading = frame
 
     dev_mem = _section(memory, "devices")
 
@@ -132,4 +156,5 @@ def detect(
     found += firmware.findings(_section(memory, "firmware"), ctx)
     last = _section(memory, "inverters").get("_last")
     found = patterns.absorb(found, datetime.fromisoformat(last) if last else None)
-    return Detection(tuple(found), frozenset(judged))
+    settled = _settled(reading, memory, ctx, relearned) if reading is not None else None
+    return Detection(tuple(found), frozenset(judged), settled)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from ..lifecycle import Finding
+from ..findings import Finding
 from .common import Context, Frame, judged_step, persist, setting, weather_expected_kw
 
 __all__ = ["KINDS", "findings", "step"]

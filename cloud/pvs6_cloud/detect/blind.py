@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..lifecycle import Finding
+from ..findings import Finding
 from .common import Context, Frame, judged_step, persist, setting
 
 __all__ = ["KINDS", "findings", "step"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..lifecycle import Finding
+from ..findings import Finding
 from .common import Context, Frame, setting
 
 __all__ = ["KINDS", "chart_for", "findings", "known_serials", "replaced", "step"]

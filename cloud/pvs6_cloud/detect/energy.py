@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..lifecycle import Finding
+from ..findings import Finding
 from .common import Context, Frame
 
 __all__ = ["CLEAR_DAYS", "CLEAR_RATIO", "KINDS", "MIN_DAY_KWH", "OPEN_DAYS", "OPEN_RATIO", "findings", "step"]

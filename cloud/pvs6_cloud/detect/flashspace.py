@@ -26,7 +26,7 @@ import math
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..lifecycle import Finding
+from ..findings import Finding
 from .common import Context, Frame
 
 __all__ = ["HORIZON_DAYS", "KINDS", "findings", "slope_per_day", "step"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..lifecycle import Finding
+from ..findings import Finding
 from .common import Context, Frame
 
 __all__ = ["HIGH_PCT", "HORIZON_DAYS", "KINDS", "findings", "step", "wear_out"]

@@ -182,8 +182,11 @@ def down_verdict(peer: bool | None, power_kw: float, own: Normal | None) -> bool
 
 
 def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str], hold: bool,
-         normals: Mapping[str, Normal]) -> None:
+         normals: Mapping[str, Normal]) -> bool:
     """Add a sunny reading to today's observations; learn yesterday's when a new day starts.
+
+    Returns True when yesterday was learned now: the learned table changed, so this reading's `expectations`
+    would come out differently after this step than before it.
 
     Parameters
     ----------
@@ -203,9 +206,10 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
     mem = _memory(mem)
     today = ctx.local_date(frame.at)
     buf = mem["today"]
+    learned = False
     if buf.get("date") != today:
         if buf.get("date"):
-            _commit(mem, buf)
+            learned = _commit(mem, buf)
         buf = mem["today"] = {"date": today, "last": "", "obs": {}, "good": {}, "own": {}, "excl": []}
     last = buf["last"]
     buf["last"] = frame.at.isoformat()
@@ -215,13 +219,13 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
     key = _bin(frame)
     ref = frame.reference_kw
     if hold or not frame.daylight or key is None or ref is None or step_min <= 0:
-        return
+        return learned
     clear_kw = frame.clearsky_panel_kw(ctx)
     if clear_kw <= 0 or ref < setting(ctx.config, "sunny_ratio") * clear_kw:
-        return
+        return learned
     base = _base_kw(frame, ctx.config.dead_ratio)
     if base <= 0:
-        return
+        return learned
     row = buf["obs"].setdefault(_season(frame.at) + key, {})
     for serial in frame.known:
         power = frame.power_kw.get(serial, 0.0)
@@ -239,6 +243,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
             pair = buf["own"].setdefault(serial, [0.0, 0.0])
             pair[0] = round(pair[0] + power * step_min, 5)
             pair[1] = round(pair[1] + own.expected_kw * step_min, 5)
+    return learned
 
 
 def _ordinary(buf: dict[str, Any], serial: str) -> bool:
@@ -248,11 +253,12 @@ def _ordinary(buf: dict[str, Any], serial: str) -> bool:
     return normal <= 0 or made >= (1.0 - DAY_DEPARTURE) * normal
 
 
-def _commit(mem: dict[str, Any], buf: dict[str, Any]) -> None:
-    """Fold one finished day into the learned table, for the panels whose day was ordinary."""
+def _commit(mem: dict[str, Any], buf: dict[str, Any]) -> bool:
+    """Fold one finished day into the learned table, for the panels whose day was ordinary; False when none was
+    (the table is as it was)."""
     ordinary = {s for row in buf["obs"].values() for s in row if _ordinary(buf, s)}
     if not ordinary:
-        return
+        return False
     bins: dict[str, list[int]] = mem["bins"]
     for key, row in buf["obs"].items():
         for serial, (share_min, dark_min, minutes) in row.items():
@@ -267,6 +273,7 @@ def _commit(mem: dict[str, Any], buf: dict[str, Any]) -> None:
             dark = (cells[i + 1] / 100.0 * weight + dark_min) / new_weight
             cells[i:i + 3] = [round(share * 1000), round(dark * 100), round(new_weight)]
     _bound(mem)
+    return True
 
 
 def _bound(mem: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pvs6_parse.models import MAX_UPTIME_S
 
-from ..lifecycle import Finding
+from ..findings import Finding
 from . import flashspace, flashwear
 from .common import Context, Frame, setting
 

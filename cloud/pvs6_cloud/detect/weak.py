@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ..lifecycle import Finding
+from ..findings import Finding
 from . import clearday
 from .common import Context, Frame, judged_step, setting
 from .normal import MAX_DARK_FRACTION

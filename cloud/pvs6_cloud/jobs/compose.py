@@ -18,7 +18,7 @@ from ..notify.compose import duration_words, local_time
 from ..notify.costs import month_cost_sentences
 from ..notify.transport import OutgoingMail
 from .charts import daily_production_png, panel_energy_png
-from .monthly import MonthSummary
+from .summary import MonthSummary
 from .window import parse_month, previous_month, same_month_last_year
 
 __all__ = ["compose_summary_mail", "summary_lines"]

@@ -1,7 +1,7 @@
 """The monthly summary: the month's numbers from the Daily tab, compared with last month and last year.
 
 The user wants no dashboard, so this email is the view most owners will ever see, and its arrival is itself
-the proof that the monitor lives. `summarize_month` is pure (records in, `MonthSummary` out);
+the proof that the monitor lives. `summarize_month` is pure (records in, `MonthSummary` out: `jobs.summary`);
 `run_monthly_summary` reads the tabs, writes the ``Monthly`` row, queues the mail in the site state (so an SMTP
 outage delays it but never loses it) and remembers the month as sent, so it never goes out twice.
 
@@ -14,17 +14,21 @@ from __future__ import annotations
 import logging
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..alert_costs import FaultCost, fault_cost
+from ..alert_costs import fault_cost
 from ..config import CloudConfig, SiteConfig
 from ..layout import Cell, panel_key
+from ..loss import FaultCost
+from ..notify.queue import deliver_pending, pending_count, queue_mail
 from ..rows import panels as panel_columns
 from ..sink import Panels, SheetWrite, Sink
 from ..state import SiteState
+from .compose import compose_summary_mail
 from .daily import run_daily_rollup
+from .summary import MonitorHealth, MonthSummary, PanelEnergy, rounded
 from .watchdog import SECTION as WATCHDOG_SECTION
 from .window import month_days, month_of, parse_month, previous_month, same_month_last_year
 
@@ -34,103 +38,6 @@ __all__ = ["MonitorHealth", "MonthSummary", "SummaryResult", "first_site_day", "
 log = logging.getLogger(__name__)
 
 SECTION = "jobs"
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorHealth:
-    """How the monitor itself did in the month.
-
-    Attributes
-    ----------
-    uptime : float or None
-        Share of active hours the Pi and the PVS6 delivered [fraction]; None when the watchdog kept no tally.
-    write_failures, mail_failures : int or None
-        Failed sheet writes and mail deliveries recorded for the month; None when nothing recorded them.
-    mail_pending : int
-        Mails waiting in the queue now.
-    mail_failing_since : str
-        ISO time the mail path started failing, or "".
-    """
-
-    uptime: float | None = None
-    write_failures: int | None = None
-    mail_failures: int | None = None
-    mail_pending: int = 0
-    mail_failing_since: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PanelEnergy:
-    """One panel's month: label, energy [kWh], and whether it is weak against the median."""
-
-    serial: str
-    label: str
-    kwh: float | None
-    weak: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class MonthSummary:
-    """Everything the monthly email says. Energies [kWh]; ratios and changes as fractions (0.08 = 8 %)."""
-
-    month: str
-    site_name: str
-    production_kwh: float | None
-    consumption_kwh: float | None
-    import_kwh: float | None
-    export_kwh: float | None
-    expected_kwh: float | None
-    self_consumption: float | None
-    performance_ratio: float | None
-    last_month_kwh: float | None
-    last_year_kwh: float | None
-    savings: float | None
-    currency: str
-    price_per_kwh: float
-    days: tuple[tuple[date, float | None, float | None], ...]
-    panels: tuple[PanelEnergy, ...]
-    alerts: tuple[Mapping[str, Any], ...]
-    completeness: float
-    days_with_data: int
-    health: MonitorHealth = field(default_factory=MonitorHealth)
-    sheet_url: str = ""
-    faults: FaultCost | None = None  # what production faults cost (None: not known to this summary)
-    monitoring_began: date | None = None  # the first reading's day, when it fell inside this month after its 1st
-    days_counted: int | None = None  # days of the month from the first reading on (None: all of them)
-
-    @property
-    def vs_last_month(self) -> float | None:
-        """Change in production against the month before [fraction]."""
-        return _change(self.production_kwh, self.last_month_kwh)
-
-    @property
-    def vs_last_year(self) -> float | None:
-        """Change in production against the same month a year before [fraction]."""
-        return _change(self.production_kwh, self.last_year_kwh)
-
-    @property
-    def weak_panels(self) -> tuple[PanelEnergy, ...]:
-        """Panels well below their peers this month."""
-        return tuple(p for p in self.panels if p.weak)
-
-    def monthly_record(self) -> dict[str, Cell]:
-        """The ``Monthly`` tab row."""
-        return {
-            "month": self.month,
-            "production_kwh": _round(self.production_kwh),
-            "consumption_kwh": _round(self.consumption_kwh),
-            "import_kwh": _round(self.import_kwh),
-            "export_kwh": _round(self.export_kwh),
-            "self_consumption_pct": _round(self.self_consumption, 4),
-            "expected_kwh": _round(self.expected_kwh),
-            "performance_ratio": _round(self.performance_ratio, 4),
-            "vs_last_month_pct": _round(self.vs_last_month, 4),
-            "vs_last_year_pct": _round(self.vs_last_year, 4),
-            "savings": _round(self.savings, 2),
-            "alerts": len(self.alerts),
-            "completeness_pct": round(self.completeness, 4),
-            "monitor_uptime_pct": _round(self.health.uptime, 4),
-        }
 
 
 @dataclass(slots=True)
@@ -148,17 +55,7 @@ class SummaryResult:
         """The JSON an entry point returns."""
         s = self.summary
         return {"site": self.site, "month": self.month, "queued": self.queued, "already_sent": self.already_sent,
-                "mail_sent": self.mail_sent, "production_kwh": _round(s.production_kwh) if s else None}
-
-
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _change(now: float | None, before: float | None) -> float | None:
-    if now is None or not before or before <= 0:
-        return None
-    return now / before - 1.0
+                "mail_sent": self.mail_sent, "production_kwh": rounded(s.production_kwh) if s else None}
 
 
 def _num(value: Any) -> float | None:
@@ -367,9 +264,6 @@ def run_monthly_summary(
     SinkUnavailable
         The sheet could not be read or written (nothing was queued; the next run retries).
     """
-    from ..notify.queue import deliver_pending, pending_count, queue_mail
-    from .compose import compose_summary_mail
-
     today = now.astimezone(site.tz).date()
     month = month or previous_month(month_of(today))
     parse_month(month)

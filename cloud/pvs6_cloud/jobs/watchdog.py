@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import DetectionConfig, SiteConfig
-from ..lifecycle import Finding, alerts_rows, apply_findings, stamp_emailed
+from ..findings import Finding
+from ..lifecycle import alerts_rows, apply_findings, stamp_emailed
 from ..rows import panels as panel_columns
 from ..sink import SheetWrite, Sink
 from ..state import SiteState

@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..config import SiteConfig
+from ..findings import KIND_TITLES
 from .costs import cost_words, resolved_cost_words
 from .transport import OutgoingMail
 
 if TYPE_CHECKING:
-    from ..lifecycle import Finding, ResolvedAlert
+    from ..findings import Finding, ResolvedAlert
 
 __all__ = ["KIND_TITLES", "chart_title", "compose_alert_mail", "duration_words", "local_time"]
 
@@ -29,29 +30,6 @@ MAX_CHARTS = 4
 # An event whose reading is older than this when the mail is written happened while the Pi could not send:
 # the mail says so, and gives its day and time, instead of reading like news of the moment.
 LATE_AFTER = timedelta(minutes=60)
-KIND_TITLES = {
-    "inverter_down": "Panel stopped producing",
-    "inverter_weak": "Panel producing less than its neighbours",
-    "inverter_intermittent": "Panel keeps dropping out",
-    "inverter_missing": "Panel no longer reported",
-    "counter_stuck": "Panel's energy counter stopped",
-    "device_new": "New device appeared",
-    "circuit_down": "A whole circuit produces nothing",
-    "array_down": "The whole array produces nothing",
-    "below_expected": "Production far below what the weather allowed",
-    "pvs_comm_errors": "Monitor reports many communication errors",
-    "pvs_reboots": "Monitor keeps restarting",
-    "pvs_flash_low": "Monitor storage nearly full",
-    "pvs_flash_filling": "Monitor storage filling up",
-    "pvs_flash_wear": "Monitor's memory chip wearing out",
-    "pvs_unreachable": "Monitor not answering the Raspberry Pi",
-    "meter_reversed": "Production meter reads backwards",
-    "meter_impossible": "Impossible meter reading",
-    "energy_mismatch": "Panels and production meter disagree",
-    "edge_silent": "Raspberry Pi has gone silent",
-    "monitor_blind": "Monitor has lost sight of the panels",
-    "firmware_changed": "Monitor's firmware was updated",
-}
 
 
 def local_time(at: datetime, site: SiteConfig, *, with_day: bool = True) -> str:

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..config import SiteConfig
-from ..loss import Loss, money
+from ..loss import FaultCost, Loss, kwh_words, money
 
-if TYPE_CHECKING:
-    from ..alert_costs import FaultCost
-
-__all__ = ["cost_words", "kwh_words", "month_cost_sentences", "resolved_cost_words"]
+__all__ = ["cost_words", "month_cost_sentences", "resolved_cost_words"]
 
 NEGLIGIBLE_KWH = 0.05  # less than this lost is not worth a sentence [kWh]
-
-
-def kwh_words(kwh: float) -> str:
-    """"1.6 kWh", "86 kWh": one decimal only where it matters."""
-    return f"{kwh:.1f} kWh" if kwh < 10 else f"{kwh:,.0f} kWh"
 
 
 def _currency(value: float, site: SiteConfig) -> str:
