@@ -6,8 +6,9 @@ with ``timezone=GMT`` so every time label is UTC, and for a whole site-local day
 cover it, trimmed to the local day), because the Daily tab and the refill work per local day.
 
 Time semantics (Open-Meteo's): radiation variables are the mean over the hour *before* the label
-(``shortwave_radiation`` at 14:00 is the 13:00-14:00 mean); ``cloud_cover`` and ``temperature_2m`` are
-instantaneous at the label. `WeatherDay.sample` interpolates each kind accordingly.
+(``shortwave_radiation`` at 14:00 is the 13:00-14:00 mean); ``snowfall`` is the sum over that hour;
+``cloud_cover``, ``temperature_2m`` and ``snow_depth`` are instantaneous at the label. `WeatherDay.sample`
+interpolates each kind accordingly (a sum is not interpolated: an instant gets the hour it falls in).
 
 Caching: a fetched day lives in a per-process cache and, for today and yesterday only (to keep the sheet's
 ``_state`` small), in the ``memory`` dict the pipeline persists, so a cold function start does not refetch.
@@ -56,6 +57,13 @@ VARIABLE_MAP: Mapping[str, str] = {
     "diffuse_radiation": "dhi_w_m2",
     "global_tilted_irradiance": "poa_w_m2",
     "temperature_2m": "air_temp_c",
+    # Snow, for the snow hold (`detect.snow`). Open-Meteo's "Hourly Parameter Definition" (forecast API,
+    # https://open-meteo.com/en/docs; the historical API at /en/docs/historical-weather-api has the same two):
+    # ``snowfall`` is "Preceding hour sum", cm, "Snowfall amount of the preceding hour in centimeters";
+    # ``snow_depth`` is "Instant", meters, "Snow depth on the ground". A model without a variable answers it as
+    # nulls; those stay unknown, and the detector then goes by the readings alone.
+    "snowfall": "snowfall_cm",
+    "snow_depth": "snow_depth_m",
 }
 # Units Open-Meteo uses for them by default; anything else is refused per variable (never silently mis-scaled).
 _UNITS: Mapping[str, tuple[str, ...]] = {
@@ -65,8 +73,15 @@ _UNITS: Mapping[str, tuple[str, ...]] = {
     "diffuse_radiation": ("W/m²", "W/m2", "W/m^2"),
     "global_tilted_irradiance": ("W/m²", "W/m2", "W/m^2"),
     "temperature_2m": ("°C", "C", "degC"),
+    "snowfall": ("cm",),
+    "snow_depth": ("m",),
 }
 HOUR_MEAN_FIELDS = frozenset({"ghi_w_m2", "dni_w_m2", "dhi_w_m2", "poa_w_m2"})
+HOUR_SUM_FIELDS = frozenset({"snowfall_cm"})
+# Variables some models or answers lack without anything being wrong: their absence is not worth a warning.
+OPTIONAL_FIELDS = frozenset({"snowfall_cm", "snow_depth_m"})
+# Decimals kept in the persisted memory (0.1 unless said): snow depth is in metres, a centimetre must survive.
+_MEMORY_DIGITS: Mapping[str, int] = {"snowfall_cm": 2, "snow_depth_m": 3}
 FIELDS = tuple(VARIABLE_MAP.values())
 
 SOURCE_FORECAST = "forecast"
@@ -129,7 +144,8 @@ class WeatherDay:
 
     ``values[field][i]`` belongs to the label ``start + i hours`` [UTC]; labels run from the local midnight that
     starts the day to one hour past the one that ends it, so every instant of the day has hour means around it.
-    Values are in Open-Meteo's units: % for cloud cover, W/m^2 for irradiance, °C for air temperature.
+    Values are in Open-Meteo's units: % for cloud cover, W/m^2 for irradiance, °C for air temperature, cm for
+    snowfall (the hour's sum), m for snow depth.
     """
 
     day: date
@@ -152,24 +168,29 @@ class WeatherDay:
         """Each field at each instant: hour means centred on their hour, instantaneous values on their label.
 
         Linear between the two neighbouring values; the nearer one alone when the other is missing (within half
-        an hour); None when neither is there or the instant is outside the day.
+        an hour); None when neither is there or the instant is outside the day. An hour's sum (snowfall) is not
+        spread: the instant gets the sum of the hour it falls in (the label at or after it).
         """
         out: dict[str, list[float | None]] = {}
         for name in FIELDS:
             series = self.values.get(name, ())
+            if name in HOUR_SUM_FIELDS:
+                out[name] = [_hour_of(series, (t - self.start).total_seconds() / 3600.0) for t in times]
+                continue
             shift = 0.5 if name in HOUR_MEAN_FIELDS else 0.0
             out[name] = [_interpolate(series, (t - self.start).total_seconds() / 3600.0 + shift) for t in times]
         return out
 
     def to_memory(self) -> dict[str, Any]:
-        """Plain JSON for the persisted memory (values rounded to 0.1)."""
+        """Plain JSON for the persisted memory (values rounded to 0.1, snow to what it needs)."""
         return {
             "day": self.day.isoformat(),
             "start": self.start.isoformat(),
             "source": self.source,
             "fetched_at": self.fetched_at.isoformat(),
             "key": self.key,
-            "values": {k: [None if v is None else round(v, 1) for v in vs] for k, vs in self.values.items()},
+            "values": {k: [None if v is None else round(v, _MEMORY_DIGITS.get(k, 1)) for v in vs]
+                       for k, vs in self.values.items()},
         }
 
     @classmethod
@@ -204,6 +225,12 @@ def _interpolate(series: Sequence[float | None], position: float) -> float | Non
     if b is not None and frac >= 0.5:
         return b
     return None
+
+
+def _hour_of(series: Sequence[float | None], position: float) -> float | None:
+    """The value of the label that ends the hour ``position`` (hours after the first label) falls in."""
+    index = math.ceil(position)
+    return series[index] if 0 <= index < len(series) else None
 
 
 def _number(value: Any) -> float | None:
@@ -265,7 +292,8 @@ def read_openmeteo_hourly(
         raw = hourly.get(wire)
         unit = units.get(wire)
         if not isinstance(raw, list) or len(raw) != len(hourly["time"]):
-            log.warning("weather %s: %s missing or of the wrong length; left empty", day, wire)
+            level = logging.DEBUG if raw is None and name in OPTIONAL_FIELDS else logging.WARNING
+            log.log(level, "weather %s: %s missing or of the wrong length; left empty", day, wire)
             continue
         if unit is not None and unit not in _UNITS[wire]:
             log.warning("weather %s: %s in unexpected units %r; left empty", day, wire, unit)
