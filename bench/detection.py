@@ -20,6 +20,9 @@ contract-size batches), whose Alerts rows must equal the live ones (every column
 watchdog's own kinds aside, as they judge the present): column "backlog". Issue 18 adds roofs that are not rows
 of identical, unshaded panels (a tree's morning shadow on 3 of 16 panels, snow sliding off unevenly, an east/west
 two-plane roof), each played for weeks with a weak and a dead panel: second table (``--roofs-only`` for it alone).
+The snowy roof's weather says so: a loopback Open-Meteo (tests/support) answers ``snowfall`` through each of the
+simulator's snow days and the ``snow_depth`` it leaves (`SnowWeather`), every other variable null, so the
+expectation stays the clear-sky one the other scenarios use (the fake's sky is not the simulator's).
 
 Run: ``.venv/bin/python bench/detection.py [--quick] [--jobs 2]``. The simulator costs about 0.1 s per reading,
 so the full run (about 4,000 readings) takes a few minutes; ``--quick`` shortens the clean months.
@@ -52,6 +55,9 @@ from pvs6_sim.config import ArrayConfig as SimArrayConfig
 from pvs6_sim.config import Plane, PvsConfig, Shade, SimConfig
 from pvs6_sim.faults import Fault
 from pvs6_sim.model import Simulator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: the loopback Open-Meteo
+from tests.support.openmeteo_server import UNITS, serve_openmeteo
 
 TZ = ZoneInfo("America/New_York")
 LAT, LON = 41.76, -72.68
@@ -209,6 +215,41 @@ def roofs(quick: bool) -> list[Roof]:
     ]
 
 
+class SnowWeather:
+    """Open-Meteo's snow for a simulated site: what the weather would have said about the simulator's snow days.
+
+    ``snowfall`` (cm, the hour's sum) is `SNOWFALL_CM_H` every hour of each UTC day the simulator plays as
+    "snow"; ``snow_depth`` (m) is what that leaves on the ground, melting `MELT_CM_H` an hour.
+    """
+
+    SNOWFALL_CM_H = 0.5  # a steady moderate snowfall [cm/h]
+    MELT_CM_H = 0.2  # lying snow melts and settles about 5 cm a day [cm/h]
+
+    def __init__(self, sim: Simulator, first: datetime, days: int) -> None:
+        self.fall: dict[datetime, float] = {}
+        self.depth: dict[datetime, float] = {}
+        lying = 0.0
+        label = first.replace(minute=0, second=0, microsecond=0)
+        for _ in range(24 * (days + 2)):
+            fall = self.SNOWFALL_CM_H if sim.config.weather_on((label - timedelta(hours=1)).date()) == "snow" else 0.0
+            lying = max(0.0, lying + fall - self.MELT_CM_H)
+            self.fall[label], self.depth[label] = fall, lying / 100.0
+            label += timedelta(hours=1)
+
+    @property
+    def snowy(self) -> bool:
+        """Whether it snows at all in the played stretch."""
+        return any(self.fall.values())
+
+    def snowfall_cm(self, label: datetime) -> float:
+        """Snow fallen in the hour ending at ``label`` [cm]."""
+        return self.fall.get(label.astimezone(UTC).replace(tzinfo=UTC), 0.0)
+
+    def snow_depth_m(self, label: datetime) -> float:
+        """Snow lying at ``label`` [m]."""
+        return self.depth.get(label.astimezone(UTC).replace(tzinfo=UTC), 0.0)
+
+
 def run_roof(roof: Roof) -> dict[str, Any]:
     """Play one roof through the pipeline and score false alerts, false mails and the two faults."""
     t_start = time.monotonic()
@@ -229,7 +270,7 @@ def run_roof(roof: Roof) -> dict[str, Any]:
     sim.inject(Fault("weak", target=roof.weak, value=0.75, start=weak_at))
     sim.inject(Fault("dead", target=roof.dead, start=dead_at))
     polls = _poll_times(roof.start, days)
-    rows, mails = _play_roof(sim, midnight, polls, roof.cloud_array)
+    rows, mails = _play_roof(sim, midnight, polls, roof.cloud_array, SnowWeather(sim, midnight, days))
     learned_bytes = next(int(r["device"]) for r in rows if r["kind"] == "_learned_bytes")
     serials = sim.identity.inverter_serials
     expected = {("inverter_weak", serials[roof.weak]): weak_at, ("inverter_down", serials[roof.dead]): dead_at}
@@ -410,14 +451,31 @@ class _RecordingOutbox(OutboxTransport):
         self.sent.append((self.sim_clock[0], f"{mail.subject}\n{mail.text}"))
 
 
-def _play_roof(sim: Simulator, midnight: datetime, polls: list[datetime],
-               array: ArrayConfig | None = None) -> tuple[list[dict[str, Any]], list[tuple[datetime, str]]]:
-    """Play the Pi against ``sim`` at ``polls`` through the real pipeline; the Alerts rows and the mails sent."""
+def _play_roof(sim: Simulator, midnight: datetime, polls: list[datetime], array: ArrayConfig | None = None,
+               snow: SnowWeather | None = None) -> tuple[list[dict[str, Any]], list[tuple[datetime, str]]]:
+    """Play the Pi against ``sim`` at ``polls`` through the real pipeline; the Alerts rows and the mails sent.
+
+    With ``snow`` that has snow in it, a loopback Open-Meteo answers its snowfall and snow depth (the rest null);
+    otherwise the weather service is off.
+    """
+    if snow is None or not snow.snowy:
+        return _play_roof_with(sim, midnight, polls, array, WeatherConfig(enabled=False))
+    with serve_openmeteo() as server:
+        # Every other variable answered as nulls, as Open-Meteo does for what a model lacks: read quietly as unknown.
+        server.behaviour.null_variables = set(UNITS) - {"time", "snowfall", "snow_depth"}
+        server.behaviour.snowfall_cm = snow.snowfall_cm
+        server.behaviour.snow_depth_m = snow.snow_depth_m
+        weather = WeatherConfig(forecast_url=server.forecast_url, archive_url=server.archive_url, timeout_s=10.0)
+        return _play_roof_with(sim, midnight, polls, array, weather)
+
+
+def _play_roof_with(sim: Simulator, midnight: datetime, polls: list[datetime], array: ArrayConfig | None,
+                    weather: WeatherConfig) -> tuple[list[dict[str, Any]], list[tuple[datetime, str]]]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         site = _site(sim, folder, base=array)
         config = CloudConfig(sites={"home": site}, mail=MailConfig(outbox_dir=folder / "outbox"),
-                             weather=WeatherConfig(enabled=False), detection=DetectionConfig())
+                             weather=weather, detection=DetectionConfig())
         sink = CsvSink(site.local_dir, site.tz)
         clock: list[datetime] = [midnight]
         mailer = _RecordingOutbox(folder / "outbox", clock)

@@ -6,9 +6,11 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from pvs6_cloud.config import ArrayConfig, DetectionConfig, SiteConfig
 from pvs6_cloud.detect import detect, normal
-from pvs6_cloud.enrich import Enrichment
+from pvs6_cloud.enrich import Conditions, Enrichment
 from pvs6_parse.models import DeviceState, Inverter, Meter, MeterRole, Snapshot
 
 SERIALS = [f"E00{i:012d}" for i in range(1, 13)]
@@ -146,6 +148,76 @@ def test_a_panel_that_does_not_recover_after_the_snow_is_reported_and_the_alert_
         findings = [f for f in result.findings if f.kind == "inverter_down"]
     assert [f.device for f in findings] == [stuck]
     assert "Snow covered the panels" in findings[0].details
+
+
+def _october_start(day: int) -> datetime:
+    return datetime(2025, 10, 21, 13, 0, tzinfo=UTC) + timedelta(days=day)  # 09:00 EDT: not winter by the readings
+
+
+def _play_with_weather(start: datetime, power_at, weather_at, memory: dict, readings: int = READINGS_PER_DAY) -> list:
+    """A day's first ``readings``, one upload each, with ``weather_at(i)`` as the reading's `Conditions`.
+
+    Every finding seen (the latest of each), so one that opened and cleared again still counts.
+    """
+    seen: dict = {}
+    for i in range(readings):
+        at = start + timedelta(minutes=15 * i)
+        snap, enrichment = _reading(at, i, power_at(i))
+        enrichment = Enrichment(sun_elevation_deg=enrichment.sun_elevation_deg,
+                                sun_azimuth_deg=enrichment.sun_azimuth_deg, clearsky_kw=enrichment.clearsky_kw,
+                                conditions=weather_at(i))
+        seen |= {f.key: f for f in detect([(snap, enrichment)], {}, memory, WINTER, CFG, at).findings}
+    return list(seen.values())
+
+
+SNOWING_AT_DAWN = {  # what Open-Meteo says in the morning: still snowing, or snow lying since the night
+    "snowfall": lambda i: Conditions(snowfall_cm=0.6 if i < 3 else 0.0, snow_depth_m=None),
+    "snow depth": lambda i: Conditions(snowfall_cm=0.0, snow_depth_m=0.08),
+}
+
+
+def test_without_weather_an_october_snow_is_not_recognised_by_the_readings_alone() -> None:
+    """The contrast for the next test: the readings rule only knows winter months."""
+    memory: dict = {}
+    findings = _play_with_weather(_october_start(0), _shedding, lambda i: None, memory)
+    assert any(f.kind == "inverter_down" for f in findings)
+
+
+@pytest.mark.parametrize("evidence", sorted(SNOWING_AT_DAWN))
+def test_an_october_snow_the_weather_reports_holds_panel_alerts_while_panels_shed_one_by_one(evidence: str) -> None:
+    memory: dict = {}
+    findings = _play_with_weather(_october_start(0), _shedding, SNOWING_AT_DAWN[evidence], memory)
+    assert not [f for f in findings if f.kind in ("inverter_down", "circuit_down", "counter_stuck")], findings
+
+
+def test_a_panel_still_dead_after_a_weather_snow_hold_is_alerted_and_the_alert_says_snow_came_first() -> None:
+    memory: dict = {}
+    stuck = SERIALS[3]
+    findings = _play_with_weather(_october_start(0), lambda i: _shedding(i, stuck), SNOWING_AT_DAWN["snowfall"],
+                                  memory)
+    down = [f for f in findings if f.kind == "inverter_down"]
+    assert [f.device for f in down] == [stuck]
+    assert "Snow covered the panels on 2025-10-21" in down[0].details
+
+
+def test_snow_lying_on_the_ground_for_days_holds_once_not_every_morning() -> None:
+    memory: dict = {}
+    lying = SNOWING_AT_DAWN["snow depth"]
+    assert not _play_with_weather(_october_start(0), _shedding, lying, memory)
+    # The next morning the roof is clear, the ground still white, and one panel is dead from the first reading:
+    # judged within the hour as on any day (a new hold would wait for three sunny hours first).
+    victim = SERIALS[8]
+    first_hours = _play_with_weather(_october_start(1), lambda i: {s: 0.0 if s == victim else 0.25 for s in SERIALS},
+                                     lambda i: Conditions(snowfall_cm=0.0, snow_depth_m=0.07), memory, readings=6)
+    assert [f.device for f in first_hours if f.kind == "inverter_down"] == [victim]
+
+
+def test_fresh_snow_on_snow_already_lying_starts_a_new_hold() -> None:
+    memory: dict = {}
+    assert not _play_with_weather(_october_start(0), _shedding, SNOWING_AT_DAWN["snow depth"], memory)
+    deeper = _play_with_weather(_october_start(1), _shedding, lambda i: Conditions(snowfall_cm=0.0, snow_depth_m=0.12),
+                                memory)
+    assert not [f for f in deeper if f.kind == "inverter_down"], deeper
 
 
 def test_a_summer_morning_with_one_dark_panel_is_judged_at_once() -> None:

@@ -283,3 +283,83 @@ def test_disabled_weather_makes_no_call(server: OpenMeteoServer) -> None:
     config = WeatherConfig(enabled=False, forecast_url=server.forecast_url, archive_url=server.archive_url)
     assert weather_for_day(SITE, config, {}, DAY, now=NOW) is None
     assert server.count() == 0
+
+
+def _snow_at(label: datetime) -> float:
+    """1.2 cm an hour falling 10:00-12:00 UTC (the labels 11:00 and 12:00), nothing else."""
+    return 1.2 if label.hour in (11, 12) else 0.0
+
+
+def test_snowfall_and_snow_depth_are_asked_for_and_read_in_their_units(server: OpenMeteoServer) -> None:
+    server.behaviour.snowfall_cm = _snow_at
+    server.behaviour.snow_depth_m = lambda label: 0.05 if label.hour >= 11 else 0.0
+    with requests.Session() as http:
+        day = fetch_weather_day(SITE, DAY, config_for(server), today=DAY, fetched_at=NOW, http=http)
+    assert {"snowfall", "snow_depth"} <= set(server.requests[0].params["hourly"].split(","))
+    at = [datetime(2025, 6, 21, 10, 30, tzinfo=UTC), datetime(2025, 6, 21, 12, 0, tzinfo=UTC),
+          datetime(2025, 6, 21, 12, 10, tzinfo=UTC)]
+    got = day.sample(at)
+    # Snowfall is the hour's sum (in Open-Meteo's 0.07 cm steps): a reading gets the hour it falls in, whole.
+    assert got["snowfall_cm"] == [pytest.approx(1.19), pytest.approx(1.19), 0.0]
+    # Snow depth is instantaneous at its label: 10:30 lies between 0 (10:00) and 5 cm (11:00).
+    assert got["snow_depth_m"] == [pytest.approx(0.025), pytest.approx(0.05), pytest.approx(0.05)]
+
+
+def test_a_model_without_snow_depth_answers_nulls_and_nothing_else_suffers(
+    server: OpenMeteoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.behaviour.snowfall_cm = _snow_at
+    server.behaviour.null_variables = {"snow_depth"}
+    caplog.set_level(logging.INFO, logger="pvs6_cloud.weather")
+    with requests.Session() as http:
+        day = fetch_weather_day(SITE, DAY, config_for(server), today=DAY, fetched_at=NOW, http=http)
+    assert set(day.values["snow_depth_m"]) == {None}
+    got = day.sample([datetime(2025, 6, 21, 11, 30, tzinfo=UTC), NOW])
+    assert got["snow_depth_m"] == [None, None]
+    assert got["snowfall_cm"][0] == pytest.approx(1.19)
+    assert got["ghi_w_m2"][1] > 500
+    assert not caplog.records
+
+
+def test_an_answer_without_snow_fields_is_read_quietly_and_the_snow_stays_unknown(
+    server: OpenMeteoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.behaviour.missing = {"snowfall", "snow_depth"}
+    caplog.set_level(logging.INFO, logger="pvs6_cloud.weather")
+    with requests.Session() as http:
+        day = fetch_weather_day(SITE, DAY, config_for(server), today=DAY, fetched_at=NOW, http=http)
+    assert "snowfall_cm" not in day.values and "snow_depth_m" not in day.values
+    got = day.sample([NOW])
+    assert got["snowfall_cm"] == [None] and got["snow_depth_m"] == [None]
+    assert got["ghi_w_m2"][0] > 500
+    assert not caplog.records
+
+
+def test_unknown_hourly_variables_are_refused_like_the_real_service(server: OpenMeteoServer) -> None:
+    """The fake refuses what it does not know, so asking Open-Meteo for a name it lacks cannot pass here."""
+    answer = requests.get(server.forecast_url, params={"latitude": "41.76", "longitude": "-72.68",
+                                                        "hourly": "snowfall,snow_cover", "start_date": "2025-06-21",
+                                                        "end_date": "2025-06-21"}, timeout=5)
+    assert answer.status_code == 400
+    assert "snow_cover" in answer.json()["reason"]
+
+
+def test_snow_survives_the_persisted_memory_to_the_centimetre_and_old_memories_still_load(
+    server: OpenMeteoServer,
+) -> None:
+    import json
+
+    server.behaviour.snowfall_cm = _snow_at
+    server.behaviour.snow_depth_m = 0.03
+    with requests.Session() as http:
+        day = fetch_weather_day(SITE, DAY, config_for(server), today=DAY, fetched_at=NOW, http=http)
+    record = json.loads(json.dumps(day.to_memory()))
+    back = WeatherDay.from_memory(record)
+    moment = [datetime(2025, 6, 21, 11, 30, tzinfo=UTC)]
+    assert back.sample(moment)["snow_depth_m"] == [pytest.approx(0.03)]
+    assert back.sample(moment)["snowfall_cm"] == [pytest.approx(1.19)]
+    for name in ("snowfall_cm", "snow_depth_m"):  # a memory written before snow was asked for
+        del record["values"][name]
+    old = WeatherDay.from_memory(record)
+    assert old.sample(moment)["snow_depth_m"] == [None]
+    assert old.sample(moment)["ghi_w_m2"][0] is not None

@@ -43,7 +43,9 @@ _MIN_EXPECTED_KW = 0.05  # below this the ratio of actual to expected is noise (
 class Conditions:
     """Weather at the site for the hour of a reading (None = the service did not say).
 
-    ``source`` is the Open-Meteo endpoint it came from: ``"forecast"`` or ``"archive"``.
+    ``snowfall_cm`` is the snow that fell in the hour of the reading [cm] and ``snow_depth_m`` the snow lying on
+    the ground [m]: what lets the detector hold panel alerts after snow (`detect.snow`); many weather models give
+    no snow depth. ``source`` is the Open-Meteo endpoint it came from: ``"forecast"`` or ``"archive"``.
     """
 
     cloud_cover_pct: float | None = None
@@ -52,6 +54,8 @@ class Conditions:
     dhi_w_m2: float | None = None
     poa_w_m2: float | None = None
     air_temp_c: float | None = None
+    snowfall_cm: float | None = None
+    snow_depth_m: float | None = None
     source: str = ""
 
     @property

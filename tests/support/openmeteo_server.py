@@ -6,8 +6,11 @@ GMT, shaped like the real service (``latitude``, ``longitude``, ``generationtime
 times and arrays that may hold nulls). Values are physically shaped: a clear sky (pvlib Ineichen) dimmed by the
 configured cloud cover, hour means for radiation as Open-Meteo documents them ("preceding hour mean"), and the
 tilted irradiance computed for the ``tilt``/``azimuth`` asked, read in Open-Meteo's convention (0 = south,
--90 = east, 90 = west). Bad behaviour is switched on per test: HTTP 500, an HTML page, a slow answer, nulls,
-missing variables, arrays of the wrong length, Open-Meteo's own 400 error body.
+-90 = east, 90 = west). Snow is what the test configures: ``snowfall`` in cm (the preceding hour's sum, in
+Open-Meteo's steps of 0.07 cm) and ``snow_depth`` in m, zero unless said. Bad behaviour is switched on per test:
+HTTP 500, an HTML page, a slow answer, nulls, a variable answered as all nulls (what the real service does for a
+variable the chosen model lacks), missing variables, arrays of the wrong length, Open-Meteo's own 400 error
+body, an unknown variable asked for (refused with a 400, as the real service does).
 
 Every request is recorded (path and query) so tests can count calls.
 """
@@ -33,6 +36,8 @@ UNITS = {
     "diffuse_radiation": "W/m²",
     "global_tilted_irradiance": "W/m²",
     "temperature_2m": "°C",
+    "snowfall": "cm",
+    "snow_depth": "m",
 }
 
 
@@ -41,14 +46,18 @@ class Behaviour:
     """What the server does next; tests change these fields between calls.
 
     ``mode``: ``"ok"``, ``"http500"``, ``"html"``, ``"error400"`` (Open-Meteo's JSON error), ``"garbage_shape"``
-    (valid JSON, no ``hourly``). ``cloud_cover_pct`` may be a number or a callable of the UTC hour label.
+    (valid JSON, no ``hourly``). ``cloud_cover_pct``, ``snowfall_cm`` and ``snow_depth_m`` may be a number or a
+    callable of the UTC hour label.
     """
 
     mode: str = "ok"
     delay_s: float = 0.0
     cloud_cover_pct: Any = 0.0
     air_temp_c: float = 22.0
+    snowfall_cm: Any = 0.0
+    snow_depth_m: Any = 0.0
     null_hours: set[int] = field(default_factory=set)  # UTC hours whose values are all null
+    null_variables: set[str] = field(default_factory=set)  # variables answered as nulls only (the model lacks them)
     missing: set[str] = field(default_factory=set)  # variables left out of the answer
     wrong_length: set[str] = field(default_factory=set)  # variables whose array is one short
 
@@ -92,6 +101,8 @@ def _sky(params: dict[str, str], behaviour: Behaviour) -> dict[str, Any]:
     )["poa_global"].to_numpy()
     hours = labels.hour.to_numpy()
     temp = behaviour.air_temp_c + 5.0 * np.sin((hours - 9) / 24 * 2 * np.pi)
+    snowfall = np.array([_per_label(behaviour.snowfall_cm, t.to_pydatetime()) for t in labels])
+    depth = np.array([_per_label(behaviour.snow_depth_m, t.to_pydatetime()) for t in labels])
     columns = {
         "cloud_cover": np.round(cover),
         "shortwave_radiation": np.round(ghi, 1),
@@ -99,15 +110,20 @@ def _sky(params: dict[str, str], behaviour: Behaviour) -> dict[str, Any]:
         "diffuse_radiation": np.round(dhi, 1),
         "global_tilted_irradiance": np.round(np.clip(np.nan_to_num(gti), 0, None), 1),
         "temperature_2m": np.round(temp, 1),
+        "snowfall": np.round(np.round(snowfall / 0.07) * 0.07, 2),  # 0.1 mm of water is 0.07 cm of snow
+        "snow_depth": np.round(depth, 2),
     }
     asked = [v for v in params.get("hourly", "").split(",") if v]
+    unknown = [v for v in asked if v not in columns]
+    if unknown:
+        raise ValueError(f"invalid String value {unknown[0]}")  # the real service refuses it too
     hourly: dict[str, Any] = {"time": [t.strftime("%Y-%m-%dT%H:%M") for t in labels]}
     for name in asked:
-        if name not in columns or name in behaviour.missing:
+        if name in behaviour.missing:
             continue
         values: list[float | None] = [float(v) for v in columns[name]]
         for i, hour in enumerate(hours):
-            if int(hour) in behaviour.null_hours:
+            if int(hour) in behaviour.null_hours or name in behaviour.null_variables:
                 values[i] = None
         if name in behaviour.wrong_length:
             values = values[:-1]
@@ -123,6 +139,11 @@ def _sky(params: dict[str, str], behaviour: Behaviour) -> dict[str, Any]:
         "hourly_units": {k: UNITS[k] for k in hourly},
         "hourly": hourly,
     }
+
+
+def _per_label(value: Any, label: datetime) -> float:
+    """A behaviour value that is a number, or a callable of the UTC hour label."""
+    return float(value(label) if callable(value) else value)
 
 
 class OpenMeteoServer:

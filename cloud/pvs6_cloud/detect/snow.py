@@ -4,15 +4,24 @@ Snow slides off a roof unevenly: one panel is clear at 9:40, its neighbour at 11
 at 13:00. Against its peers each still-covered panel looks dead. So when snow is likely, panel alerts are *held*
 until the array had a clear chance to recover.
 
-Snow is likely when the array makes almost nothing (under `NEAR_ZERO` of what a clear sky allows) for
-`DARK_MORNING_MIN` minutes of the first judged daylight of a winter day (November to April in the northern
-hemisphere, May to October in the southern): a snow-covered morning, or the snow day itself. (Open-Meteo's
-hourly weather as we ask for it carries no snow fields yet, so the readings are the evidence.)
+Two kinds of evidence start a hold:
+
+- the weather (Open-Meteo's ``snowfall`` and ``snow_depth``, carried to each reading by `enrich`): at least
+  `SNOWFALL_MIN_CM` falling in the hour of a reading, or snow lying on the ground that is new (at least
+  `SNOW_DEPTH_MIN_M`, and `DEPTH_RISE_M` above the lowest depth seen since the last hold began, so snow that
+  lies for weeks holds once, not every day). Any month, day or night, without waiting for a dark morning: an
+  October storm counts, and the hold is on before the first light.
+- the readings, where the weather says nothing (weather off or down, a model without snow fields) and as a
+  second opinion where it does (a model's grid cell can miss the snow on one roof): the array makes almost
+  nothing (under `NEAR_ZERO` of what a clear sky allows) for `DARK_MORNING_MIN` minutes of the first judged
+  daylight of a winter day (November to April in the northern hemisphere, May to October in the southern): a
+  snow-covered morning, or the snow day itself.
 
 The hold ends when every panel is producing again (`ALL_BACK_MIN` minutes in a row) or after `HOLD_SUNNY_MIN`
 minutes of sunshine on the panels that are clear (the others had their chance), at the latest after
-`HOLD_MAX_DAYS`. A panel still down after that is alerted as usual, and its alert says that snow came first
-(``snow`` in the memory is the snow's first day for `RECENT_DAYS` days).
+`HOLD_MAX_DAYS`; fresh snow from the weather during a hold starts that chance again. A panel still down after
+that is alerted as usual, and its alert says that snow came first (``snow`` in the memory is the snow's last
+day, kept for `RECENT_DAYS` days).
 """
 
 from __future__ import annotations
@@ -32,6 +41,9 @@ HOLD_SUNNY_MIN = 180.0  # sunny minutes on the clear panels after which a still-
 HOLD_MAX_DAYS = 5  # a hold never lasts longer [d]
 RECENT_DAYS = 3  # alerts mention the snow this long after it [d]
 BACK_SHARE = 0.5  # a panel at half the producing median is "back" [unitless]
+SNOWFALL_MIN_CM = 0.1  # snow falling in the hour of a reading that starts a hold (Open-Meteo's step is 0.07) [cm]
+SNOW_DEPTH_MIN_M = 0.01  # snow on the ground that counts as lying snow [m]
+DEPTH_RISE_M = 0.01  # a rise of the lying snow this big is fresh snow [m]
 
 
 def _memory(mem: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +56,20 @@ def _winter(frame: Frame, ctx: Context) -> bool:
     month = frame.at.astimezone(ctx.site.tz).month
     north = ctx.site.latitude >= 0
     return (month in (11, 12, 1, 2, 3, 4)) if north else (month in (5, 6, 7, 8, 9, 10))
+
+
+def _weather_snow(frame: Frame, mem: dict[str, Any]) -> bool:
+    """Whether the weather reports fresh snow at this reading; keeps the lowest depth seen in ``mem["depth"]``."""
+    conditions = frame.enrichment.conditions
+    if conditions is None:
+        return False
+    fresh = conditions.snowfall_cm is not None and conditions.snowfall_cm >= SNOWFALL_MIN_CM
+    depth = conditions.snow_depth_m
+    if depth is not None:
+        lowest = min(float(mem.get("depth", 0.0)), depth)
+        fresh |= depth >= SNOW_DEPTH_MIN_M and depth - lowest >= DEPTH_RISE_M
+        mem["depth"] = round(depth if fresh else lowest, 3)
+    return fresh
 
 
 def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> tuple[bool, str]:
@@ -62,6 +88,11 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> tuple[bool, str]:
         day.clear()
         day.update(date=today, last="", judged=0.0, dark=0.0)
     hold = mem["hold"]
+    if _weather_snow(frame, mem):
+        if hold.get("since"):  # more snow: the array's chance to recover starts again
+            hold.update(snow=today, sunny=0.0, back=0.0)
+        else:
+            hold.update(since=frame.at.isoformat(), snow=today, sunny=0.0, back=0.0)
     if frame.daylight:
         step_min = 0.0
         if day["last"]:
