@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import SiteConfig
 from .errors import SentinelError
+from .mail import OutgoingMail
 
 __all__ = ["SinkHealth", "sink_health"]
 
@@ -81,7 +82,6 @@ class SinkHealth:
 def _mail(site: SiteConfig, mailer: Callable[[], Any] | None, now: datetime, what: str, text: str) -> None:
     if mailer is None or not site.mail_to:
         return
-    from .notify.transport import OutgoingMail
 
     mail = OutgoingMail(to=site.mail_to, subject=f"{site.display_name}: {what}", text=text, kind="health",
                         id=f"sheet-{site.site_id}-{now:%Y%m%dT%H%M%S}", timezone=site.timezone)
