@@ -170,6 +170,11 @@ def _play_with_weather(start: datetime, power_at, weather_at, memory: dict, read
     return list(seen.values())
 
 
+def _a_clear_day_before(memory: dict) -> None:
+    """The monitor watched an ordinary day first, so it knows when each panel usually starts producing."""
+    assert not _play_with_weather(_october_start(-1), lambda i: dict.fromkeys(SERIALS, 0.25), lambda i: None, memory)
+
+
 SNOWING_AT_DAWN = {  # what Open-Meteo says in the morning: still snowing, or snow lying since the night
     "snowfall": lambda i: Conditions(snowfall_cm=0.6 if i < 3 else 0.0, snow_depth_m=None),
     "snow depth": lambda i: Conditions(snowfall_cm=0.0, snow_depth_m=0.08),
@@ -179,6 +184,7 @@ SNOWING_AT_DAWN = {  # what Open-Meteo says in the morning: still snowing, or sn
 def test_without_weather_an_october_snow_is_not_recognised_by_the_readings_alone() -> None:
     """The contrast for the next test: the readings rule only knows winter months."""
     memory: dict = {}
+    _a_clear_day_before(memory)
     findings = _play_with_weather(_october_start(0), _shedding, lambda i: None, memory)
     assert any(f.kind == "inverter_down" for f in findings)
 
@@ -202,6 +208,7 @@ def test_a_panel_still_dead_after_a_weather_snow_hold_is_alerted_and_the_alert_s
 
 def test_snow_lying_on_the_ground_for_days_holds_once_not_every_morning() -> None:
     memory: dict = {}
+    _a_clear_day_before(memory)
     lying = SNOWING_AT_DAWN["snow depth"]
     assert not _play_with_weather(_october_start(0), _shedding, lying, memory)
     # The next morning the roof is clear, the ground still white, and one panel is dead from the first reading:

@@ -8,9 +8,11 @@ daylight (varserver inverters report in one by one after sunrise) and only while
 Where a panel has a learned normal for the sun's position (`normal`), it is down only when it is far below that
 normal too, and never judged where it is often dark anyway (a tree's shadow). While snow slides off (`snow`),
 down verdicts wait. Where nothing is learned yet (the first days, or a sun position not seen before), a panel that
-has not produced yet today is not judged while the sun climbs: on the first morning a tree's shadow looks exactly
-like a dead panel, and only the normal can tell them apart. A panel dead since the night is then found after
-solar noon instead of an hour after sunrise; a panel that stops during the day is judged at once.
+has not produced yet today is not judged while the sun climbs below where it usually starts producing (its
+waking elevation on its last two days, plus `WAKE_MARGIN_DEG`): on the first morning a tree's shadow looks
+exactly like a dead panel, and only the panel's own habits tell them apart. A panel never seen waking (the
+site's first morning) waits for solar noon; a panel that woke with the sun yesterday and not today is judged
+a few degrees of sun later; a panel that stops during the day is judged at once.
 
 When every panel of a configured circuit is down at once, that is one finding, ``circuit_down`` (a tripped
 breaker), instead of six ``inverter_down`` ones. Without a map (most sites), panels that stop *in the same
@@ -32,6 +34,7 @@ from .normal import down_verdict
 __all__ = ["KINDS", "findings", "step"]
 
 KINDS = ("inverter_down", "circuit_down")
+WAKE_MARGIN_DEG = 5.0  # sun elevation past a panel's usual waking point before "not awake yet" means down [°]
 ADVICE_DOWN = ("Check that the solar breaker in your electrical panel is on. If it is, call your installer: "
                "microinverters are usually under a 25-year warranty, and a dead one only costs you money while "
                "nobody knows. If snow or a leaf covers just this panel, the alert clears by itself.")
@@ -42,7 +45,7 @@ ADVICE_CIRCUIT = ("Look at your electrical panel: a solar breaker has probably t
 
 
 def _memory(mem: dict[str, Any]) -> dict[str, Any]:
-    for key in ("inv", "circ", "ev", "last_prod", "groups", "grp"):
+    for key in ("inv", "circ", "ev", "last_prod", "groups", "grp", "wake"):
         mem.setdefault(key, {})
     mem.setdefault("last_bad", [])
     mem.setdefault("dawn", {})
@@ -78,6 +81,8 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     cfg = ctx.config
     for serial in frame.producing:
         mem["last_prod"][serial] = frame.at.isoformat()
+    today = ctx.local_date(frame.at)
+    _note_wake(mem["wake"], frame, today)
     _forget_departed(mem, frame.known, frame.replaced)
     daylight_min = _daylight_min(mem, frame, ctx)
     if not frame.daylight or frame.reference_kw is None:
@@ -89,11 +94,10 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
                   and len(frame.present) >= 0.5 * len(frame.known))
     clear_min = setting(cfg, "clear_persist_min")
     verdicts: dict[str, bool | None] = {}
-    today = ctx.local_date(frame.at)
     climbing = frame.sun_climbing(ctx.site.longitude)
     for serial in sorted(frame.known):
         bad = _panel_bad(frame, serial, ctx, missing_ok)
-        if bad and climbing and serial not in frame.normal and not _woke_today(mem, serial, today, ctx):
+        if bad and climbing and serial not in frame.normal and _not_its_hour_yet(mem["wake"], serial, frame, today):
             bad = None  # nothing learned here yet: a panel not awake this morning may be behind a shadow
         verdicts[serial] = bad
         persist(mem["inv"], serial, bad, frame.at, step_min, cfg.dead_persist_min, clear_min)
@@ -116,9 +120,32 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     return set(KINDS)
 
 
-def _woke_today(mem: dict[str, Any], serial: str, today: str, ctx: Context) -> bool:
-    last = mem["last_prod"].get(serial)
-    return bool(last) and ctx.local_date(datetime.fromisoformat(last)) == today
+def _note_wake(wake: dict[str, list[Any]], frame: Frame, today: str) -> None:
+    """Each panel's first producing reading of the day: ``[date, sun elevation then, the previous day's]``.
+
+    Not while snow slides off: then the snow decides when a panel wakes, not the panel's habit.
+    """
+    if frame.elevation_deg is None or frame.snow_hold:
+        return
+    for serial in frame.producing:
+        rec = wake.get(serial)
+        if rec is None or rec[0] != today:
+            wake[serial] = [today, round(frame.elevation_deg, 1), rec[1] if rec else None]
+
+
+def _not_its_hour_yet(wake: dict[str, list[Any]], serial: str, frame: Frame, today: str) -> bool:
+    """A panel not awake yet today, with the sun still below where it usually wakes (plus `WAKE_MARGIN_DEG`).
+
+    Usually = the lower of its last two waking days, so one cloudy morning does not move it. Never seen waking:
+    it may be shaded every morning, so it waits for solar noon (the caller's climbing test).
+    """
+    rec = wake.get(serial)
+    if rec is None:
+        return True
+    if rec[0] == today:
+        return False
+    usual = min(el for el in rec[1:] if el is not None)
+    return frame.elevation_deg is None or frame.elevation_deg < usual + WAKE_MARGIN_DEG
 
 
 def _forget_departed(mem: dict[str, Any], known: frozenset[str], replaced: frozenset[str]) -> None:
@@ -136,6 +163,8 @@ def _forget_departed(mem: dict[str, Any], known: frozenset[str], replaced: froze
         del mem["inv"][serial]
     for serial in [s for s in mem["last_prod"] if s not in known and s not in mem["inv"]]:
         del mem["last_prod"][serial]
+    for serial in [s for s in mem["wake"] if s not in known and s not in mem["inv"]]:
+        del mem["wake"][serial]
 
 
 def _group_verdict(members: list[str], verdicts: dict[str, bool | None], frame: Frame) -> bool | None:
