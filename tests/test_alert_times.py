@@ -35,9 +35,11 @@ T0 = datetime(2025, 6, 3, 15, 0, tzinfo=UTC)
 
 
 def _backlog() -> list[tuple[Any, Any]]:
-    """Two days of readings: DEAD dead throughout; FLAKY dead 09:00-13:00 on both days."""
+    """Two days of readings: DEAD dead throughout; FLAKY dead 09:00-13:00 on both days, after waking at 08:00."""
     pairs = []
     for day in range(2):
+        dawn = START + timedelta(days=day, hours=-1)  # 08:00: every panel but DEAD produces (FLAKY's fault is a fault)
+        pairs.append((snapshot(dawn, {**healthy(), DEAD: 0.0}, stale=[DEAD]), sun(20.0)))
         for t in every(15, 40, START + timedelta(days=day)):  # 09:00-19:00 local
             powers = {**healthy(), DEAD: 0.0}
             if t.hour < 17:
