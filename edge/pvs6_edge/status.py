@@ -31,7 +31,8 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
     if status["pvs_failing_since"]:
         lines.append(f"  failing since:    {status['pvs_failing_since']}")
     if status["last_pvs_error"]:
-        lines.append(f"last PVS error:     {status['last_pvs_error_at']}  {status['last_pvs_error']}")
+        since = _since(status["last_pvs_error_at"], status["last_pvs_contact"], "the PVS6 answered since")
+        lines.append(f"last PVS error:     {status['last_pvs_error_at']}{since}  {status['last_pvs_error']}")
     if status.get("storage_error"):
         lines.append(f"STORAGE FAILING:    {status['storage_error_at']}  {status['storage_error']}")
     if status.get("disk_full"):
@@ -45,7 +46,8 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
         f"last upload OK:     {status['last_upload_ok'] or 'never'}",
     ]
     if status["last_upload_error"]:
-        lines.append(f"last upload error:  {status['last_upload_error_at']}  {status['last_upload_error']}")
+        since = _since(status["last_upload_error_at"], status["last_upload_ok"], "an upload worked since")
+        lines.append(f"last upload error:  {status['last_upload_error_at']}{since}  {status['last_upload_error']}")
     if status["next_upload_at"]:
         lines.append(f"next upload try:    {status['next_upload_at']} "
                      f"(after {status['upload_failures']} failure(s))")
@@ -64,6 +66,12 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
         lines.append(f"now:                {status['clock']} (cloud's clock: {offset_s:+.0f} s, checked "
                      f"{status.get('clock_offset_measured')})")
     return "\n".join(lines)
+
+
+def _since(error_at: str | None, ok_at: str | None, what: str) -> str:
+    """A note after an error's time when a success came later, so an owner who fixed the cause does not read
+    the remembered error as a current one (the times are ISO UTC strings, so they compare as text)."""
+    return f" (over: {what})" if error_at and ok_at and ok_at > error_at else ""
 
 
 def _age(seconds: float | None) -> str:
