@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from pvs6_sim.server import run_simulator
 from tests.support.cloud import local_config
 from tests.support.edge_wheel import build_edge_wheel, build_project_wheel
 from tests.support.loopback import serve_function
+from tests.support.openmeteo_server import serve_openmeteo
 from tests.support.ports import free_port
 from tests.support.smtp import SmtpServer
 from tests.test_deploy import Deployer
@@ -355,6 +356,18 @@ def _with_secret(config: CloudConfig, secret: str) -> CloudConfig:
     return replace(config, sites={name: replace(site, secret=secret) for name, site in config.sites.items()})
 
 
+def _selftest_sample() -> str:
+    return next(b for b in _fenced(PI_ONLY, "text") if b.startswith("PVS6 Sentinel self-test"))
+
+
+def _as_in_the_guide(output: str, pi: Pi) -> list[str]:
+    """The self-test's lines with what differs from one run to the next (where, when, which port) made alike."""
+    output = output.replace(str(pi.root), "")
+    output = re.sub(r"SMTP 127\.0\.0\.1:\d+", "SMTP smtp.gmail.com:587", output)
+    output = re.sub(r"\d+ hours of weather for \d{4}-\d{2}-\d{2}", "HOURS of weather for DATE", output)
+    return [line.rstrip() for line in output.strip().splitlines()]
+
+
 @contextmanager
 def _service(pi: Pi, unit: str, port: int) -> Iterator[str]:
     """A systemd unit of the guide run by hand: its EnvironmentFile read as systemd does, then its ExecStart."""
@@ -381,6 +394,11 @@ def _service(pi: Pi, unit: str, port: int) -> Iterator[str]:
 
 
 def test_everything_on_the_pi_from_the_install_to_the_first_reading(tmp_path: Path, pi_python: Path) -> None:
+    with ExitStack() as stack:
+        _walk_everything_on_the_pi(tmp_path, pi_python, stack)
+
+
+def _walk_everything_on_the_pi(tmp_path: Path, pi_python: Path, stack: ExitStack) -> None:
     readme, guide = DocWalk(README), DocWalk(PI_ONLY)
     pi = Pi(tmp_path / "pi", pi_python)
     # README steps 2 to 4, as the guide says: the edge installed, its timer not started (no config yet).
@@ -400,10 +418,11 @@ def test_everything_on_the_pi_from_the_install_to_the_first_reading(tmp_path: Pa
     # 2. Configure it: cloud.toml as shown (Gmail becomes a loopback SMTP server, the weather is off), the one
     #    command that makes the secret for both files, and the quoted app password line.
     cloud_toml = next(b for b in _fenced(PI_ONLY, "toml") if "[sites.home]" in b)
+    weather = stack.enter_context(serve_openmeteo())
     smtp_port = free_port()
     local = (pi.command(cloud_toml).replace('smtp_host = "smtp.gmail.com"', 'smtp_host = "127.0.0.1"')
              .replace("smtp_port = 587", f"smtp_port = {smtp_port}\nstarttls = false")
-             + "\n[weather]\nenabled = false\n")
+             + f'\n[weather]\nforecast_url = "{weather.forecast_url}"\narchive_url = "{weather.archive_url}"\n')
     assert "127.0.0.1" in local and str(pi.path("/var/lib/pvs6-sentinel/sheet")) in local, local
     pi.path("/etc/pvs6-sentinel/cloud.toml").write_text(local)
     pi.run(guide.next("sudo sh -c 'umask 077;"))
@@ -431,6 +450,7 @@ def test_everything_on_the_pi_from_the_install_to_the_first_reading(tmp_path: Pa
         selftest = pi.run(guide.next("sudo sh -c 'set -a; . /etc/pvs6-sentinel/cloud.env; "
                                      "/opt/pvs6-cloud/bin/pvs6-cloud selftest"))
         assert [m["Subject"] for m in smtp.messages] == ["PVS6 Sentinel is connected: Our house"], selftest.stdout
+        assert _as_in_the_guide(selftest.stdout, pi) == _as_in_the_guide(_selftest_sample(), pi), selftest.stdout
         first = pi.run(guide.next(f"sudo {PI_PROGRAM} run --now"))
         assert "HTTP 401" not in first.stdout + first.stderr
         status = pi.run(_troubleshooting_status(readme))
