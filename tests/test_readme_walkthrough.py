@@ -46,8 +46,9 @@ from tests.support.edge_wheel import build_edge_wheel, build_project_wheel
 from tests.support.loopback import serve_function
 from tests.support.openmeteo_server import serve_openmeteo
 from tests.support.ports import free_port
+from tests.support.sheets_fake import SheetsFake
 from tests.support.smtp import SmtpServer
-from tests.test_deploy import Deployer
+from tests.test_deploy import SELFTEST_TOML, Deployer, deployed_like, set_state
 
 pytestmark = pytest.mark.slow
 
@@ -87,8 +88,7 @@ PLAN: dict[Path, list[tuple[str, str, str]]] = {
                                                            "tests/test_documented_configs.py loads the example"),
         ("In Cloud Shell", "./deploy.sh --dry-run", "about 2 minutes; tests/test_deploy.py runs the dry run"),
         ("In Cloud Shell", "./deploy.sh", WALKED),
-        ("In Cloud Shell", "python3 -m venv ~/pvs6-venv", "./deploy.sh --selftest against the stand-in is "
-                                                          "tests/test_deploy.py's selftest tests"),
+        ("In Cloud Shell", "python3 -m venv ~/pvs6-venv", WALKED),
         ("In Cloud Shell", "gcloud auth application-default login", "needs a Google login"),
     ],
     PI_ONLY: [
@@ -268,7 +268,6 @@ def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path, pi_python: P
     # In Cloud Shell: deploy.sh, then the line it printed for the Pi's secret.
     # (deploy.sh's run on a fresh project is the session's first_deploy, copied: the deploy tests check that run)
     assert google.next("./deploy.sh").commands == ("./deploy.sh",)
-    google.done()
     cloud_shell = Deployer.copy_of(first_deploy[0], tmp_path / "cloud-shell")
     deployed = first_deploy[1]
     calls = len(cloud_shell.calls())
@@ -317,6 +316,11 @@ def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path, pi_python: P
             sent = pi.run(upload_now)
             assert "HTTP 401" not in sent.stdout + sent.stderr
 
+            # In Cloud Shell: step 5's ./deploy.sh --selftest, installed once as google-setup.md step 7 says.
+            _cloud_shell_selftest(tmp_path, pi_python, first_deploy, google.next("python3 -m venv ~/pvs6-venv"),
+                                  function_url)
+            google.done()
+
     readings = list(csv.DictReader((tmp_path / "function" / "sheet" / "Readings.csv").open(encoding="utf-8")))
     assert len(readings) == 1, "the Pi's first reading is in the sheet"
 
@@ -337,6 +341,36 @@ def test_fresh_pi_to_the_first_reading_in_the_sheet(tmp_path: Path, pi_python: P
     assert re.search(r"(?m)^last upload error:  \S+ \(over: an upload worked since\)  cannot reach the cloud",
                      status.stdout), "the error before the fix is shown as over"
     readme.done()
+
+
+def _cloud_shell_selftest(tmp_path: Path, pi_python: Path, first_deploy: tuple[Deployer, object], block: Block,
+                          ingest_url: str) -> None:
+    """google-setup.md step 7's block in a Cloud Shell home: the project installed into ``~/pvs6-venv`` (from the
+    project's wheel, its dependencies from this environment), then ``./deploy.sh --selftest``, which must find
+    and run that installed ``pvs6-cloud``: no other is on PATH. The deployed settings name a loopback Sheets
+    stand-in and SMTP server; pvs6-ingest is the function the Pi just uploaded to."""
+    pip_line = "~/pvs6-venv/bin/pip install -q '.[cloud]'"
+    assert block.commands == ("python3 -m venv ~/pvs6-venv", pip_line, "./deploy.sh --selftest"), block
+    home = tmp_path / "cloud-shell-home"
+    home.mkdir()
+    wheel = build_project_wheel(tmp_path / "project-wheel")
+    path = f"{pi_python.parent}:/usr/bin:/bin"
+    for line in (block.commands[0], pip_line.replace("bin/pip install -q '.[cloud]'",
+                                                     f"bin/python -m pip install -q --no-index --no-deps {wheel}")):
+        subprocess.run(["bash", "-c", line], env={"HOME": str(home), "PATH": path}, check=True, timeout=300,
+                       capture_output=True)
+    _dependencies_from_this_environment(home / "pvs6-venv", "pvs6_cloud")
+    with SheetsFake() as sheets, SmtpServer(login=("family@example.com", "abcdefghijklmnop")) as smtp:
+        sid = sheets.add_spreadsheet("Home")
+        (tmp_path / "cloud-shell-selftest").mkdir()
+        cloud_shell = deployed_like(first_deploy, tmp_path / "cloud-shell-selftest",
+                                    SELFTEST_TOML.format(sid=sid, smtp_port=smtp.port, sheets=sheets.endpoint))
+        set_state(cloud_shell, lambda s: s["functions"]["pvs6-ingest"].update(uri=ingest_url))
+        proc = cloud_shell.run("--selftest", PATH=f"{cloud_shell.bin}:{path}", HOME=str(home))
+    assert f"{home}/pvs6-venv/bin/pvs6-cloud selftest" in proc.stdout, proc.stdout
+    assert "accepts site home's upload secret" in proc.stdout and "Verdict: everything works." in proc.stdout
+    assert cloud_shell.mutating() == [], "the self-test deploys and changes nothing"
+    assert [m["Subject"] for m in smtp.messages] == ["PVS6 Sentinel is connected: Test house"]
 
 
 def _troubleshooting_command(label: str) -> str:
