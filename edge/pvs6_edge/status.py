@@ -31,7 +31,7 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
     if status["pvs_failing_since"]:
         lines.append(f"  failing since:    {status['pvs_failing_since']}")
     if status["last_pvs_error"]:
-        since = _since(status["last_pvs_error_at"], status["last_pvs_contact"], "the PVS6 answered since")
+        since = _over(bool(status["pvs_ok"]), "the PVS6 answered since")
         lines.append(f"last PVS error:     {status['last_pvs_error_at']}{since}  {status['last_pvs_error']}")
     if status.get("storage_error"):
         lines.append(f"STORAGE FAILING:    {status['storage_error_at']}  {status['storage_error']}")
@@ -46,7 +46,7 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
         f"last upload OK:     {status['last_upload_ok'] or 'never'}",
     ]
     if status["last_upload_error"]:
-        since = _since(status["last_upload_error_at"], status["last_upload_ok"], "an upload worked since")
+        since = _over(not status.get("upload_failures") and bool(status["last_upload_ok"]), "an upload worked since")
         lines.append(f"last upload error:  {status['last_upload_error_at']}{since}  {status['last_upload_error']}")
     if status["next_upload_at"]:
         lines.append(f"next upload try:    {status['next_upload_at']} "
@@ -68,10 +68,11 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
     return "\n".join(lines)
 
 
-def _since(error_at: str | None, ok_at: str | None, what: str) -> str:
-    """A note after an error's time when a success came later, so an owner who fixed the cause does not read
-    the remembered error as a current one (the times are ISO UTC strings, so they compare as text)."""
-    return f" (over: {what})" if error_at and ok_at and ok_at > error_at else ""
+def _over(fixed: bool, what: str) -> str:
+    """A note after a remembered error's time once the last try worked (the PVS6 answered, the last upload
+    round had no failure), so an owner who fixed the cause does not read it as a current one. Decided by the
+    state, not by comparing the times: those are whole seconds, and a fix can follow within the same one."""
+    return f" (over: {what})" if fixed else ""
 
 
 def _age(seconds: float | None) -> str:
