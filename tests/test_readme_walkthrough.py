@@ -360,17 +360,36 @@ def _cloud_shell_selftest(tmp_path: Path, pi_python: Path, first_deploy: tuple[D
         subprocess.run(["bash", "-c", line], env={"HOME": str(home), "PATH": path}, check=True, timeout=300,
                        capture_output=True)
     _dependencies_from_this_environment(home / "pvs6-venv", "pvs6_cloud")
-    with SheetsFake() as sheets, SmtpServer(login=("family@example.com", "abcdefghijklmnop")) as smtp:
+    with (SheetsFake() as sheets, SmtpServer(login=("family@example.com", "abcdefghijklmnop")) as smtp,
+          serve_openmeteo() as weather):
         sid = sheets.add_spreadsheet("Home")
         (tmp_path / "cloud-shell-selftest").mkdir()
-        cloud_shell = deployed_like(first_deploy, tmp_path / "cloud-shell-selftest",
-                                    SELFTEST_TOML.format(sid=sid, smtp_port=smtp.port, sheets=sheets.endpoint))
+        settings = SELFTEST_TOML.format(sid=sid, smtp_port=smtp.port, sheets=sheets.endpoint)
+        assert "[weather]\nenabled = false\n" in settings
+        settings = settings.replace("[weather]\nenabled = false\n", f'[weather]\nforecast_url = '
+                                    f'"{weather.forecast_url}"\narchive_url = "{weather.archive_url}"\n')
+        cloud_shell = deployed_like(first_deploy, tmp_path / "cloud-shell-selftest", settings)
         set_state(cloud_shell, lambda s: s["functions"]["pvs6-ingest"].update(uri=ingest_url))
         proc = cloud_shell.run("--selftest", PATH=f"{cloud_shell.bin}:{path}", HOME=str(home))
     assert f"{home}/pvs6-venv/bin/pvs6-cloud selftest" in proc.stdout, proc.stdout
     assert "accepts site home's upload secret" in proc.stdout and "Verdict: everything works." in proc.stdout
     assert cloud_shell.mutating() == [], "the self-test deploys and changes nothing"
     assert [m["Subject"] for m in smtp.messages] == ["PVS6 Sentinel is connected: Test house"]
+    sample = next(b for b in _fenced(GOOGLE_SETUP, "text") if b.startswith("== Self-test of what is deployed"))
+    assert _alike(proc.stdout) == _alike(sample), "google-setup.md step 7 shows what deploy.sh --selftest prints"
+
+
+def _alike(output: str) -> list[str]:
+    """deploy.sh --selftest's lines from its self-test heading on, with what differs between projects and runs
+    (project, addresses, paths, date) made alike."""
+    output = output[output.index("== Self-test"):]
+    for pattern, same in ((r"deployed in \S+", "deployed in PROJECT"), (r"https?://[^\s)]+", "URL"),
+                          (r"[\w.+-]+@[\w.-]+\.\w+", "EMAIL"), (r"via SMTP \S+", "via SMTP HOST"),
+                          (r"running: +\S+/pvs6-venv/bin/pvs6-cloud selftest --config \S+/deployed-config\.toml",
+                           "running: ~/pvs6-venv/bin/pvs6-cloud selftest --config DEPLOYED"),
+                          (r"\d+ hours of weather for \d{4}-\d{2}-\d{2}", "HOURS of weather for DATE")):
+        output = re.sub(pattern, same, output)
+    return [line.rstrip() for line in output.strip().splitlines()]
 
 
 def _troubleshooting_command(label: str) -> str:
