@@ -11,7 +11,7 @@ The walks run each block's own text, where it says it runs:
 - **On the Pi**: ``sudo bash edge/install.sh`` from a copy of the project folder, the pasted secret line, the
   ``[cloud]`` table replaced, then the README's Check and its copies of the history, with the installed program,
   outside the source tree, against the PVS6 simulator; for docs/pi-only.md also its cloud part, installed from a
-  wheel into its own environment and run as its service, its self-test and a replay.
+  wheel into its own environment and run as its service, its self-test, two of its cron lines and a replay.
 
 What is substituted, each because no test machine has it: ``sudo`` is dropped and the Pi's folders (``/etc``,
 ``/opt``, ``/var/lib``, the home folder) lie in a temporary root; packages come from wheels built here, their
@@ -512,6 +512,16 @@ def _walk_everything_on_the_pi(tmp_path: Path, pi_python: Path, stack: ExitStack
         assert "spool:              0 item(s)" in status.stdout, status.stdout
         readings = pi.csv_rows("/var/lib/pvs6-sentinel/sheet/Readings.csv")
         assert len(readings) == 1, "the Pi's first reading is in its CSV sheet, with its panel columns"
+
+        # 4. The cron lines, as cron runs them (/bin/sh, its bare PATH): the watchdog sees a Pi that just called
+        #    in and mails nothing; the nightly rollup runs (it totals the days before today's).
+        cron = {line.split()[-3]: line.split(maxsplit=5)[5] for line in _fenced(PI_ONLY, "cron")[0].splitlines()}
+        assert set(cron) == {"watchdog", "rollup", "summary"}, cron
+        for job in ("watchdog", "rollup"):
+            ran = subprocess.run(["sh", "-c", pi.command(cron[job])], capture_output=True, text=True, timeout=120,
+                                 env={"HOME": str(pi.home), "PATH": "/usr/bin:/bin"})
+            assert ran.returncode == 0, f"{job}: {ran.stdout}{ran.stderr}"
+        assert len(smtp.messages) == 1, [m["Subject"] for m in smtp.messages]
 
     # Old files from before: the Pi's own raw archive stands for the folder of old JSON files; nothing is
     # counted twice, so the one reading stays one row.
