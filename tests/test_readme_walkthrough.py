@@ -7,7 +7,7 @@ block, a moved one or one that names another place fails ``test_every_command_bl
 The walks run each block's own text, where it says it runs:
 
 - **In Cloud Shell**: ``./deploy.sh`` against the recording gcloud stand-in (tests/support/fake_gcloud), then the
-  one line it prints to fetch the Pi's secret;
+  one line it prints to fetch the Pi's secret, and at the Check its self-test, installed into ``~/pvs6-venv``;
 - **On the Pi**: ``sudo bash edge/install.sh`` from a copy of the project folder, the pasted secret line, the
   ``[cloud]`` table replaced, then the README's Check and its copies of the history, with the installed program,
   outside the source tree, against the PVS6 simulator; for docs/pi-only.md also its cloud part, installed from a
