@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/setup_times.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

@@ -72,3 +72,24 @@ def test_every_quoted_status_line_is_what_the_edge_prints() -> None:
         fragments = [f.strip() for f in re.split(r"\.\.\.|<[a-z]+>|\bN\b|\(", message) if len(f.strip()) >= 8]
         for fragment in fragments:
             assert fragment in messages, f"the edge never says {fragment!r} (README quotes {quote!r})"
+
+
+def test_an_error_fixed_since_is_marked_over_as_the_readme_says() -> None:
+    """A Pi that failed once and then worked shows the remembered errors marked over, in the README's words."""
+    status = {
+        "pvs_ok": True, "pvs_failing_since": None, "api": "dl_cgi", "last_pvs_contact": "2026-06-03T16:00:04Z",
+        "last_pvs_error_at": "2026-06-03T03:00:00Z", "last_pvs_error": "PVS6 did not answer",
+        "spool_depth": 0, "spool_bytes": 0, "oldest_item_age_s": None, "quarantined": 0,
+        "last_upload_ok": "2026-06-03T16:00:09Z", "last_upload_error_at": "2026-06-03T15:45:09Z",
+        "last_upload_error": "cannot reach the cloud", "next_upload_at": None, "upload_failures": 0,
+        "held_back": [], "dropped_total": 0, "warnings": [], "newly_quarantined": [],
+        "clock": "2026-06-03T16:02:11Z", "clock_offset_s": None,
+    }
+    rendered = format_status(status, "edge.toml")
+    readme = re.sub(r"\s+", " ", README.read_text(encoding="utf-8"))
+    for line, note in (("last PVS error:", "(over: the PVS6 answered since)"),
+                       ("last upload error:", "(over: an upload worked since)")):
+        assert re.search(rf"(?m)^{re.escape(line)} +\S+ {re.escape(note)}  \S", rendered), rendered
+        assert f"`{note}`" in readme, f"README does not explain {note!r}"
+    still_failing = format_status({**status, "pvs_ok": False, "upload_failures": 1}, "edge.toml")
+    assert "(over:" not in still_failing

@@ -155,6 +155,6 @@ preflight() {
   # Refuse now, before changing anything, if the Gmail app password is needed but cannot be had.
   if [[ -n "$MAIL_PASSWORD_ENV" && -z "${!MAIL_PASSWORD_ENV:-}" && ! -t 0 ]] &&
     ! has_version "$(secret_id "$MAIL_PASSWORD_ENV")"; then
-    die "the Gmail app password is not stored yet: export $MAIL_PASSWORD_ENV=... or run deploy.sh in a terminal"
+    die "the Gmail app password is not stored yet: run ./deploy.sh in a terminal, where it asks, or set $MAIL_PASSWORD_ENV with read -rsp (docs/google-setup.md)"
   fi
 }

@@ -110,7 +110,7 @@ store_mail_password() {
     printf '%s' "${!env_name// /}" >"$file"
     put_secret "$id" "$file" "\$$env_name"
   elif has_version "$id"; then
-    say "  $id already holds the Gmail app password; keeping it (export $env_name=... to replace it)"
+    say "  $id already holds the Gmail app password; keeping it (to replace it: read -rsp 'Gmail app password: ' $env_name && export $env_name, then ./deploy.sh)"
   elif ((DRY_RUN)); then
     ensure_secret "$id"
     show_cmd "< <secret: the Gmail app password you will be asked for>" \
@@ -125,7 +125,7 @@ store_mail_password() {
     run_with_secret "$file" "the app password you typed" "${GC[@]}" secrets versions add "$id" --data-file=-
     rm -f "$file"
   else
-    die "the Gmail app password is not stored yet: export $env_name=... or run deploy.sh in a terminal"
+    die "the Gmail app password is not stored yet: run ./deploy.sh in a terminal, where it asks, or set $env_name with read -rsp (docs/google-setup.md)"
   fi
   grant_secret "$id"
 }

@@ -96,7 +96,8 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
     if status["pvs_failing_since"]:
         lines.append(f"  failing since:    {status['pvs_failing_since']}")
     if status["last_pvs_error"]:
-        lines.append(f"last PVS error:     {status['last_pvs_error_at']}  {status['last_pvs_error']}")
+        since = _over(bool(status["pvs_ok"]), "the PVS6 answered since")
+        lines.append(f"last PVS error:     {status['last_pvs_error_at']}{since}  {status['last_pvs_error']}")
     if status.get("storage_error"):
         lines.append(f"STORAGE FAILING:    {status['storage_error_at']}  {status['storage_error']}")
     if status.get("disk_full"):
@@ -110,7 +111,8 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
         f"last upload OK:     {status['last_upload_ok'] or 'never'}",
     ]
     if status["last_upload_error"]:
-        lines.append(f"last upload error:  {status['last_upload_error_at']}  {status['last_upload_error']}")
+        since = _over(not status.get("upload_failures") and bool(status["last_upload_ok"]), "an upload worked since")
+        lines.append(f"last upload error:  {status['last_upload_error_at']}{since}  {status['last_upload_error']}")
     if status["next_upload_at"]:
         lines.append(f"next upload try:    {status['next_upload_at']} "
                      f"(after {status['upload_failures']} failure(s))")
@@ -129,6 +131,13 @@ def format_status(status: dict[str, Any], config_path: str) -> str:
         lines.append(f"now:                {status['clock']} (cloud's clock: {offset_s:+.0f} s, checked "
                      f"{status.get('clock_offset_measured')})")
     return "\n".join(lines)
+
+
+def _over(fixed: bool, what: str) -> str:
+    """A note after a remembered error's time once the last try worked (the PVS6 answered, the last upload
+    round had no failure), so an owner who fixed the cause does not read it as a current one. Decided by the
+    state, not by comparing the times: those are whole seconds, and a fix can follow within the same one."""
+    return f" (over: {what})" if fixed else ""
 
 
 def _age(seconds: float | None) -> str:
