@@ -19,7 +19,8 @@ December) within 3 sunny days; and every scenario is replayed as one late backlo
 contract-size batches), whose Alerts rows must equal the live ones (every column but the wall-time Emailed; the
 watchdog's own kinds aside, as they judge the present): column "backlog". Issue 18 adds roofs that are not rows
 of identical, unshaded panels (a tree's morning shadow on 3 of 16 panels, snow sliding off unevenly, an east/west
-two-plane roof), each played for weeks with a weak and a dead panel: second table (``--roofs-only`` for it alone).
+two-plane roof, and the same roof with its planes configured), each played for weeks with a weak and a dead
+panel: second table (``--roofs-only`` for it alone).
 
 Run: ``.venv/bin/python bench/detection.py [--quick] [--jobs 2]``. The simulator costs about 0.1 s per reading,
 so the full run (about 4,000 readings) takes a few minutes; ``--quick`` shortens the clean months.
@@ -41,7 +42,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pvs6_cloud.config import ArrayConfig, CloudConfig, DetectionConfig, MailConfig, SiteConfig, WeatherConfig
+from pvs6_cloud.config import (
+    ArrayConfig,
+    CloudConfig,
+    DetectionConfig,
+    MailConfig,
+    PlaneConfig,
+    SiteConfig,
+    WeatherConfig,
+)
 from pvs6_cloud.contract import MAX_SNAPSHOTS, UploadBatch, UploadItem
 from pvs6_cloud.jobs.watchdog import run_watchdog
 from pvs6_cloud.notify.transport import OutboxTransport
@@ -170,6 +179,7 @@ class Roof:
     default_weather: str = "mixed"
     seed: int = 11
     cloud_array: ArrayConfig | None = None
+    planes_configured: bool = False  # the config describes the real roof's planes, each with its panels' serials
 
 
 SIXTEEN = SimArrayConfig(panels=16, circuits=2)
@@ -206,6 +216,8 @@ def roofs(quick: bool) -> list[Roof]:
              covered=covered, learn_days=learn, clean_days=clean, seed=12),
         Roof("east/west two-plane roof", date(2025, 6, 2), two_faces, weak=3, dead=12, learn_days=learn,
              clean_days=clean, seed=13),
+        Roof("east/west, planes configured", date(2025, 6, 2), two_faces, weak=3, dead=12, learn_days=learn,
+             clean_days=clean, seed=13, planes_configured=True),
     ]
 
 
@@ -229,7 +241,7 @@ def run_roof(roof: Roof) -> dict[str, Any]:
     sim.inject(Fault("weak", target=roof.weak, value=0.75, start=weak_at))
     sim.inject(Fault("dead", target=roof.dead, start=dead_at))
     polls = _poll_times(roof.start, days)
-    rows, mails = _play_roof(sim, midnight, polls, roof.cloud_array)
+    rows, mails = _play_roof(sim, midnight, polls, _configured_planes(roof, sim) or roof.cloud_array)
     learned_bytes = next(int(r["device"]) for r in rows if r["kind"] == "_learned_bytes")
     serials = sim.identity.inverter_serials
     expected = {("inverter_weak", serials[roof.weak]): weak_at, ("inverter_down", serials[roof.dead]): dead_at}
@@ -265,6 +277,19 @@ def run_roof(roof: Roof) -> dict[str, Any]:
             "weak": weak_delay, "weak_ok": "inverter_weak" in hits and int(weak_delay.split()[0]) <= 3,
             "learned_bytes": learned_bytes, "readings": len(polls), "took_s": round(time.monotonic() - t_start, 1),
             "days": f"{roof.learn_days} learning + {roof.clean_days} scored + {len(FAULT_WEATHER)} with faults"}
+
+
+def _configured_planes(roof: Roof, sim: Simulator) -> ArrayConfig | None:
+    """The cloud config of a roof whose owner wrote its planes down: each plane's panels by their serials' last 8
+    characters, as copied from the Devices tab (the last plane by its count only: "the rest")."""
+    if not roof.planes_configured:
+        return None
+    serials = sim.identity.inverter_serials
+    planes = roof.array.planes
+    return replace(roof.cloud_array or ArrayConfig(), planes=tuple(
+        PlaneConfig(p.tilt_deg, p.azimuth_deg, len(p.panels),
+                    () if k == len(planes) - 1 else tuple(serials[i][-8:] for i in p.panels))
+        for k, p in enumerate(planes)), tilt_deg=planes[0].tilt_deg, azimuth_deg=planes[0].azimuth_deg)
 
 
 def _print_roofs(results: list[dict[str, Any]]) -> bool:

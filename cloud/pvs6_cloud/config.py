@@ -27,6 +27,7 @@ __all__ = [
     "CloudConfig",
     "DetectionConfig",
     "MailConfig",
+    "PlaneConfig",
     "SchedulerConfig",
     "SheetsConfig",
     "SiteConfig",
@@ -45,11 +46,34 @@ NO_UPLOAD_SECRETS_ENV = "PVS6_NO_UPLOAD_SECRETS"
 
 
 @dataclass(frozen=True, slots=True)
+class PlaneConfig:
+    """One face of a roof: its tilt and direction, and how many panels it holds (which ones, when known).
+
+    ``serials`` are inverter serials as the Devices tab shows them, or their last characters (at least
+    `MIN_SERIAL_SUFFIX`, what a person copies off the tab); empty when only the count is known.
+    """
+
+    tilt_deg: float
+    azimuth_deg: float
+    panels: int
+    serials: tuple[str, ...] = ()
+
+    def holds(self, serial: str) -> bool:
+        """True when this plane lists ``serial`` (whole, or by its ending)."""
+        return any(serial == s or serial.endswith(s) for s in self.serials)
+
+
+MIN_SERIAL_SUFFIX = 4  # a plane may name a panel by its serial's last characters, at least this many [chars]
+
+
+@dataclass(frozen=True, slots=True)
 class ArrayConfig:
     """The solar array, for the expected-output model. Defaults are the seed's system (12 x 360 W on micros).
 
     ``circuits`` maps a circuit name to the inverter serials on it, and ``places`` maps a serial to words a person
-    can find on the roof ("circuit 2, top row, 3rd from left"): alerts quote them.
+    can find on the roof ("circuit 2, top row, 3rd from left"): alerts quote them. ``planes`` describes a roof
+    with several faces (east and west, a dormer); empty = one plane at ``tilt_deg``/``azimuth_deg``. With planes,
+    ``tilt_deg``/``azimuth_deg`` are the first plane's (the one Open-Meteo's tilted irradiance is asked for).
     """
 
     panels: int = 12
@@ -61,11 +85,29 @@ class ArrayConfig:
     temp_coeff_pct_per_c: float = -0.29
     circuits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     places: Mapping[str, str] = field(default_factory=dict)
+    planes: tuple[PlaneConfig, ...] = ()
 
     @property
     def dc_kw(self) -> float:
         """Nameplate DC size of the array [kW]."""
         return self.panels * self.panel_w / 1000.0
+
+    @property
+    def model_planes(self) -> tuple[PlaneConfig, ...]:
+        """The planes the expected-output model sums: the configured ones, else the array as one plane."""
+        return self.planes or (PlaneConfig(self.tilt_deg, self.azimuth_deg, self.panels),)
+
+    def plane_of(self, serial: str) -> int | None:
+        """Index of the configured plane a panel is on; None when no plane says (or none is configured).
+
+        A plane given by its count alone holds the panels no other plane lists, when it is the only such plane
+        ("the 4 west panels are these, the rest face east").
+        """
+        for index, plane in enumerate(self.planes):
+            if plane.holds(serial):
+                return index
+        unlisted = [i for i, plane in enumerate(self.planes) if not plane.serials]
+        return unlisted[0] if len(unlisted) == 1 and len(self.planes) > 1 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,19 +377,84 @@ def _read_array(r: _Reader) -> ArrayConfig:
     places = r.get("places", dict, {})
     if not all(isinstance(v, str) for v in places.values()):
         raise ConfigError(f"{r.path}.places values must be strings")
+    planes = _read_planes(r, circuits)
+    if planes and ("tilt" in r.table or "azimuth" in r.table):
+        raise ConfigError(f"[{r.path}] has planes: give tilt and azimuth in each [[{r.path}.planes]], not in "
+                          f"[{r.path}] itself")
+    panels = int(r.number("panels", sum(p.panels for p in planes) or 12, low=1, high=10_000))
+    if planes and sum(p.panels for p in planes) != panels:
+        counts = " + ".join(str(p.panels) for p in planes)
+        raise ConfigError(f"{r.path}.planes hold {counts} = {sum(p.panels for p in planes)} panels, but "
+                          f"{r.path}.panels = {panels}: every panel is on exactly one plane")
     array = ArrayConfig(
-        panels=int(r.number("panels", 12, low=1, high=10_000)),
+        panels=panels,
         panel_w=r.number("panel_w", 360.0, low=1, high=2000),
-        tilt_deg=r.number("tilt", 30.0, low=0, high=90),
-        azimuth_deg=r.number("azimuth", 180.0, low=0, high=360),
+        tilt_deg=planes[0].tilt_deg if planes else r.number("tilt", 30.0, low=0, high=90),
+        azimuth_deg=planes[0].azimuth_deg if planes else _azimuth(r, 180.0),
         losses_pct=r.number("losses_pct", 10.0, low=0, high=90),
         inverter_ac_w=r.number("inverter_ac_w", 320.0, low=1, high=100_000),
         temp_coeff_pct_per_c=r.number("temp_coeff_pct_per_c", -0.29, low=-2, high=0),
         circuits=circuits,
         places=dict(places),
+        planes=planes,
     )
     r.check_unknown()
     return array
+
+
+def _azimuth(r: _Reader, default: float) -> float:
+    """A compass direction, with the convention said when it is out of range (owners try -90 for east)."""
+    value = r.get("azimuth", float, default)
+    if not 0 <= value <= 360:
+        raise ConfigError(f"{r._key('azimuth')} = {value:g} is outside [0, 360]: the compass direction the panels "
+                          "face, 90 = east, 180 = south, 270 = west")
+    return value
+
+
+def _read_planes(array: _Reader, circuits: Mapping[str, tuple[str, ...]]) -> tuple[PlaneConfig, ...]:
+    """``[[sites.X.array.planes]]``: tilt, azimuth and ``panels`` (a count, or the serials as in the Devices tab).
+
+    Refused, naming the plane: a serial in two planes (or one that is the ending of another), a serial ending
+    shorter than `MIN_SERIAL_SUFFIX`, and, when circuits are configured, a serial that is on no circuit (a typo).
+    """
+    raw = array.get("planes", list, [])
+    planes: list[PlaneConfig] = []
+    seen: dict[str, str] = {}
+    wired = [s for serials in circuits.values() for s in serials]
+    for n, table in enumerate(raw):
+        where = f"{array.path}.planes[{n}]"
+        r = _Reader(table, where, array.env, array.base_dir)
+        for key in ("tilt", "azimuth", "panels"):
+            if key not in r.table:
+                raise ConfigError(f"missing required key {where}.{key}")
+        tilt = r.number("tilt", 0.0, low=0, high=90)
+        azimuth = _azimuth(r, 0.0)
+        given = r.get("panels", (int, list))
+        if isinstance(given, list):
+            if not given or not all(isinstance(s, str) and s.strip() for s in given):
+                raise ConfigError(f'{where}.panels must be a count (panels = 8) or a list of inverter serials as '
+                                  f'in the Devices tab (panels = ["E00121938047653", ...])')
+            serials = tuple(s.strip() for s in given)
+            for serial in serials:
+                if len(serial) < MIN_SERIAL_SUFFIX:
+                    raise ConfigError(f"{where}.panels: {serial!r} is too short to name one panel: give at least "
+                                      f"its last {MIN_SERIAL_SUFFIX} characters")
+                clash = next((s for s in seen if s.endswith(serial) or serial.endswith(s)), None)
+                if clash is not None:
+                    raise ConfigError(f"{where}.panels: {serial!r} is already on {seen[clash]} ({clash!r}): each "
+                                      "panel is on one plane")
+                if wired and not any(w == serial or w.endswith(serial) for w in wired):
+                    raise ConfigError(f"{where}.panels: unknown serial {serial!r}: it is on none of "
+                                      f"{array.path}.circuits (copy it from the Devices tab)")
+                seen[serial] = where
+            count = len(serials)
+        elif isinstance(given, int) and not isinstance(given, bool) and given >= 1:
+            serials, count = (), given
+        else:
+            raise ConfigError(f"{where}.panels = {given!r} must be a count of at least 1 or a list of serials")
+        r.check_unknown()
+        planes.append(PlaneConfig(tilt, azimuth, count, serials))
+    return tuple(planes)
 
 
 def _strings(r: _Reader, key: str) -> list[str]:
