@@ -61,6 +61,8 @@ def test_tilted_irradiance_is_used_for_one_plane_and_not_for_several():
     day = one.sun_elevation_deg > 10
     assert set(np.array(one.source)[day]) == {SOURCE_GTI}
     assert set(np.array(two.source)[day]) == {SOURCE_COMPONENTS}
+    lone = ArrayConfig(panels=16, tilt_deg=25.0, azimuth_deg=90.0, planes=(PlaneConfig(25.0, 90.0, 16),))
+    assert set(np.array(expected_power(TIMES, LAT, LON, lone, **weather).source)[day]) == {SOURCE_GTI}
     without = expected_power(TIMES, LAT, LON, EAST_WEST, **_weather(n))
     np.testing.assert_allclose(two.expected_kw, without.expected_kw)
 

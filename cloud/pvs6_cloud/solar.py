@@ -273,7 +273,7 @@ def expected_power(
 
     # Several planes: Open-Meteo's tilted irradiance fits one of them only, so every plane is transposed from
     # the components instead (module docstring). One plane: the tilted value is the best input, as before.
-    has_gti = np.isfinite(gti) & (not array.planes)
+    has_gti = np.isfinite(gti) & (len(array.planes) <= 1)  # one configured plane is the one asked for
     has_ghi = np.isfinite(ghi)
     has_all = has_ghi & np.isfinite(dni) & np.isfinite(dhi)
     erbs = pvlib.irradiance.erbs(np.nan_to_num(ghi), zenith, index.dayofyear.to_numpy())
