@@ -74,6 +74,7 @@ def test_a_plane_given_by_count_holds_the_panels_no_other_plane_lists():
          r"planes\[0\].panels: unknown serial 'E00121938099999': it is on none of sites.home.array.circuits"),
         ({"tilt": 30, "planes": [{"tilt": 25, "azimuth": 90, "panels": 8}]},
          r"give tilt and azimuth in each \[\[sites.home.array.planes\]\]"),
+        ({"planes": {"tilt": 25, "azimuth": 90, "panels": 8}}, r"must be written \[\[sites.home.array.planes\]\]"),
         ({"planes": [{"tilt": 25, "azimuth": 90, "panels": 8, "facing": "east"}]},
          r"unknown key\(s\) in \[sites.home.array.planes\[0\]\]: facing"),
     ],

@@ -67,6 +67,9 @@ def _read_planes(array: _Reader, circuits: Mapping[str, tuple[str, ...]]) -> tup
     Refused, naming the plane: a serial in two planes (or one that is the ending of another), a serial ending
     shorter than `MIN_SERIAL_SUFFIX`, and, when circuits are configured, a serial that is on no circuit (a typo).
     """
+    if isinstance(array.table.get("planes"), Mapping):
+        raise ConfigError(f"[{array.path}.planes] must be written [[{array.path}.planes]] (double brackets), once "
+                          "per plane")
     raw = array.get("planes", list, [])
     planes: list[PlaneConfig] = []
     seen: dict[str, str] = {}
