@@ -106,32 +106,24 @@ def _base_kw(frame: Frame, dead_ratio: float, serial: str | None = None) -> floa
     Shares are measured against this, not against all panels: a panel that dies, or three in a tree's shadow,
     would otherwise pull the base down and make every other panel look better than its normal. Shaded panels
     leave the base the same way whenever they are dark, while learning and while judging, so the shares agree.
-    With ``serial`` on a configured plane, the base is its plane's live panels (its share is of its own face).
+    With ``serial`` on a configured plane, the base is the *other* live panels of its plane (its share is of its
+    own face): on a face of four, a panel 25 % weak would otherwise pull its own base down by a sixteenth and
+    look only 20 % below its normal.
     """
     ref = frame.reference_kw if serial is None else frame.ref_for(serial)
     if ref is None:
         return 0.0
     peers = frame.known
     if serial is not None and serial in frame.plane:
-        peers = frozenset(s for s in frame.known if frame.plane.get(s) == frame.plane[serial])
+        peers = frozenset(s for s in frame.known if frame.plane.get(s) == frame.plane[serial] and s != serial)
     live = [kw for s in peers if (kw := frame.power_kw.get(s, 0.0)) >= dead_ratio * ref]
     return sum(live) / len(live) if live else 0.0
 
 
 def _bases(frame: Frame, dead_ratio: float) -> dict[str, float]:
-    """Each known panel's base (`_base_kw`): one per configured plane, else the array's for every panel."""
+    """Each known panel's base (`_base_kw`): its plane's other panels where configured, else the array's."""
     whole = _base_kw(frame, dead_ratio)
-    by_plane: dict[int, float] = {}
-    out = {}
-    for serial in frame.known:
-        if serial in frame.plane:
-            index = frame.plane[serial]
-            if index not in by_plane:
-                by_plane[index] = _base_kw(frame, dead_ratio, serial)
-            out[serial] = by_plane[index]
-        else:
-            out[serial] = whole
-    return out
+    return {s: _base_kw(frame, dead_ratio, s) if s in frame.plane else whole for s in frame.known}
 
 
 def _grouping(ctx: Context) -> str:
