@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from pvs6_cloud.config import ArrayConfig, DetectionConfig, PlaneConfig, SiteConfig
 from pvs6_cloud.detect import detect
 from pvs6_cloud.enrich import Enrichment
@@ -63,3 +65,33 @@ def test_a_whole_face_dark_when_its_clear_sky_allows_power_is_found():
     # The west face should make 120 W now (the sun is round to the south-west); all four make nothing.
     found = _morning(PLANES, [0.0, 0.0, 0.0, 0.0], hours=1.25, clear=(0.26, 0.12))
     assert {device for kind, device in found if kind == "inverter_down"} == set(WEST)
+
+
+def test_a_weak_panel_on_a_small_face_is_a_quarter_below_its_own_learned_normal():
+    """Its share is learned against its face's *other* panels: on a face of four, against all four, a panel 25 %
+    weak would pull its own yardstick down and look only 20 % below normal (under the weak rule's 80 % bar)."""
+    from math import pi, sin
+
+    from pvs6_cloud.detect import normal
+    from pvs6_cloud.detect.common import Context, build_frame
+
+    memory: dict = {}
+    clear = (0.25, 0.12)
+
+    def reading(day: int, i: int, west_kw: list[float]) -> tuple[Snapshot, Enrichment]:
+        at = T0 + timedelta(days=day, minutes=15 * i)
+        powers = {**dict.fromkeys(EAST, clear[0]), **dict(zip(WEST, west_kw, strict=True))}
+        enrichment = Enrichment(sun_elevation_deg=20.0 + 25.0 * sin(pi * i / 20), sun_azimuth_deg=120.0 + 6.0 * i,
+                                clearsky_kw=16 * clear[0], plane_clearsky_kw=clear)
+        return _snapshot(at, powers), enrichment
+
+    for day in range(4):
+        for i in range(21):
+            pair = reading(day, i, [clear[1]] * 4)
+            detect([pair], {}, memory, PLANES, DetectionConfig(), pair[0].captured_at)
+    pair = reading(4, 0, [clear[1]] * 4)
+    detect([pair], {}, memory, PLANES, DetectionConfig(), pair[0].captured_at)  # the new day commits the last one
+    snapshot, enrichment = reading(4, 10, [clear[1], 0.75 * clear[1], clear[1], clear[1]])
+    frame = build_frame(snapshot, enrichment, frozenset(EAST + WEST), Context(PLANES, DetectionConfig()))
+    own = normal.expectations(frame, memory["normal"], DetectionConfig().dead_ratio)[WEST[1]]
+    assert own.expected_kw == pytest.approx(clear[1], rel=0.02)
