@@ -71,6 +71,8 @@ class Enrichment:
     ``expected_kw`` is for the weather of that hour, ``clearsky_kw`` what a clear sky would have allowed (an upper
     bound, bar cloud-edge enhancement). ``expected_source`` says what drove ``expected_kw``: ``"gti"`` (Open-Meteo's
     tilted irradiance), ``"ghi+dni+dhi"``, ``"ghi"`` (Erbs split) or ``"clearsky"`` (no weather: the fallback).
+    ``plane_clearsky_kw``, for an array with configured planes, is what one panel of each plane could make under a
+    clear sky [kW], in the config's plane order (the detector's yardstick for a plane none of whose panels produce).
     """
 
     sun_elevation_deg: float | None = None
@@ -79,6 +81,7 @@ class Enrichment:
     expected_kw: float | None = None
     clearsky_kw: float | None = None
     expected_source: str = ""
+    plane_clearsky_kw: tuple[float, ...] = ()
 
     def performance_ratio(self, production_kw: float | None) -> float | None:
         """Actual over expected, when both are meaningful (not at night)."""
@@ -229,6 +232,7 @@ def enrich_batch(
             expected_kw=_round(estimate.expected_kw[i], 3),
             clearsky_kw=_round(estimate.clearsky_kw[i], 3),
             expected_source=estimate.source[i],
+            plane_clearsky_kw=tuple(_round(plane[i], 4) for plane in estimate.plane_clearsky_kw),
         )
         for i in range(len(snapshots))
     ]

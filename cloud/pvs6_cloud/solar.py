@@ -19,6 +19,13 @@ Model chain, per instant:
 6. AC power: ``pvlib.inverter.pvwatts`` per microinverter, which clips at ``inverter_ac_w``; times ``panels``.
 
 Angle-of-incidence losses are folded into ``losses_pct`` (PVWatts style), not modelled separately.
+
+A roof of several planes (``[[sites.X.array.planes]]``: east and west faces, a dormer) is modelled plane by
+plane, steps 2-6 with each plane's own tilt and azimuth and panel count, and the planes' power summed.
+Open-Meteo's tilted irradiance is for the one tilt and azimuth it was asked for (weather.py asks once per site
+and day, for the first plane), so with several planes it is not used: every plane is transposed from GHI, DNI
+and DHI, which the same answer holds. That is the model Open-Meteo itself uses for its tilted value (isotropic
+sky, albedo 0.2), so nothing is lost, and asking once per plane would multiply the calls for no gain.
 """
 
 from __future__ import annotations
@@ -74,6 +81,8 @@ class PowerEstimate:
         AC power a clear sky would have allowed: the upper bound the detector uses [kW].
     source : tuple of str
         Which input drove ``expected_kw``: ``"gti"``, ``"ghi+dni+dhi"``, ``"ghi"`` or ``"clearsky"``.
+    plane_clearsky_kw : tuple of ndarray
+        With configured planes, what one panel of each plane could make under a clear sky [kW]; else empty.
     """
 
     sun_elevation_deg: Any
@@ -82,6 +91,7 @@ class PowerEstimate:
     expected_kw: Any
     clearsky_kw: Any
     source: tuple[str, ...]
+    plane_clearsky_kw: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +183,8 @@ def sun_position(
     return position["apparent_elevation"].to_numpy(), position["azimuth"].to_numpy()
 
 
-def _array_ac_kw(poa_w_m2: Any, air_temp_c: Any, array: ArrayConfig) -> Any:
-    """AC power of the whole array from plane-of-array irradiance and air temperature [kW]."""
+def _array_ac_kw(poa_w_m2: Any, air_temp_c: Any, array: ArrayConfig, panels: int | None = None) -> Any:
+    """AC power of ``panels`` (default: the whole array) on one plane, from its irradiance and the air [kW]."""
     import numpy as np
     import pvlib
 
@@ -184,7 +194,7 @@ def _array_ac_kw(poa_w_m2: Any, air_temp_c: Any, array: ArrayConfig) -> Any:
     dc_w = np.clip(np.asarray(dc_w, dtype=float), 0.0, None) * (1.0 - array.losses_pct / 100.0)
     ac_w = pvlib.inverter.pvwatts(dc_w, array.inverter_ac_w / INVERTER_EFFICIENCY, eta_inv_nom=INVERTER_EFFICIENCY)
     ac_w = np.clip(np.nan_to_num(np.asarray(ac_w, dtype=float), nan=0.0), 0.0, array.inverter_ac_w)
-    return ac_w * array.panels / 1000.0
+    return ac_w * (array.panels if panels is None else panels) / 1000.0
 
 
 def expected_power(
@@ -212,13 +222,15 @@ def expected_power(
     latitude, longitude : float
         Site position [°].
     array : ArrayConfig
-        Panel count and watts, tilt, azimuth (pvlib convention: 180 = south), losses, inverter limit.
+        Panel count and watts, tilt, azimuth (pvlib convention: 180 = south), losses, inverter limit; with
+        ``planes``, each plane's tilt, azimuth and panel count (their powers are summed).
     altitude_m : float, default 0
         Site elevation [m].
     ghi_w_m2, dni_w_m2, dhi_w_m2 : sequence of float, optional
         Global horizontal, direct normal and diffuse horizontal irradiance [W/m^2].
     poa_w_m2 : sequence of float, optional
-        Global irradiance on the array's plane (Open-Meteo ``global_tilted_irradiance``) [W/m^2].
+        Global irradiance on the array's plane (Open-Meteo ``global_tilted_irradiance``) [W/m^2]; not used when
+        the array has several planes (it is for one of them).
     air_temp_c : sequence of float, optional
         Air temperature at 2 m [°C]; ``DEFAULT_AIR_TEMP_C`` where unknown.
 
@@ -247,37 +259,49 @@ def expected_power(
         clear = pvlib.clearsky.ineichen(zenith, airmass_abs, linke, altitude_m, dni_extra)
     clear_ghi, clear_dni, clear_dhi = (np.nan_to_num(np.asarray(clear[k], dtype=float)) for k in ("ghi", "dni", "dhi"))
 
-    def transpose(dni: Any, ghi: Any, dhi: Any) -> Any:
+    def transpose(tilt_deg: float, azimuth_deg: float, dni: Any, ghi: Any, dhi: Any) -> Any:
         total = pvlib.irradiance.get_total_irradiance(
-            array.tilt_deg, array.azimuth_deg, zenith, azimuth, dni, ghi, dhi, albedo=ALBEDO, model="isotropic"
+            tilt_deg, azimuth_deg, zenith, azimuth, dni, ghi, dhi, albedo=ALBEDO, model="isotropic"
         )
         return np.clip(np.nan_to_num(np.asarray(total["poa_global"], dtype=float)), 0.0, None)
 
-    clear_poa = transpose(clear_dni, clear_ghi, clear_dhi)
     ghi, dni, dhi, gti = (_column(v, n) for v in (ghi_w_m2, dni_w_m2, dhi_w_m2, poa_w_m2))
     for values in (ghi, dni, dhi, gti):
         values[(values < 0) | (values > MAX_CLEAR_IRRADIANCE_W_M2)] = np.nan
     temp_air = _column(air_temp_c, n)
     temp_air = np.where(np.isfinite(temp_air), temp_air, DEFAULT_AIR_TEMP_C)
 
-    has_gti = np.isfinite(gti)
+    # Several planes: Open-Meteo's tilted irradiance fits one of them only, so every plane is transposed from
+    # the components instead (module docstring). One plane: the tilted value is the best input, as before.
+    has_gti = np.isfinite(gti) & (len(array.planes) <= 1)  # one configured plane is the one asked for
     has_ghi = np.isfinite(ghi)
     has_all = has_ghi & np.isfinite(dni) & np.isfinite(dhi)
     erbs = pvlib.irradiance.erbs(np.nan_to_num(ghi), zenith, index.dayofyear.to_numpy())
-    split_dni = np.where(has_all, dni, np.asarray(erbs["dni"], dtype=float))
-    split_dhi = np.where(has_all, dhi, np.asarray(erbs["dhi"], dtype=float))
-    weather_poa = transpose(np.nan_to_num(split_dni), np.nan_to_num(ghi), np.nan_to_num(split_dhi))
-    poa = np.where(has_gti, gti, np.where(has_ghi, weather_poa, clear_poa))
+    split_dni = np.nan_to_num(np.where(has_all, dni, np.asarray(erbs["dni"], dtype=float)))
+    split_dhi = np.nan_to_num(np.where(has_all, dhi, np.asarray(erbs["dhi"], dtype=float)))
+    planes = array.model_planes
+    poa_sum, expected_kw, clearsky_kw = np.zeros(n), np.zeros(n), np.zeros(n)
+    per_panel_clear: list[Any] = []
+    for plane in planes:
+        clear_poa = transpose(plane.tilt_deg, plane.azimuth_deg, clear_dni, clear_ghi, clear_dhi)
+        weather_poa = transpose(plane.tilt_deg, plane.azimuth_deg, split_dni, np.nan_to_num(ghi), split_dhi)
+        poa = np.where(has_gti, gti, np.where(has_ghi, weather_poa, clear_poa))
+        poa_sum += poa * plane.panels
+        expected_kw += _array_ac_kw(poa, temp_air, array, plane.panels)
+        clear_kw = _array_ac_kw(clear_poa, temp_air, array, plane.panels)
+        clearsky_kw += clear_kw
+        per_panel_clear.append(clear_kw / plane.panels)
     source = np.where(
         has_gti, SOURCE_GTI, np.where(has_all, SOURCE_COMPONENTS, np.where(has_ghi, SOURCE_GHI, SOURCE_CLEARSKY))
     )
     return PowerEstimate(
         sun_elevation_deg=90.0 - zenith,
         sun_azimuth_deg=azimuth,
-        poa_w_m2=poa,
-        expected_kw=_array_ac_kw(poa, temp_air, array),
-        clearsky_kw=_array_ac_kw(clear_poa, temp_air, array),
+        poa_w_m2=poa_sum / max(1, sum(p.panels for p in planes)),  # the panels' mean: their "plane of array"
+        expected_kw=expected_kw,
+        clearsky_kw=clearsky_kw,
         source=tuple(str(s) for s in source),
+        plane_clearsky_kw=tuple(per_panel_clear) if array.planes else (),
     )
 
 

@@ -100,7 +100,8 @@ def fetch_weather_day(
     Parameters
     ----------
     site : SiteConfig
-        Coordinates, time zone and the array's tilt and azimuth (pvlib convention, converted here).
+        Coordinates, time zone and the array's tilt and azimuth (pvlib convention, converted here); on a roof of
+        several planes, the first plane's (`pvs6_cloud.solar` transposes the others from GHI/DNI/DHI).
     day : date
         Site-local day.
     config : WeatherConfig

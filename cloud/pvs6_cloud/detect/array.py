@@ -50,8 +50,9 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     judged: set[str] = set()
     today = ctx.local_date(frame.at)
     clear_kw = frame.clearsky_panel_kw(ctx)
-    if frame.producing and frame.reference_kw is not None:
-        bright = clear_kw > 0 and frame.reference_kw >= setting(cfg, "sunny_ratio") * clear_kw
+    typical = frame.typical_kw
+    if frame.producing and typical is not None:
+        bright = clear_kw > 0 and typical >= setting(cfg, "sunny_ratio") * clear_kw
         mem["bright"] = {"date": today, "bright": bright, "at": frame.at.isoformat()}
     if frame.daylight and frame.known and clear_kw * len(frame.known) >= 0.1 * ctx.site.array.dc_kw:
         step_min = judged_step(mem, frame.at)

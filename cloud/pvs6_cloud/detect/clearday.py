@@ -39,7 +39,7 @@ def _bin(frame: Frame) -> str | None:
 
 def sunny(frame: Frame, mem: dict[str, Any], ctx: Context) -> bool:
     """Whether the peers' output now counts as a sunny reading; also remembers today's best for this bin."""
-    ref = frame.reference_kw
+    ref = frame.typical_kw
     clear_kw = frame.clearsky_panel_kw(ctx)
     if ref is None or clear_kw <= 0:
         return False

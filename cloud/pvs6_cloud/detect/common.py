@@ -6,6 +6,12 @@ the *reference* power: the median of the panels that are producing. Rules compar
 clouds and season cancel out; when too few panels produce (night, overcast, snow) there is no reference and no
 per-panel rule judges.
 
+On a roof whose planes the config describes with their panels (``[[sites.X.array.planes]]``, east and west
+faces), a panel's peers are the panels of its own plane (`Frame.ref_for`): an east face at 8 am makes several
+times what the west face makes, and neither is a fault. A plane none of whose panels produces (a tripped breaker,
+or the west face at dawn) is measured against what the model's clear sky allows it, scaled by how the other
+planes do against theirs now, so a whole face going dark is still seen and a face in its own shade is not.
+
 `persist` is the one persistence mechanism: a condition must be seen over ``open_min`` minutes of *judged* time
 before its finding appears, and be gone over ``clear_min`` minutes before it disappears. Each judged reading
 stands for the interval since the previous judged reading, capped at `GAP_CAP_MIN`, so nights and outages never
@@ -130,6 +136,9 @@ class Frame:
     snow_hold: bool = False
     snow_day: str = ""
     replaced: frozenset[str] = field(default_factory=frozenset)
+    # Panels on a configured plane: serial -> plane index, and their plane's reference [kW] (None: not judged).
+    plane: Mapping[str, int] = field(default_factory=dict)
+    plane_ref_kw: Mapping[str, float | None] = field(default_factory=dict)
 
     def sun_climbing(self, longitude: float) -> bool:
         """Whether the sun is still east of the meridian (before solar noon), in either hemisphere.
@@ -142,6 +151,29 @@ class Frame:
             return 0.0 < azimuth < 180.0
         solar_hours = (self.at.hour + self.at.minute / 60.0 + longitude / 15.0) % 24.0
         return solar_hours < 12.0
+
+    def ref_for(self, serial: str) -> float | None:
+        """The power a panel is compared with [kW]: its plane's reference when configured, else the array's."""
+        if self.reference_kw is None:
+            return None
+        return self.plane_ref_kw.get(serial, self.reference_kw)
+
+    def peers_of(self, serial: str) -> int:
+        """How many panels produce among this panel's peers (its plane's, else the whole array's)."""
+        if serial not in self.plane:
+            return len(self.producing)
+        return sum(1 for s in self.producing if self.plane.get(s) == self.plane[serial] and s != serial)
+
+    @property
+    def typical_kw(self) -> float | None:
+        """What a working panel makes now [kW], to compare with the clear sky's panel: the reference, or on a
+        configured multi-plane roof the panels' plane references averaged (the model's clear sky is a mean too).
+        """
+        if not self.plane_ref_kw or self.reference_kw is None:
+            return self.reference_kw
+        refs = [self.ref_for(s) for s in self.known]
+        known = [r for r in refs if r is not None]
+        return sum(known) / len(known) if known else None
 
     def age_min(self, serial: str) -> float | None:
         """Minutes since the inverter's own last measurement, at capture time (None if unknown)."""
@@ -196,8 +228,44 @@ def build_frame(snapshot: Snapshot, enrichment: Enrichment, known: frozenset[str
         producing, reference = _low_light_peers(power, universe, producing, cfg)
     elevation = enrichment.sun_elevation_deg
     daylight = elevation is not None and elevation >= cfg.min_sun_elevation_deg
+    everyone = frozenset(known | set(present))
+    plane, plane_ref = _plane_references(everyone, power, producing, reference, enrichment, ctx)
     return Frame(snapshot, enrichment, snapshot.captured_at, elevation, present, power, fresh, producing,
-                 reference, daylight, frozenset(known | set(present)))
+                 reference, daylight, everyone, plane=plane, plane_ref_kw=plane_ref)
+
+
+def _plane_references(serials: frozenset[str], power: Mapping[str, float], producing: frozenset[str],
+                      reference: float | None, enrichment: Enrichment,
+                      ctx: Context) -> tuple[dict[str, int], dict[str, float | None]]:
+    """Each configured plane's reference: the median of its producing panels, as for the whole array.
+
+    A plane with too few producing panels of its own gets the model's clear-sky panel of that plane times the
+    other planes' ratio of reference to their clear-sky panel (how bright it is now); without that (no model
+    values, no other plane producing) its panels have no reference (None) and are not judged.
+    """
+    array = ctx.site.array
+    if len(array.planes) < 2 or reference is None:
+        return {}, {}
+    plane = {s: i for s in serials if (i := array.plane_of(s)) is not None}
+    groups: dict[int, list[str]] = {}
+    for serial, index in plane.items():
+        groups.setdefault(index, []).append(serial)
+    own: dict[int, float] = {}
+    for index, members in groups.items():
+        live = [s for s in members if s in producing]
+        need = 2 if len(members) > 2 else 1
+        if len(live) >= need and len(live) >= setting(ctx.config, "min_peer_share") * len(members):
+            own[index] = median(power[s] for s in live)
+    clear = enrichment.plane_clearsky_kw
+    brightness = [own[i] / clear[i] for i in own if i < len(clear) and clear[i] > 0]
+    refs: dict[str, float | None] = {}
+    for index, members in groups.items():
+        ref = own.get(index)
+        if ref is None and brightness and index < len(clear):
+            ref = median(brightness) * clear[index]
+            ref = ref if ref >= ctx.config.peer_min_kw else None  # too dark there to tell dead from dim
+        refs.update(dict.fromkeys(members, ref))
+    return plane, refs
 
 
 def _low_light_peers(power: Mapping[str, float], universe: int, producing: frozenset[str],

@@ -5,6 +5,7 @@ at all. A panel is judged only in daylight, against the median of the panels tha
 dark sky or snow that dims every panel never makes one look dead. An absent panel is judged only after an hour of
 daylight (varserver inverters report in one by one after sunrise) and only while most panels are present.
 
+On a roof whose planes are configured with their panels, a panel's peers are its own plane's (`Frame.ref_for`).
 Where a panel has a learned normal for the sun's position (`normal`), it is down only when it is far below that
 normal too, and never judged where it is often dark anyway (a tree's shadow). While snow slides off (`snow`),
 down verdicts wait. Where nothing is learned yet (the first days, or a sun position not seen before), a panel that
@@ -64,9 +65,11 @@ def _daylight_min(mem: dict[str, Any], frame: Frame, ctx: Context) -> float:
 
 
 def _panel_bad(frame: Frame, serial: str, ctx: Context, missing_ok: bool) -> bool | None:
-    ref = frame.reference_kw
+    ref = frame.ref_for(serial)
     cfg = ctx.config
-    if serial not in frame.present:
+    if ref is None:  # a configured plane too dark to compare now
+        peer = None
+    elif serial not in frame.present:
         peer = True if missing_ok else None
     else:
         power = frame.power_kw[serial]
@@ -104,8 +107,9 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
         if bad:
             inv = frame.present.get(serial)
             mem["ev"][serial] = {
-                "at": frame.at.isoformat(), "kw": frame.power_kw.get(serial), "ref": round(frame.reference_kw, 4),
-                "peers": len(frame.producing), "absent": inv is None, "state": str(inv.state) if inv else "",
+                "at": frame.at.isoformat(), "kw": frame.power_kw.get(serial),
+                "ref": round(frame.ref_for(serial) or 0.0, 4),
+                "peers": frame.peers_of(serial), "absent": inv is None, "state": str(inv.state) if inv else "",
                 "age_min": None if inv is None else frame.age_min(serial),
                 **({"snow": frame.snow_day} if frame.snow_day else {}),
             }

@@ -21,6 +21,9 @@ day to day and the first morning's shade would otherwise alert again on each of 
 half-year stands in until the current one is learned (around the solstices the sun's path is the same on both
 sides).
 
+Where the config lists the panels of each roof plane, a share is of the panel's own plane (its base is that
+plane's live panels), so a face is normal for its face from day one; the table starts again when that list changes.
+
 The memory is compact JSON (integers) and bounded by `MAX_BYTES` per site: the least-used bins are dropped first.
 A reading costs a dictionary look-up and a few sums per panel.
 """
@@ -97,18 +100,36 @@ def _index(mem: dict[str, Any], serial: str) -> int:
     return panels.index(serial)
 
 
-def _base_kw(frame: Frame, dead_ratio: float) -> float:
+def _base_kw(frame: Frame, dead_ratio: float, serial: str | None = None) -> float:
     """The mean power of the *live* panels (at least ``dead_ratio`` of the reference) [kW]; 0 when none.
 
     Shares are measured against this, not against all panels: a panel that dies, or three in a tree's shadow,
     would otherwise pull the base down and make every other panel look better than its normal. Shaded panels
     leave the base the same way whenever they are dark, while learning and while judging, so the shares agree.
+    With ``serial`` on a configured plane, the base is the *other* live panels of its plane (its share is of its
+    own face): on a face of four, a panel 25 % weak would otherwise pull its own base down by a sixteenth and
+    look only 20 % below its normal.
     """
-    ref = frame.reference_kw
+    ref = frame.reference_kw if serial is None else frame.ref_for(serial)
     if ref is None:
         return 0.0
-    live = [kw for s in frame.known if (kw := frame.power_kw.get(s, 0.0)) >= dead_ratio * ref]
+    peers = frame.known
+    if serial is not None and serial in frame.plane:
+        peers = frozenset(s for s in frame.known if frame.plane.get(s) == frame.plane[serial] and s != serial)
+    live = [kw for s in peers if (kw := frame.power_kw.get(s, 0.0)) >= dead_ratio * ref]
     return sum(live) / len(live) if live else 0.0
+
+
+def _bases(frame: Frame, dead_ratio: float) -> dict[str, float]:
+    """Each known panel's base (`_base_kw`): its plane's other panels where configured, else the array's."""
+    whole = _base_kw(frame, dead_ratio)
+    return {s: _base_kw(frame, dead_ratio, s) if s in frame.plane else whole for s in frame.known}
+
+
+def _grouping(ctx: Context) -> str:
+    """Which configured plane each listed panel is on: shares learned under another grouping mean another thing."""
+    planes = ctx.site.array.planes if len(ctx.site.array.planes) > 1 else ()
+    return json.dumps([[p.serials, bool(p.serials)] for p in planes]) if any(p.serials for p in planes) else ""
 
 
 def _neighbours(key: str) -> list[str]:
@@ -137,9 +158,9 @@ def expectations(frame: Frame, mem: dict[str, Any], dead_ratio: float) -> dict[s
     key = _bin(frame)
     if key is None or not mem["bins"]:
         return {}
-    base = _base_kw(frame, dead_ratio)
-    if base <= 0:
+    if _base_kw(frame, dead_ratio) <= 0:
         return {}
+    bases = _bases(frame, dead_ratio)
     season = _season(frame.at)
     other = "d" if season == "u" else "u"
     bins = mem["bins"]
@@ -150,6 +171,9 @@ def expectations(frame: Frame, mem: dict[str, Any], dead_ratio: float) -> dict[s
         if serial not in frame.known:
             continue
         i = 3 * index
+        base = bases.get(serial, 0.0)
+        if base <= 0:
+            continue
         dark_near = max([_dark_seen(r, i) for r in (*rows, *around)], default=0.0)
         found = None
         for row in rows:
@@ -204,9 +228,12 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
         `expectations` for this reading (to see whether the day departs from the normal).
     """
     mem = _memory(mem)
+    learned = False
+    if mem.get("grouping", "") != _grouping(ctx):  # the owner (re)described the roof's planes: learn anew
+        learned = bool(mem["bins"])
+        mem.update(panels=[], bins={}, today={}, grouping=_grouping(ctx))
     today = ctx.local_date(frame.at)
     buf = mem["today"]
-    learned = False
     if buf.get("date") != today:
         if buf.get("date"):
             learned = _commit(mem, buf)
@@ -221,15 +248,18 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
     if hold or not frame.daylight or key is None or ref is None or step_min <= 0:
         return learned
     clear_kw = frame.clearsky_panel_kw(ctx)
-    if clear_kw <= 0 or ref < setting(ctx.config, "sunny_ratio") * clear_kw:
+    typical = frame.typical_kw
+    if clear_kw <= 0 or typical is None or typical < setting(ctx.config, "sunny_ratio") * clear_kw:
         return learned
-    base = _base_kw(frame, ctx.config.dead_ratio)
-    if base <= 0:
+    if _base_kw(frame, ctx.config.dead_ratio) <= 0:
         return learned
+    bases = _bases(frame, ctx.config.dead_ratio)
     row = buf["obs"].setdefault(_season(frame.at) + key, {})
     for serial in frame.known:
         power = frame.power_kw.get(serial, 0.0)
-        share = power / base
+        if bases[serial] <= 0:
+            continue
+        share = power / bases[serial]
         obs = row.setdefault(serial, [0.0, 0.0, 0.0])
         obs[0] = round(obs[0] + share * step_min, 3)
         obs[1] = round(obs[1] + (step_min if share < DARK_SHARE else 0.0), 3)

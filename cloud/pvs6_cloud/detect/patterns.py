@@ -53,6 +53,9 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
         if serial not in frame.present:
             continue
         power = frame.power_kw[serial]
+        ref = frame.ref_for(serial)
+        if ref is None:
+            continue
         if power < dead_ratio * ref:
             mem["ep"].setdefault(serial, frame.at.isoformat())
         elif power >= 2.0 * dead_ratio * ref and serial in mem["ep"]:

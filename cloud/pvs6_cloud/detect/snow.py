@@ -109,10 +109,11 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> tuple[bool, str]:
                         and day["dark"] >= DARK_MORNING_MIN):
                     hold.update(since=frame.at.isoformat(), snow=today, sunny=0.0, back=0.0)
         if hold.get("since"):
-            ref = frame.reference_kw
+            ref = frame.typical_kw
             if ref is not None and clear_panel_kw > 0 and ref >= setting(ctx.config, "sunny_ratio") * clear_panel_kw:
                 hold["sunny"] += step_min
-            all_back = ref is not None and all(frame.power_kw.get(s, 0.0) >= BACK_SHARE * ref for s in frame.known)
+            all_back = ref is not None and all(frame.power_kw.get(s, 0.0) >= BACK_SHARE * (frame.ref_for(s) or ref)
+                                               for s in frame.known)
             hold["back"] = hold["back"] + step_min if all_back else 0.0
             started = datetime.fromisoformat(hold["since"])
             if (hold["back"] >= ALL_BACK_MIN or hold["sunny"] >= HOLD_SUNNY_MIN

@@ -3,7 +3,8 @@
 Only *sunny* readings count (the producing panels make at least ``sunny_ratio`` of what a clear sky allows, or
 nearly the best this roof made at the same sun position lately: `clearday`, for a roof unlike its config), and only
 panels that are up (a dead panel is the liveness rule's business). Per site-local day and panel the rule
-sums the panel's power and the reference (median of producing panels) over those readings; a day counts once it
+sums the panel's power and the reference (median of producing panels; of its own plane's, where the config
+describes the roof's planes and their panels) over those readings; a day counts once it
 has ``sunny_minutes_per_day`` of sunny readings. A panel is weak when its ratio was below ``weak_ratio`` on each
 of the last ``weak_days`` counted days (today included as soon as it counts), and recovers when the latest
 counted day is back above ``weak_ratio`` + 5 points. One cloudy week therefore delays the verdict, never fakes it.
@@ -57,10 +58,10 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
             day["sunny_min"] += step_min
             own_kw, own_exp = day.setdefault("okw", {}), day.setdefault("oexp", {})
             for serial in frame.known:
-                power = frame.power_kw.get(serial)
-                if power is None or power < cfg.dead_ratio * ref:
+                power, peer_kw = frame.power_kw.get(serial), frame.ref_for(serial)  # its plane's, when configured
+                if power is None or peer_kw is None or power < cfg.dead_ratio * peer_kw:
                     continue
-                day["ref"][serial] = day["ref"].get(serial, 0.0) + ref * step_min
+                day["ref"][serial] = day["ref"].get(serial, 0.0) + peer_kw * step_min
                 day["kw"][serial] = day["kw"].get(serial, 0.0) + power * step_min
                 own = frame.normal.get(serial)
                 if own is not None and own.share >= 0.3 and own.dark <= MAX_DARK_FRACTION:  # not a shadow's edge
