@@ -58,4 +58,6 @@ def first_deploy(tmp_path_factory: pytest.TempPathFactory):
     from tests.test_deploy import Deployer
 
     deployer = Deployer(tmp_path_factory.mktemp("first-deploy"))
-    return deployer, deployer.run(FAKE_GCLOUD_NO_BETA="1")  # by default deploy.sh needs no beta commands
+    proc = deployer.run(FAKE_GCLOUD_NO_BETA="1")  # by default deploy.sh needs no beta commands
+    deployer.first_run_calls = len(deployer.calls())  # what the README quotes, whatever later tests add
+    return deployer, proc

@@ -114,6 +114,7 @@ class Deployer:
         self.config = tmp / "cloud.toml"
         self.config.write_text(CLOUD_TOML)
         self.outputs: list[str] = []
+        self.first_run_calls = 0  # gcloud calls of the first run, kept by the session's first_deploy (conftest)
 
     @classmethod
     def copy_of(cls, other: Deployer, tmp: Path) -> Deployer:
@@ -123,6 +124,7 @@ class Deployer:
         twin = cls.__new__(cls)
         twin.tmp, twin.bin, twin.state_dir, twin.config = tmp, tmp / "bin", tmp / "gcloud-state", tmp / "cloud.toml"
         twin.outputs = list(other.outputs)
+        twin.first_run_calls = other.first_run_calls
         return twin
 
     def env(self, **extra: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ WEST = [f"E0012193805{i:04d}" for i in range(4)]
 PLAIN = SiteConfig("home", "s", 41.76, -72.68, "America/New_York", array=ArrayConfig(panels=16))
 PLANES = replace(PLAIN, array=ArrayConfig(panels=16, planes=(
     PlaneConfig(40.0, 90.0, 12), PlaneConfig(40.0, 270.0, 4, tuple(s[-5:] for s in WEST)))))
-T0 = datetime(2025, 12, 9, 14, 0, tzinfo=UTC)  # 09:00 EST, the site's first reading ever
+T0 = datetime(2025, 12, 9, 18, 30, tzinfo=UTC)  # 13:30 EST, the site's first reading ever (after solar noon)
 # What one panel of each face could make under this clear sky [kW] (`Enrichment.plane_clearsky_kw`).
 CLEAR = (0.26, 0.02)
 
@@ -39,7 +39,7 @@ def _morning(site: SiteConfig, west_kw: list[float], hours: float = 2.5,
     """Readings every 15 minutes with the east face at 250 W; the kinds and devices found at the end."""
     memory: dict = {}
     found: set[tuple[str, str]] = set()
-    enrichment = Enrichment(sun_elevation_deg=22.0, sun_azimuth_deg=150.0, clearsky_kw=12 * clear[0] + 4 * clear[1],
+    enrichment = Enrichment(sun_elevation_deg=22.0, sun_azimuth_deg=205.0, clearsky_kw=12 * clear[0] + 4 * clear[1],
                             expected_source="clearsky", plane_clearsky_kw=clear if site.array.planes else ())
     for k in range(int(hours * 4)):
         at = T0 + timedelta(minutes=15 * k)
