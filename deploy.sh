@@ -89,9 +89,9 @@ function_flags() {
 }
 
 # The environment of a private function (the scheduled jobs), besides its config. Its callers are checked by Cloud
-# Run, which then strips the token's signature: tell the code it may trust the claims (pvs6_cloud/oidc.py). Never
+# Run, which then strips the token's signature: tell the code it may trust the claims (pvs6_cloud/infra/oidc.py). Never
 # on a public function, where a token could be forged. The scheduled jobs check no upload: they start without the
-# Pis' secrets (pvs6_cloud/config.py).
+# Pis' secrets (pvs6_cloud/infra/config.py).
 readonly PRIVATE_FUNCTION_ENV="PVS6_CALLERS_CHECKED_BY_CLOUD_RUN=1,PVS6_NO_UPLOAD_SECRETS=1"
 
 # When each scheduled job calls its function (the job's time zone), its deadline and its description.

@@ -24,9 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pvs6_cloud.config import parse_config  # noqa: E402
-from pvs6_cloud.contract import MAX_SNAPSHOTS, UploadBatch, UploadItem  # noqa: E402
-from pvs6_cloud.pipeline import ingest_batch  # noqa: E402
+from pvs6_cloud.infra.config import parse_config  # noqa: E402
+from pvs6_cloud.intake.contract import MAX_SNAPSHOTS, UploadBatch, UploadItem  # noqa: E402
+from pvs6_cloud.intake.pipeline import ingest_batch  # noqa: E402
 from pvs6_cloud.runtime import Runtime  # noqa: E402
 from tests.support.sheets_fake import SheetsFake  # noqa: E402
 
@@ -97,9 +97,9 @@ def api_figures() -> None:
 
 def detect_figures() -> None:
     """The detector's own time per reading on a 16-panel site: nothing learned vs a learned table at its bound."""
-    from pvs6_cloud.config import ArrayConfig, DetectionConfig, SiteConfig
-    from pvs6_cloud.detect import detect, normal
-    from pvs6_cloud.enrich import Enrichment
+    from pvs6_cloud.alerting.detect import detect, normal
+    from pvs6_cloud.enrich.conditions import Enrichment
+    from pvs6_cloud.infra.config import ArrayConfig, DetectionConfig, SiteConfig
     from pvs6_parse.models import DeviceState, Inverter, Meter, MeterRole, Snapshot
 
     serials = [f"E00{i:012d}" for i in range(16)]

@@ -140,10 +140,10 @@ def _config_toml(endpoint: str, sid: str, tmp: Path) -> str:
 
 def _prefill(config_path: Path) -> None:
     """Store last month's and this month's daylight readings (as the Pi's timer takes them), roll up past days."""
-    from pvs6_cloud.config import load_config
-    from pvs6_cloud.contract import MAX_SNAPSHOTS, UploadBatch, UploadItem
+    from pvs6_cloud.infra.config import load_config
+    from pvs6_cloud.intake.contract import MAX_SNAPSHOTS, UploadBatch, UploadItem
+    from pvs6_cloud.intake.pipeline import ingest_batch
     from pvs6_cloud.jobs.daily import run_daily_rollup
-    from pvs6_cloud.pipeline import ingest_batch
     from pvs6_cloud.runtime import Runtime
 
     now = datetime.now(UTC)

@@ -2,7 +2,7 @@
 
 Each scenario builds a PVS6 simulator (`pvs6_sim`), injects one fault, and plays the Pi: every 15 minutes
 between 06:00 and 21:00 local (the seed's cron) it asks the simulator for a DeviceList and uploads it through
-`pvs6_cloud.pipeline.ingest_batch` into a CSV sink in a temporary folder, with the weather service off (no
+`pvs6_cloud.intake.pipeline.ingest_batch` into a CSV sink in a temporary folder, with the weather service off (no
 internet: the detector must work on the sun and the peers alone). The scheduled watchdog runs after each upload.
 While the PVS6 hangs, uploads carry only the heartbeat, as the edge's would. Alerts are then read back from the
 site state and scored:
@@ -46,7 +46,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pvs6_cloud.config import (
+from pvs6_cloud.alerting.notify.transport import OutboxTransport
+from pvs6_cloud.enrich.solar import sun_position
+from pvs6_cloud.infra.config import (
     ArrayConfig,
     CloudConfig,
     DetectionConfig,
@@ -55,12 +57,10 @@ from pvs6_cloud.config import (
     SiteConfig,
     WeatherConfig,
 )
-from pvs6_cloud.contract import MAX_SNAPSHOTS, UploadBatch, UploadItem
+from pvs6_cloud.intake.contract import MAX_SNAPSHOTS, UploadBatch, UploadItem
+from pvs6_cloud.intake.pipeline import Services, ingest_batch
 from pvs6_cloud.jobs.watchdog import run_watchdog
-from pvs6_cloud.notify.transport import OutboxTransport
-from pvs6_cloud.pipeline import Services, ingest_batch
-from pvs6_cloud.sink.csv_sink import CsvSink
-from pvs6_cloud.solar import sun_position
+from pvs6_cloud.store.csv_sink import CsvSink
 from pvs6_sim.config import ArrayConfig as SimArrayConfig
 from pvs6_sim.config import Plane, PvsConfig, Shade, SimConfig
 from pvs6_sim.faults import Fault

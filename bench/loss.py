@@ -30,12 +30,12 @@ from bench.detection import (
     play,
     scenarios,
 )
-from pvs6_cloud.config import CloudConfig, DetectionConfig, MailConfig, WeatherConfig
-from pvs6_cloud.contract import UploadBatch
-from pvs6_cloud.loss import covered_serials
-from pvs6_cloud.notify.transport import OutboxTransport
-from pvs6_cloud.pipeline import Services, ingest_batch
-from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.alerting.loss import covered_serials
+from pvs6_cloud.alerting.notify.transport import OutboxTransport
+from pvs6_cloud.infra.config import CloudConfig, DetectionConfig, MailConfig, WeatherConfig
+from pvs6_cloud.intake.contract import UploadBatch
+from pvs6_cloud.intake.pipeline import Services, ingest_batch
+from pvs6_cloud.store.csv_sink import CsvSink
 from pvs6_parse import parse_payload
 
 NAMES = ("dead inverter", "tripped breaker", "weak panel (75 %)")

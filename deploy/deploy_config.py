@@ -5,7 +5,7 @@ Bash cannot read TOML safely, and ``deploy.sh`` must know which secrets to creat
 ``password_env``), which time zone the schedules use, and whether the file is fit for Google Cloud at all
 (a CSV folder or an .eml outbox would vanish with every function instance). This script answers those
 questions with the standard library only (Cloud Shell has Python 3.11+), and validates the file with the
-project's own ``pvs6_cloud.config`` when it can import it, so the error names the exact bad key.
+project's own ``pvs6_cloud.infra.config`` when it can import it, so the error names the exact bad key.
 
 Subcommands (output is tab-separated lines for the shell; errors go to stderr with exit code 2):
 
@@ -67,8 +67,8 @@ def _validate_with_project_code(data: Mapping[str, Any], base_dir: Path) -> None
     if str(cloud_dir) not in sys.path:
         sys.path.insert(0, str(cloud_dir))
     try:
-        from pvs6_cloud.config import parse_config
-        from pvs6_cloud.errors import ConfigError
+        from pvs6_cloud.infra.config import parse_config
+        from pvs6_cloud.infra.errors import ConfigError
     except ImportError:
         return
     try:
@@ -134,7 +134,7 @@ def facts(path: Path) -> list[tuple[str, ...]]:
     for site_id, site in sites.items():
         lines.append(("site", site_id, str(site["secret_env"]), str(site["spreadsheet_id"])))
         recipients = site.get("mail_to", [])
-        if isinstance(recipients, str):  # one address written without brackets, accepted by pvs6_cloud.config
+        if isinstance(recipients, str):  # one address written without brackets, accepted by pvs6_cloud.infra.config
             recipients = [a.strip() for a in re.split(r"[,;]", recipients) if a.strip()]
         lines.extend(("mail_to", str(address)) for address in recipients)
     lines.append(("mail", str(mail["smtp_host"]), str(mail.get("username", ""))))

@@ -34,7 +34,7 @@ TIMEOUT_S = 60.0  # a cold start of the function takes a few seconds, a first on
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The upload signature, as the Pi computes it (pvs6_cloud.contract.sign)."""
+    """The upload signature, as the Pi computes it (pvs6_cloud.intake.contract.sign)."""
     return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 

@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.support helpers (the function server) live in the repository
 
-from pvs6_cloud.config import CloudConfig, load_config  # noqa: E402
-from pvs6_cloud.notify.transport import DEFAULT_SENDER, OutboxTransport  # noqa: E402
+from pvs6_cloud.alerting.notify.transport import DEFAULT_SENDER, OutboxTransport  # noqa: E402
+from pvs6_cloud.infra.config import CloudConfig, load_config  # noqa: E402
 from pvs6_cloud.runtime import Runtime  # noqa: E402
 from pvs6_edge.config import load_config as load_edge_config  # noqa: E402
 from pvs6_edge.runner import EdgeRunner  # noqa: E402

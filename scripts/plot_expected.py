@@ -2,10 +2,10 @@
 
 "Simulated" is what the seed's system reports through the simulator: ``pvs6_sim`` renders a DeviceList every
 5 minutes, parsed by ``pvs6_parse`` into the production meter's kW, exactly as ingest would see it.
-"Expected" is ``pvs6_cloud.enrich.enrich_batch`` for those snapshots, fed by a recorded-style Open-Meteo answer
-for the day: the hourly mean plane-of-array irradiance and air temperature the simulated site actually had
-(what a perfect weather service would report; radiation as "preceding hour" means, GHI/DNI/DHI null), served
-through a stand-in HTTP session so the real parsing, caching and sampling code runs. "Clear sky" is the
+"Expected" is ``pvs6_cloud.enrich.conditions.enrich_batch`` for those snapshots, fed by a recorded-style
+Open-Meteo answer for the day: the hourly mean plane-of-array irradiance and air temperature the simulated site
+actually had (what a perfect weather service would report; radiation as "preceding hour" means, GHI/DNI/DHI
+null), served through a stand-in HTTP session so the real parsing, caching and sampling code runs. "Clear sky" is the
 model's upper bound (``clearsky_kw``).
 
 Usage: ``.venv/bin/python scripts/plot_expected.py [OUTPUT.png]``; prints the daily energies it plots.
@@ -89,14 +89,14 @@ def _recorded_payload(sim_config: Any, params: dict[str, str]) -> dict[str, Any]
 
 
 def _series(day: date, site: Any, sim: Any, session: Any) -> dict[str, Any]:
-    from pvs6_cloud.enrich import daily_expectation, enrich_batch
-    from pvs6_cloud.weather import local_day_bounds
+    from pvs6_cloud.enrich.conditions import daily_expectation, enrich_batch
+    from pvs6_cloud.enrich.weather import local_day_bounds
     from pvs6_parse import parse_payload
 
     start, end = local_day_bounds(day, site.timezone)
     times = [start + i * STEP for i in range(int((end - start) / STEP))]
     snapshots = [parse_payload(sim.device_list(t), source="dl_cgi", site=site.site_id, captured_at=t) for t in times]
-    from pvs6_cloud.config import WeatherConfig
+    from pvs6_cloud.infra.config import WeatherConfig
 
     config = WeatherConfig(forecast_url="recorded://forecast", archive_url="recorded://archive")
     now = end + timedelta(days=30)
@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    from pvs6_cloud.config import SiteConfig
+    from pvs6_cloud.infra.config import SiteConfig
     from pvs6_sim.config import SimConfig
     from pvs6_sim.model import Simulator
 

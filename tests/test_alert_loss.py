@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from pvs6_cloud.alerting import evaluate_batch
-from pvs6_cloud.config import CloudConfig, MailConfig, SiteConfig
-from pvs6_cloud.enrich import Enrichment
-from pvs6_cloud.evidence import HEADER
-from pvs6_cloud.layout import Layout, parse_layout
-from pvs6_cloud.loss import Loss, covered_serials, estimate, lost_now, note_day
-from pvs6_cloud.notify.costs import cost_words, resolved_cost_words
-from pvs6_cloud.notify.queue import deliver_pending
-from pvs6_cloud.notify.transport import SmtpTransport
-from pvs6_cloud.sink._sheets_client import build_service
-from pvs6_cloud.sink.base import SheetWrite
-from pvs6_cloud.sink.csv_sink import CsvSink
-from pvs6_cloud.sink.sheets import SheetsSink
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.alerting.evidence import HEADER
+from pvs6_cloud.alerting.flow import evaluate_batch
+from pvs6_cloud.alerting.loss import Loss, covered_serials, estimate, lost_now, note_day
+from pvs6_cloud.alerting.notify.costs import cost_words, resolved_cost_words
+from pvs6_cloud.alerting.notify.queue import deliver_pending
+from pvs6_cloud.alerting.notify.transport import SmtpTransport
+from pvs6_cloud.enrich.conditions import Enrichment
+from pvs6_cloud.infra.config import CloudConfig, MailConfig, SiteConfig
+from pvs6_cloud.store._sheets_client import build_service
+from pvs6_cloud.store.base import SheetWrite
+from pvs6_cloud.store.csv_sink import CsvSink
+from pvs6_cloud.store.layout import Layout, parse_layout
+from pvs6_cloud.store.sheets import SheetsSink
+from pvs6_cloud.store.state import SiteState
 from pvs6_parse.models import DeviceState, Inverter, Snapshot
 from tests.support.sheets_fake import FakeClock, SheetsFake
 from tests.support.smtp import SmtpServer
@@ -148,7 +148,7 @@ def test_loss_words_in_every_case() -> None:
 
 def test_array_losses_use_the_weather_and_say_when_only_clear_sky_was_known() -> None:
     snap, enrichment = _reading(datetime(2025, 6, 3, 16, tzinfo=UTC), frozenset(SERIALS))
-    from pvs6_cloud.detect.common import Context, build_frame
+    from pvs6_cloud.alerting.detect.common import Context, build_frame
 
     frame = build_frame(snap, enrichment, frozenset(SERIALS), Context(SITE, CONFIG.detection))
     lost, normal, rough = lost_now("array_down", (), frame)  # type: ignore[misc]
@@ -205,8 +205,8 @@ def test_an_alerts_tab_from_before_the_lost_column_keeps_its_rows(tmp_path: Path
 
 
 def test_the_months_fault_cost_in_every_case() -> None:
-    from pvs6_cloud.alert_costs import FaultCost, fault_cost
-    from pvs6_cloud.notify.costs import month_cost_sentences
+    from pvs6_cloud.alerting.costs import FaultCost, fault_cost
+    from pvs6_cloud.alerting.notify.costs import month_cost_sentences
 
     def words(cost: FaultCost) -> list[str]:
         return month_cost_sentences(cost, "June", SITE)
@@ -228,7 +228,7 @@ def test_the_months_fault_cost_in_every_case() -> None:
 
 
 def test_a_panel_with_a_learned_normal_is_charged_against_it_not_its_peers() -> None:
-    from pvs6_cloud.detect.common import Context, build_frame
+    from pvs6_cloud.alerting.detect.common import Context, build_frame
 
     snap, enrichment = _reading(datetime(2025, 6, 3, 16, tzinfo=UTC), frozenset({"E0004"}))
     frame = build_frame(snap, enrichment, frozenset(SERIALS), Context(SITE, CONFIG.detection))

@@ -14,17 +14,17 @@ import pytest
 from test_detect_inverters import SERIALS, every, healthy, snapshot, sun
 from test_detect_inverters import SITE as DETECT_SITE
 
-from pvs6_cloud.alerting import deliver_pending, emailed_rows, evaluate_batch
-from pvs6_cloud.config import CloudConfig
-from pvs6_cloud.layout import Layout, parse_layout
-from pvs6_cloud.lifecycle import Finding, alerts_rows, apply_findings
-from pvs6_cloud.notify.compose import KIND_TITLES, chart_title
-from pvs6_cloud.notify.transport import OutboxTransport
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink._sheets_client import build_service
-from pvs6_cloud.sink.csv_sink import CsvSink
-from pvs6_cloud.sink.sheets import SheetsSink
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.alerting.flow import deliver_pending, emailed_rows, evaluate_batch
+from pvs6_cloud.alerting.lifecycle import Finding, alerts_rows, apply_findings
+from pvs6_cloud.alerting.notify.compose import KIND_TITLES, chart_title
+from pvs6_cloud.alerting.notify.transport import OutboxTransport
+from pvs6_cloud.infra.config import CloudConfig
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store._sheets_client import build_service
+from pvs6_cloud.store.csv_sink import CsvSink
+from pvs6_cloud.store.layout import Layout, parse_layout
+from pvs6_cloud.store.sheets import SheetsSink
+from pvs6_cloud.store.state import SiteState
 from tests.support.sheets_fake import FakeClock, SheetsFake
 
 SITE = replace(DETECT_SITE, mail_to=("o@example.com",))

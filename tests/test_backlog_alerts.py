@@ -17,11 +17,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.detection import WATCHDOG_KINDS, Scenario, _site, comparable, play, scenarios
-from pvs6_cloud.alerting import evaluate_batch
-from pvs6_cloud.config import CloudConfig, DetectionConfig, WeatherConfig
-from pvs6_cloud.contract import MAX_SNAPSHOTS
-from pvs6_cloud.enrich import enrich_batch
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.alerting.flow import evaluate_batch
+from pvs6_cloud.enrich.conditions import enrich_batch
+from pvs6_cloud.infra.config import CloudConfig, DetectionConfig, WeatherConfig
+from pvs6_cloud.intake.contract import MAX_SNAPSHOTS
+from pvs6_cloud.store.state import SiteState
 from pvs6_parse import parse_payload
 
 pytestmark = pytest.mark.slow

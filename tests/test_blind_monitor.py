@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_detect_inverters import T0, every, healthy, keys, run, snapshot, sun
 
-from pvs6_cloud.notify.compose import KIND_TITLES
+from pvs6_cloud.alerting.notify.compose import KIND_TITLES
 from pvs6_cloud.runtime import Runtime
 from pvs6_edge.config import load_config as load_edge_config
 from pvs6_edge.runner import EdgeRunner

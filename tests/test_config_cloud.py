@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pvs6_cloud.config import NO_UPLOAD_SECRETS_ENV, load_config, parse_config
-from pvs6_cloud.errors import ConfigError
+from pvs6_cloud.infra.config import NO_UPLOAD_SECRETS_ENV, load_config, parse_config
+from pvs6_cloud.infra.errors import ConfigError
 
 SITE = {"secret": "s", "latitude": 41.76, "longitude": -72.68, "timezone": "America/New_York", "local_dir": "sheet"}
 

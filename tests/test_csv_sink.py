@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pvs6_cloud.errors import SinkUnavailable
-from pvs6_cloud.layout import load_layout, panel_key
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink.csv_sink import CsvSink
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.infra.errors import SinkUnavailable
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store.csv_sink import CsvSink
+from pvs6_cloud.store.layout import load_layout, panel_key
+from pvs6_cloud.store.state import SiteState
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2025, 6, 1, 16, 0, tzinfo=UTC)
@@ -157,7 +157,7 @@ def test_unwritable_folder_is_sink_unavailable(tmp_path):
 
 
 def test_state_chunks_never_look_like_formulas(tmp_path):
-    from pvs6_cloud import state as state_module
+    from pvs6_cloud.store import state as state_module
 
     sink = CsvSink(tmp_path, NY)
     state = SiteState()

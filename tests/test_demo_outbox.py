@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from pvs6_cloud.notify.transport import OutboxTransport, OutgoingMail
+from pvs6_cloud.alerting.notify.transport import OutboxTransport, OutgoingMail
 
 
 def test_the_outbox_dates_mail_by_its_clock(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from pvs6_cloud.config import NO_UPLOAD_SECRETS_ENV
-from pvs6_cloud.oidc import PRIVATE_ENV
+from pvs6_cloud.infra.config import NO_UPLOAD_SECRETS_ENV
+from pvs6_cloud.infra.oidc import PRIVATE_ENV
 
 # Each deploy.sh run makes ~60 fake gcloud calls (one Python start each): seconds per run.
 pytestmark = pytest.mark.slow
@@ -272,10 +272,10 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         assert flags["build-service-account"] == f"projects/{PROJECT}/serviceAccounts/{BUILD_SA}"
         private = "no-allow-unauthenticated" in flags
         assert private == (name != "pvs6-ingest")
-        # Only a private function trusts the claims of the token Cloud Run checked (pvs6_cloud/oidc.py).
+        # Only a private function trusts the claims of the token Cloud Run checked (pvs6_cloud/infra/oidc.py).
         # The scheduled jobs check no upload, so they start without the Pi's upload secret (docs/cost.md). The
         # ingest function mounts it as a file (re-read from its latest version, so rotating it needs no
-        # redeploy), named to the code by <secret_env>_FILE (pvs6_cloud/config.py).
+        # redeploy), named to the code by <secret_env>_FILE (pvs6_cloud/infra/config.py).
         assert flags["set-env-vars"].split(",") == ["PVS6_CLOUD_CONFIG=/etc/pvs6-sentinel/config.toml"] + (
             [f"{PRIVATE_ENV}=1", f"{NO_UPLOAD_SECRETS_ENV}=1"] if private
             else ["PVS6_SECRET_HOME_FILE=/etc/pvs6-secret-home/secret"])
@@ -288,7 +288,7 @@ def test_functions_are_gen2_with_the_right_limits_secrets_and_source(fresh: tupl
         folders = [m.rsplit("/", 1)[0] for m in mounts]
         assert len(set(folders)) == len(folders), "a secret mount hides its whole folder: one folder each"
         files = call.record["source_files"]
-        assert {"main.py", "requirements.txt", "pvs6_cloud/__init__.py", "pvs6_cloud/config.py",
+        assert {"main.py", "requirements.txt", "pvs6_cloud/__init__.py", "pvs6_cloud/infra/config.py",
                 "pvs6_parse/__init__.py", "pvs6_parse/models.py",
                 "sheets_template/__init__.py", "sheets_template/layout.toml", ".gcloudignore"} <= set(files)
         assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or f.startswith("tests/")]
@@ -322,7 +322,7 @@ def test_scheduler_jobs_call_their_function_with_an_oidc_token_in_local_time(fre
         assert flags["oidc-token-audience"] == state["functions"][job]["uri"]
         assert flags["location"] == REGION
     assert not [c for c in deployer.calls() if c.words[:1] == ["run"]]
-    # the deployed config tells the function whom to trust: only the account (pvs6_cloud/oidc.py then accepts a
+    # the deployed config tells the function whom to trust: only the account (pvs6_cloud/infra/oidc.py then accepts a
     # token for the function's own URL)
     config = tomllib.loads(deployer.secret("pvs6-config").decode())
     assert config["scheduler"] == {"service_account": SCHEDULER_SA}
@@ -660,7 +660,7 @@ def set_state(deployer: Deployer, change: Any) -> None:
 def test_selftest_checks_what_is_deployed_without_deploying_and_gives_a_verdict(
         fresh: tuple[Deployer, Any], tmp_path: Path) -> None:
     """The deployed settings and secrets, the real ingest door, the real pvs6-cloud selftest: nothing deployed."""
-    from pvs6_cloud.config import parse_config
+    from pvs6_cloud.infra.config import parse_config
     from pvs6_cloud.runtime import Runtime
     from tests.support.loopback import serve_function
     from tests.support.sheets_fake import SheetsFake

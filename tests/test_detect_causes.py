@@ -9,7 +9,7 @@ from datetime import timedelta
 from test_detect_inverters import SERIALS, T0, every, healthy, keys, run, snapshot, sun
 from test_detect_inverters import SITE as MAPPED
 
-from pvs6_cloud.config import ArrayConfig
+from pvs6_cloud.infra.config import ArrayConfig
 from pvs6_parse.models import Snapshot
 
 UNMAPPED = replace(MAPPED, array=ArrayConfig())
@@ -83,9 +83,9 @@ def test_panels_that_stop_together_are_one_circuit_alert_without_a_map() -> None
 
 
 def test_one_alert_row_for_a_trip_without_a_map_opened_and_resolved_once() -> None:
-    from pvs6_cloud.alerting import evaluate_batch
-    from pvs6_cloud.config import CloudConfig
-    from pvs6_cloud.state import SiteState
+    from pvs6_cloud.alerting.flow import evaluate_batch
+    from pvs6_cloud.infra.config import CloudConfig
+    from pvs6_cloud.store.state import SiteState
 
     state = SiteState()
     site = replace(UNMAPPED, mail_to=("o@example.com",))
@@ -140,9 +140,9 @@ def _flaky_days(drop_days: set[int], days: int, drop_min: int = 45) -> list:
 
 
 def test_a_panel_dropping_out_most_afternoons_is_one_alert_kept_open() -> None:
-    from pvs6_cloud.alerting import evaluate_batch
-    from pvs6_cloud.config import CloudConfig
-    from pvs6_cloud.state import SiteState
+    from pvs6_cloud.alerting.flow import evaluate_batch
+    from pvs6_cloud.infra.config import CloudConfig
+    from pvs6_cloud.store.state import SiteState
 
     site = replace(UNMAPPED, mail_to=("o@example.com",))
     state = SiteState()

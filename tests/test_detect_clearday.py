@@ -7,7 +7,7 @@ from datetime import timedelta
 from test_detect_inverters import SERIALS, every, keys, run, snapshot
 from test_detect_rules import T0
 
-from pvs6_cloud.enrich import Conditions, Enrichment
+from pvs6_cloud.enrich.conditions import Conditions, Enrichment
 
 # The config's clear sky allows 0.3 kW per panel; this roof (facing elsewhere) makes 0.13 kW on a clear day:
 # 43 %, never "sunny" by the model's 60 %.

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from test_detect_inverters import T0, healthy, run, snapshot, sun
 
-from pvs6_cloud.detect.firmware import build_number
+from pvs6_cloud.alerting.detect.firmware import build_number
 from pvs6_parse.models import PvsHealth
 
 

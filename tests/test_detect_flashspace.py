@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from test_detect_inverters import SITE, T0, healthy, run, snapshot, sun
 
-from pvs6_cloud.detect.flashspace import HORIZON_DAYS, slope_per_day
-from pvs6_cloud.notify.compose import compose_alert_mail
+from pvs6_cloud.alerting.detect.flashspace import HORIZON_DAYS, slope_per_day
+from pvs6_cloud.alerting.notify.compose import compose_alert_mail
 from pvs6_parse.models import PvsHealth
 
 FILLING = "pvs_flash_filling"

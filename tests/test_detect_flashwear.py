@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from test_detect_inverters import SITE, T0, healthy, run, snapshot, sun
 
-from pvs6_cloud.detect.flashwear import wear_out
-from pvs6_cloud.notify.compose import compose_alert_mail
+from pvs6_cloud.alerting.detect.flashwear import wear_out
+from pvs6_cloud.alerting.notify.compose import compose_alert_mail
 from pvs6_parse.models import PvsHealth
 
 WEAR = "pvs_flash_wear"

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pvs6_cloud.config import ArrayConfig, DetectionConfig, SiteConfig
-from pvs6_cloud.detect import detect
-from pvs6_cloud.enrich import Enrichment
+from pvs6_cloud.alerting.detect import detect
+from pvs6_cloud.enrich.conditions import Enrichment
+from pvs6_cloud.infra.config import ArrayConfig, DetectionConfig, SiteConfig
 from pvs6_parse import parse_payload
 from pvs6_parse.models import DeviceState, Inverter, Meter, MeterRole, Snapshot
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pvs6_cloud.config import ArrayConfig, DetectionConfig, SiteConfig
-from pvs6_cloud.detect import detect, normal
-from pvs6_cloud.enrich import Conditions, Enrichment
+from pvs6_cloud.alerting.detect import detect, normal
+from pvs6_cloud.enrich.conditions import Conditions, Enrichment
+from pvs6_cloud.infra.config import ArrayConfig, DetectionConfig, SiteConfig
 from pvs6_parse.models import DeviceState, Inverter, Meter, MeterRole, Snapshot
 
 SERIALS = [f"E00{i:012d}" for i in range(1, 13)]

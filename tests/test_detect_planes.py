@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pvs6_cloud.config import ArrayConfig, DetectionConfig, PlaneConfig, SiteConfig
-from pvs6_cloud.detect import detect
-from pvs6_cloud.enrich import Enrichment
+from pvs6_cloud.alerting.detect import detect
+from pvs6_cloud.enrich.conditions import Enrichment
+from pvs6_cloud.infra.config import ArrayConfig, DetectionConfig, PlaneConfig, SiteConfig
 from pvs6_parse.models import DeviceState, Inverter, Meter, MeterRole, Snapshot
 
 EAST = [f"E0012193804{i:04d}" for i in range(12)]
@@ -72,8 +72,8 @@ def test_a_weak_panel_on_a_small_face_is_a_quarter_below_its_own_learned_normal(
     weak would pull its own yardstick down and look only 20 % below normal (under the weak rule's 80 % bar)."""
     from math import pi, sin
 
-    from pvs6_cloud.detect import normal
-    from pvs6_cloud.detect.common import Context, build_frame
+    from pvs6_cloud.alerting.detect import normal
+    from pvs6_cloud.alerting.detect.common import Context, build_frame
 
     memory: dict = {}
     clear = (0.25, 0.12)

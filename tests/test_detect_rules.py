@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from test_detect_inverters import SERIALS, every, healthy, keys, run, snapshot, sun
 
-from pvs6_cloud.enrich import Enrichment
+from pvs6_cloud.enrich.conditions import Enrichment
 from pvs6_parse.models import PvsHealth, Snapshot
 
 T0 = datetime(2025, 6, 3, 14, 0, tzinfo=UTC)  # 10:00 EDT
@@ -194,7 +194,7 @@ def test_nightly_reboots_far_north_in_summer_are_normal() -> None:
 
     One real daytime restart (a power blip at noon) next to the nightly routine is not "keeps restarting".
     """
-    from pvs6_cloud.config import SiteConfig
+    from pvs6_cloud.infra.config import SiteConfig
 
     site = SiteConfig("north", "s", 58.30, -134.42, "America/Juneau")
     start = datetime(2025, 6, 20, 14, 0, tzinfo=UTC)  # 06:00 AKDT

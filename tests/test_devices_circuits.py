@@ -10,14 +10,14 @@ from pathlib import Path
 
 from test_detect_inverters import SERIALS, SITE, T0, every, healthy, snapshot, sun
 
-from pvs6_cloud.alerting import evaluate_batch
-from pvs6_cloud.circuits import circuit_labels, learn
-from pvs6_cloud.config import ArrayConfig, CloudConfig
-from pvs6_cloud.lifecycle import Finding
-from pvs6_cloud.rows import device_records, remember_devices
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink.csv_sink import CsvSink
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.alerting.circuits import circuit_labels, learn
+from pvs6_cloud.alerting.flow import evaluate_batch
+from pvs6_cloud.alerting.lifecycle import Finding
+from pvs6_cloud.infra.config import ArrayConfig, CloudConfig
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store.csv_sink import CsvSink
+from pvs6_cloud.store.rows import device_records, remember_devices
+from pvs6_cloud.store.state import SiteState
 
 UNMAPPED = replace(SITE, array=ArrayConfig(), mail_to=())  # no mail: no charts to draw
 

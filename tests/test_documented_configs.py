@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pvs6_cloud.config import parse_config
+from pvs6_cloud.infra.config import parse_config
 from pvs6_edge.config import load_config as load_edge_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from pvs6_cloud.alerting.notify.compose import KIND_TITLES
+from pvs6_cloud.alerting.notify.transport import OutboxTransport
 from pvs6_cloud.jobs.watchdog import run_watchdog
-from pvs6_cloud.notify.compose import KIND_TITLES
-from pvs6_cloud.notify.transport import OutboxTransport
 from pvs6_cloud.runtime import Runtime
-from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.store.csv_sink import CsvSink
 from pvs6_edge.clock import SystemClock
 from pvs6_edge.config import load_config
 from pvs6_edge.errors import PvsRefusing, PvsWrongApi

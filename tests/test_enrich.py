@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pvs6_cloud import rows, weather
-from pvs6_cloud.config import SiteConfig, WeatherConfig
-from pvs6_cloud.enrich import daily_expectation, enrich_batch, pending_refills, refill_weather
+from pvs6_cloud.enrich import weather
+from pvs6_cloud.enrich.conditions import daily_expectation, enrich_batch, pending_refills, refill_weather
+from pvs6_cloud.infra.config import SiteConfig, WeatherConfig
+from pvs6_cloud.store import rows
 from pvs6_parse.models import Snapshot
 from tests.support.openmeteo_server import OpenMeteoServer, hours_between, serve_openmeteo
 
@@ -155,7 +156,7 @@ def test_empty_batch_makes_no_call(server: OpenMeteoServer) -> None:
 
 def test_importing_enrich_does_not_import_pvlib_or_pandas() -> None:
     cloud = Path(__file__).resolve().parents[1] / "cloud"
-    code = "import sys, pvs6_cloud.enrich, pvs6_cloud.weather, pvs6_cloud.solar; " \
+    code = "import sys, pvs6_cloud.enrich.conditions, pvs6_cloud.enrich.weather, pvs6_cloud.enrich.solar; " \
            "print(sorted(m for m in ('pvlib', 'pandas', 'numpy', 'requests') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cloud)
     assert out.stdout.strip() == "[]"
@@ -166,9 +167,9 @@ def _ingest(tmp_path: Path, server: OpenMeteoServer, at: datetime) -> list[dict[
     import csv
     import json
 
-    from pvs6_cloud.contract import UploadBatch, UploadItem
-    from pvs6_cloud.pipeline import Services, ingest_batch
-    from pvs6_cloud.sink.csv_sink import CsvSink
+    from pvs6_cloud.intake.contract import UploadBatch, UploadItem
+    from pvs6_cloud.intake.pipeline import Services, ingest_batch
+    from pvs6_cloud.store.csv_sink import CsvSink
     from tests.support.cloud import local_config
 
     config = local_config(tmp_path, extra={"weather": {"enabled": True, "forecast_url": server.forecast_url,
@@ -178,7 +179,7 @@ def _ingest(tmp_path: Path, server: OpenMeteoServer, at: datetime) -> list[dict[
     item = UploadItem(captured_at=at, source="dl_cgi", sha256=f"{int(at.timestamp()):064x}", payload=payload)
     sink = CsvSink(site.local_dir, site.tz)
     ingest_batch(UploadBatch("home", "test", {}, (item,)), config, Services(sink_for=lambda _s: sink, clock=lambda: at))
-    from pvs6_cloud.layout import load_layout
+    from pvs6_cloud.store.layout import load_layout
 
     with (site.local_dir / "Readings.csv").open(newline="", encoding="utf-8") as f:
         cells = list(csv.reader(f))[1:]

@@ -10,10 +10,10 @@ from pathlib import Path
 from test_jobs_cli import write_config
 from test_jobs_daily import SERIALS, TZ, SyntheticSite, store
 
+from pvs6_cloud.alerting.evidence import HEADER, remember
 from pvs6_cloud.cli import main
-from pvs6_cloud.evidence import HEADER, remember
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store.csv_sink import CsvSink
 from pvs6_parse.models import DeviceState, Inverter, Snapshot
 
 PANEL = SERIALS[3]

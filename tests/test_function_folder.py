@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import requests
 
-from pvs6_cloud.oidc import PRIVATE_ENV, STRIPPED_SIGNATURE
+from pvs6_cloud.infra.oidc import PRIVATE_ENV, STRIPPED_SIGNATURE
 from tests.support.cloud import cloud_toml, envelope, signed, snapshot_item
 from tests.support.ports import free_port
 

@@ -292,7 +292,7 @@ def test_bytes_after_the_gzip_stream_are_refused(client, seed_payload, tail, say
 
 def test_an_ingest_started_without_upload_secrets_refuses_even_an_empty_key_signature(tmp_path, seed_payload):
     """PVS6_NO_UPLOAD_SECRETS is for the scheduled functions; on ingest it must never mean "sign with nothing"."""
-    from pvs6_cloud.config import NO_UPLOAD_SECRETS_ENV, parse_config
+    from pvs6_cloud.infra.config import NO_UPLOAD_SECRETS_ENV, parse_config
 
     config = parse_config({"sites": {"home": {"secret_env": "PVS6_SECRET_HOME", "latitude": 41.76,
                                               "longitude": -72.68, "timezone": "America/New_York",

@@ -8,7 +8,7 @@ from pathlib import Path
 from test_jobs_daily import TZ, SyntheticSite, store
 
 from pvs6_cloud.cli import main
-from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.store.csv_sink import CsvSink
 
 
 def write_config(tmp_path: Path) -> Path:

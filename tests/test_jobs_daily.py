@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pvs6_cloud.config import SiteConfig
+from pvs6_cloud.infra.config import SiteConfig
 from pvs6_cloud.jobs.daily import DayWeather, counter_baseline, rollup_day, run_daily_rollup
-from pvs6_cloud.layout import panel_key
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink.csv_sink import CsvSink
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store.csv_sink import CsvSink
+from pvs6_cloud.store.layout import panel_key
+from pvs6_cloud.store.state import SiteState
 
 TZ = ZoneInfo("America/New_York")
 SERIALS = [f"E00{1000 + i}" for i in range(12)]

@@ -11,11 +11,11 @@ from functions_framework import create_app
 from test_jobs_daily import TZ, SyntheticSite, make_site, store
 from test_oidc import ACCOUNT, AUDIENCE, Keys, certs_url, keys  # noqa: F401  (fixtures)
 
-from pvs6_cloud.config import CloudConfig, SchedulerConfig, WeatherConfig
-from pvs6_cloud.notify.transport import OutboxTransport
-from pvs6_cloud.oidc import PRIVATE_ENV
+from pvs6_cloud.alerting.notify.transport import OutboxTransport
+from pvs6_cloud.infra.config import CloudConfig, SchedulerConfig, WeatherConfig
+from pvs6_cloud.infra.oidc import PRIVATE_ENV
 from pvs6_cloud.runtime import Runtime, set_runtime
-from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.store.csv_sink import CsvSink
 
 MAIN = Path(__file__).resolve().parents[1] / "cloud" / "main.py"
 NOW = datetime(2025, 6, 4, 1, 0, tzinfo=TZ)

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from test_jobs_daily import PANELS, TZ, WEAK, SyntheticSite, make_site, store
 
-from pvs6_cloud.config import CloudConfig, WeatherConfig
-from pvs6_cloud.errors import TransientError
+from pvs6_cloud.alerting.notify.transport import OutboxTransport
+from pvs6_cloud.infra.config import CloudConfig, WeatherConfig
+from pvs6_cloud.infra.errors import TransientError
 from pvs6_cloud.jobs.compose import summary_lines
 from pvs6_cloud.jobs.daily import run_daily_rollup
 from pvs6_cloud.jobs.monthly import run_monthly_summary, summarize_month
-from pvs6_cloud.notify.transport import OutboxTransport
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store.csv_sink import CsvSink
 
 NOW = datetime(2025, 7, 1, 8, 0, tzinfo=TZ)
 

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pvs6_cloud.config import CloudConfig, DetectionConfig, SiteConfig
-from pvs6_cloud.contract import UploadBatch
+from pvs6_cloud.alerting.notify.transport import OutboxTransport
+from pvs6_cloud.infra.config import CloudConfig, DetectionConfig, SiteConfig
+from pvs6_cloud.intake.contract import UploadBatch
+from pvs6_cloud.intake.pipeline import Services, ingest_batch
 from pvs6_cloud.jobs.watchdog import SECTION, evaluate_watchdog, run_watchdog
-from pvs6_cloud.notify.transport import OutboxTransport
-from pvs6_cloud.pipeline import Services, ingest_batch
-from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.store.csv_sink import CsvSink
 
 TZ = ZoneInfo("America/New_York")
 DETECTION = DetectionConfig(watchdog_silent_min=90.0, pvs_unreachable_min=60.0)

@@ -7,11 +7,11 @@ import email.policy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pvs6_cloud.config import SiteConfig
-from pvs6_cloud.lifecycle import Finding, apply_findings, open_alerts
-from pvs6_cloud.notify.queue import deliver_pending, pending_count
-from pvs6_cloud.notify.transport import OutboxTransport
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.alerting.lifecycle import Finding, apply_findings, open_alerts
+from pvs6_cloud.alerting.notify.queue import deliver_pending, pending_count
+from pvs6_cloud.alerting.notify.transport import OutboxTransport
+from pvs6_cloud.infra.config import SiteConfig
+from pvs6_cloud.store.state import SiteState
 
 SITE = SiteConfig("home", "secret", 41.76, -72.68, "America/New_York", name="Maple St", mail_to=("o@example.com",),
                   sheet_url="https://docs.google.com/spreadsheets/d/x")
@@ -141,8 +141,8 @@ def test_a_backlog_batch_reports_an_alert_that_opened_and_cleared_inside_it_in_o
     from test_detect_inverters import SERIALS, every, healthy, snapshot, sun
     from test_detect_inverters import SITE as DETECT_SITE
 
-    from pvs6_cloud.alerting import evaluate_batch
-    from pvs6_cloud.config import CloudConfig
+    from pvs6_cloud.alerting.flow import evaluate_batch
+    from pvs6_cloud.infra.config import CloudConfig
 
     site = replace(DETECT_SITE, mail_to=("o@example.com",))
     config = CloudConfig(sites={"home": site})
@@ -175,8 +175,8 @@ def test_the_resolved_mail_and_the_alerts_tab_speak_plain_words(tmp_path: Path) 
     column says what the alert is in words, not a code."""
     import csv
 
-    from pvs6_cloud.sink import SheetWrite
-    from pvs6_cloud.sink.csv_sink import CsvSink
+    from pvs6_cloud.store import SheetWrite
+    from pvs6_cloud.store.csv_sink import CsvSink
 
     state = SiteState()
     _apply(state, [_down("E1")], T0)

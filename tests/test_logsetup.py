@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import logging
 
-from pvs6_cloud.logsetup import CloudRunFormatter, configure_logging
+from pvs6_cloud.infra.logsetup import CloudRunFormatter, configure_logging
 
 
 def test_records_become_json_with_severity():
-    record = logging.LogRecord("pvs6_cloud.health", logging.ERROR, __file__, 1, "site %s: cannot write", ("home",),
-                               None)
+    record = logging.LogRecord("pvs6_cloud.store.health", logging.ERROR, __file__, 1, "site %s: cannot write",
+                               ("home",), None)
     entry = json.loads(CloudRunFormatter().format(record))
-    assert entry == {"severity": "ERROR", "message": "site home: cannot write", "logger": "pvs6_cloud.health"}
+    assert entry == {"severity": "ERROR", "message": "site home: cannot write", "logger": "pvs6_cloud.store.health"}
 
 
 def test_configure_uses_json_only_in_cloud_run(monkeypatch):

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from pvs6_cloud.errors import TransientError
-from pvs6_cloud.logsetup import CloudRunFormatter
-from pvs6_cloud.notify.queue import deliver_pending, mail_problem, mail_status, pending_count, queue_mail
-from pvs6_cloud.notify.transport import MailLoginRefused, OutgoingMail, SmtpTransport
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.alerting.notify.queue import deliver_pending, mail_problem, mail_status, pending_count, queue_mail
+from pvs6_cloud.alerting.notify.transport import MailLoginRefused, OutgoingMail, SmtpTransport
+from pvs6_cloud.infra.errors import TransientError
+from pvs6_cloud.infra.logsetup import CloudRunFormatter
+from pvs6_cloud.store.state import SiteState
 from tests.support.cloud import cloud_toml
 from tests.support.smtp import SmtpServer, loopback_mail_config, loopback_mail_toml
 
@@ -60,7 +60,7 @@ def test_a_refused_app_password_is_told_apart_from_a_busy_server() -> None:
 def test_the_mail_stays_queued_and_the_cause_is_logged_once_a_day(caplog: pytest.LogCaptureFixture) -> None:
     state = SiteState()
     queue_mail(state, _mail("m1"))
-    caplog.set_level(logging.DEBUG, logger="pvs6_cloud.notify.queue")
+    caplog.set_level(logging.DEBUG, logger="pvs6_cloud.alerting.notify.queue")
     with SmtpServer(login=(USER, "right"), refusal=GMAIL_535) as gmail:
         wrong = _transport(gmail.port, "revoked")
         for minutes in (0, 15, 30, 24 * 60 + 5):
@@ -80,10 +80,10 @@ def test_the_cloud_log_line_is_an_error_cloud_monitoring_alerts_on(caplog: pytes
     """On Cloud Run the line is JSON with severity ERROR: the error policy deploy.sh makes emails the owner."""
     state = SiteState()
     queue_mail(state, _mail("m1"))
-    caplog.set_level(logging.INFO, logger="pvs6_cloud.notify.queue")
+    caplog.set_level(logging.INFO, logger="pvs6_cloud.alerting.notify.queue")
     with SmtpServer(login=(USER, "right"), refusal=GMAIL_535) as gmail:
         deliver_pending(state, _transport(gmail.port, "revoked"), NOW)
-    [record] = [r for r in caplog.records if r.name == "pvs6_cloud.notify.queue"]
+    [record] = [r for r in caplog.records if r.name == "pvs6_cloud.alerting.notify.queue"]
     entry = json.loads(CloudRunFormatter().format(record))
     assert entry["severity"] == "ERROR"
     assert entry["message"].startswith("mail cannot go out: Gmail refused the login")

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pvs6_cloud.config import MailConfig
-from pvs6_cloud.notify.queue import deliver_pending, mail_status, pending_count, queue_mail
-from pvs6_cloud.notify.transport import OutgoingMail, SmtpTransport
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.alerting.notify.queue import deliver_pending, mail_status, pending_count, queue_mail
+from pvs6_cloud.alerting.notify.transport import OutgoingMail, SmtpTransport
+from pvs6_cloud.infra.config import MailConfig
+from pvs6_cloud.store.state import SiteState
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -41,7 +41,7 @@ def test_down_then_up_delivers_each_mail_exactly_once(caplog: pytest.LogCaptureF
     queue_mail(state, _mail("m2"))
     port = _free_port()
     transport = _transport(port)
-    caplog.set_level(logging.DEBUG, logger="pvs6_cloud.notify.queue")
+    caplog.set_level(logging.DEBUG, logger="pvs6_cloud.alerting.notify.queue")
 
     assert deliver_pending(state, transport, NOW) == 0
     assert deliver_pending(state, transport, NOW + timedelta(minutes=15)) == 0

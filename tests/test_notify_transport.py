@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pvs6_cloud.config import MailConfig
-from pvs6_cloud.errors import TransientError
-from pvs6_cloud.notify.transport import (
+from pvs6_cloud.alerting.notify.transport import (
     OutboxTransport,
     OutgoingMail,
     SmtpTransport,
     transport_from_config,
 )
+from pvs6_cloud.infra.config import MailConfig
+from pvs6_cloud.infra.errors import TransientError
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 
-from pvs6_cloud.config import SchedulerConfig
-from pvs6_cloud.errors import ConfigError, TransientError, Unauthorized
-from pvs6_cloud.oidc import (
+from pvs6_cloud.infra.config import SchedulerConfig
+from pvs6_cloud.infra.errors import ConfigError, TransientError, Unauthorized
+from pvs6_cloud.infra.oidc import (
     PRIVATE_ENV,
     Forbidden,
     platform_checks_callers,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from test_oidc import ACCOUNT, Keys, certs_url, keys  # noqa: F401  (fixtures)
 
-from pvs6_cloud.config import SchedulerConfig
-from pvs6_cloud.oidc import Forbidden, Unauthorized, verify_scheduler_request
+from pvs6_cloud.infra.config import SchedulerConfig
+from pvs6_cloud.infra.oidc import Forbidden, Unauthorized, verify_scheduler_request
 
 URL = "https://pvs6-watchdog-fake7q-uc.a.run.app"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pvs6_cloud.config import SiteConfig
-from pvs6_cloud.notify.charts import render_day_chart
-from pvs6_cloud.notify.compose import chart_title
+from pvs6_cloud.alerting.notify.charts import render_day_chart
+from pvs6_cloud.alerting.notify.compose import chart_title
+from pvs6_cloud.infra.config import SiteConfig
 
 SITE = SiteConfig("home", "secret", 41.76, -72.68, "America/New_York", name="Maple St", mail_to=("o@example.com",))
 T0 = datetime(2025, 6, 30, 15, 0, tzinfo=UTC)  # Mon 30 Jun, 11:00 EDT
@@ -61,10 +61,10 @@ def test_the_first_bad_reading_is_the_time_every_message_gives() -> None:
     from test_detect_inverters import SITE as DETECT_SITE
     from test_detect_inverters import every, healthy, snapshot, sun
 
-    from pvs6_cloud.alerting import evaluate_batch
-    from pvs6_cloud.config import CloudConfig
-    from pvs6_cloud.lifecycle import alerts_rows
-    from pvs6_cloud.state import SiteState
+    from pvs6_cloud.alerting.flow import evaluate_batch
+    from pvs6_cloud.alerting.lifecycle import alerts_rows
+    from pvs6_cloud.infra.config import CloudConfig
+    from pvs6_cloud.store.state import SiteState
 
     site = replace(DETECT_SITE, mail_to=("o@example.com",))
     dead, stopped, back = PANELS[0], datetime(2025, 6, 3, 15, 0, tzinfo=UTC), datetime(2025, 6, 3, 17, 0, tzinfo=UTC)

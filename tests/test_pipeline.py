@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pvs6_cloud.contract import UploadBatch, UploadItem
-from pvs6_cloud.errors import SinkUnavailable
-from pvs6_cloud.notify.queue import pending_count, queue_mail
-from pvs6_cloud.notify.transport import OutgoingMail
-from pvs6_cloud.pipeline import ingest_batch
+from pvs6_cloud.alerting.notify.queue import pending_count, queue_mail
+from pvs6_cloud.alerting.notify.transport import OutgoingMail
+from pvs6_cloud.infra.errors import SinkUnavailable
+from pvs6_cloud.intake.contract import UploadBatch, UploadItem
+from pvs6_cloud.intake.pipeline import ingest_batch
 from pvs6_cloud.runtime import Runtime
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink.csv_sink import CsvSink
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store.csv_sink import CsvSink
 from tests.support.cloud import local_config
 
 T0 = datetime(2025, 9, 12, 17, 0, tzinfo=UTC)
@@ -96,11 +96,12 @@ def test_a_backlog_of_odd_readings_logs_one_info_line_not_one_per_reading(tmp_pa
         payload["devices"][0]["dl_uptime"] = str(i)
         items.append(UploadItem(T0 - timedelta(minutes=15 * i), "dl_cgi", f"{i:02d}" * 32, payload))
 
-    with caplog.at_level(logging.INFO, logger="pvs6_cloud.pipeline"):
+    with caplog.at_level(logging.INFO, logger="pvs6_cloud.intake.pipeline"):
         result = ingest_batch(UploadBatch("home", "test", {}, tuple(items)), config, runtime.services)
 
     assert len(result.accepted) == 20
-    info = [r.getMessage() for r in caplog.records if r.name == "pvs6_cloud.pipeline" and r.levelno == logging.INFO]
+    info = [r.getMessage() for r in caplog.records
+            if r.name == "pvs6_cloud.intake.pipeline" and r.levelno == logging.INFO]
     notes = [m for m in info if "parse note" in m]
     assert notes == [notes[0]] and "20 parse note(s) in 20 reading(s)" in notes[0] and "p_3phsum_kw" in notes[0]
     assert len(info) <= 2, info  # the parse notes and "stored 20 reading(s)"

@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pvs6_cloud.config import CloudConfig
+from pvs6_cloud.infra.config import CloudConfig
 from pvs6_cloud.runtime import Runtime
 from pvs6_sim.config import SimConfig
 from pvs6_sim.server import run_simulator

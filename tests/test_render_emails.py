@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pvs6_cloud.notify.transport import OutboxTransport, OutgoingMail
+from pvs6_cloud.alerting.notify.transport import OutboxTransport, OutgoingMail
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "render_emails.py"
 

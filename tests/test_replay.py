@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from pvs6_cloud.cli import main
-from pvs6_cloud.config import load_config
-from pvs6_cloud.errors import ConfigError
-from pvs6_cloud.replay import find_archive_files, replay_folder
+from pvs6_cloud.infra.config import load_config
+from pvs6_cloud.infra.errors import ConfigError
+from pvs6_cloud.intake.replay import find_archive_files, replay_folder
 from pvs6_cloud.runtime import Runtime
 from tests.support.cloud import local_config
 
@@ -64,7 +64,7 @@ def test_replay_is_ordered_and_idempotent(tmp_path, seed_payload):
 def test_replay_past_the_recent_id_window_still_adds_no_duplicates(tmp_path, seed_payload, monkeypatch):
     # A year of archive replayed over what the Pi uploaded: the state remembers only the newest ids (3000 in
     # production; 5 here so the test stays fast), yet every older reading must still be recognised.
-    monkeypatch.setattr("pvs6_cloud.state.RECENT_IDS_KEPT", 5)
+    monkeypatch.setattr("pvs6_cloud.store.state.RECENT_IDS_KEPT", 5)
     archive = tmp_path / "archive"
     _write_archive(archive, seed_payload)
     config = local_config(tmp_path)

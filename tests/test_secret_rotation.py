@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from functions_framework import create_app
 
-from pvs6_cloud.config import parse_config
-from pvs6_cloud.errors import ConfigError
+from pvs6_cloud.infra.config import parse_config
+from pvs6_cloud.infra.errors import ConfigError
 from pvs6_cloud.runtime import SECRET_TTL_S, Runtime, set_runtime
 from tests.support.cloud import envelope, signed, snapshot_item
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from pvs6_cloud.cli import main
-from pvs6_cloud.config import load_config
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink.csv_sink import CsvSink
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.infra.config import load_config
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store.csv_sink import CsvSink
+from pvs6_cloud.store.state import SiteState
 from tests.support.cloud import cloud_toml
 from tests.support.json_server import serve_json
 from tests.support.ports import free_port

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from pvs6_cloud.commands.selftest import SELFTEST_TAB, passed, run_checks
-from pvs6_cloud.config import CloudConfig, parse_config
-from pvs6_cloud.contract import UploadBatch, UploadItem
-from pvs6_cloud.pipeline import ingest_batch
+from pvs6_cloud.infra.config import CloudConfig, parse_config
+from pvs6_cloud.intake.contract import UploadBatch, UploadItem
+from pvs6_cloud.intake.pipeline import ingest_batch
 from pvs6_cloud.runtime import Runtime
-from pvs6_cloud.sink.sheets import SheetsSink
+from pvs6_cloud.store.sheets import SheetsSink
 from pvs6_sim.config import SimConfig
 from pvs6_sim.model import Simulator
 from tests.support.sheets_fake import FakeClock, SheetsFake

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pvs6_cloud.layout import Layout, panel_key, parse_layout
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink._sheets_client import build_service
-from pvs6_cloud.sink.csv_sink import CsvSink
-from pvs6_cloud.sink.sheets import SheetsSink
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store._sheets_client import build_service
+from pvs6_cloud.store.csv_sink import CsvSink
+from pvs6_cloud.store.layout import Layout, panel_key, parse_layout
+from pvs6_cloud.store.sheets import SheetsSink
+from pvs6_cloud.store.state import SiteState
 from tests.support.sheets_fake import FakeClock, SheetsFake
 
 NY = ZoneInfo("America/New_York")

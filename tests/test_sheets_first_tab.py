@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink._sheets_client import build_service
-from pvs6_cloud.sink.sheets import PROTECTION_NOTE, SheetsSink
-from pvs6_cloud.state import STATE_TAB
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store._sheets_client import build_service
+from pvs6_cloud.store.sheets import PROTECTION_NOTE, SheetsSink
+from pvs6_cloud.store.state import STATE_TAB
 from tests.support.sheets_fake import FakeClock, SheetsFake
 
 TZ = ZoneInfo("Europe/Paris")

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pvs6_cloud.config import parse_config
-from pvs6_cloud.contract import UploadBatch, UploadItem
-from pvs6_cloud.errors import TransientError
-from pvs6_cloud.pipeline import ingest_batch
+from pvs6_cloud.infra.config import parse_config
+from pvs6_cloud.infra.errors import TransientError
+from pvs6_cloud.intake.contract import UploadBatch, UploadItem
+from pvs6_cloud.intake.pipeline import ingest_batch
 from pvs6_cloud.runtime import Runtime
-from pvs6_cloud.sink.sheets import SheetsSink
+from pvs6_cloud.store.sheets import SheetsSink
 from tests.support.sheets_fake import FakeClock, SheetsFake
 
 T0 = datetime(2025, 9, 12, 17, 0, tzinfo=UTC)

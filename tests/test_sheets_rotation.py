@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pvs6_cloud.errors import SinkUnavailable
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink._sheets_client import build_drive_service, build_service
-from pvs6_cloud.sink.sheets import SheetsSink
+from pvs6_cloud.infra.errors import SinkUnavailable
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store._sheets_client import build_drive_service, build_service
+from pvs6_cloud.store.sheets import SheetsSink
 from tests.support.sheets_fake import QUOTA_MESSAGE, FakeClock, SheetsFake
 
 TZ = ZoneInfo("America/New_York")

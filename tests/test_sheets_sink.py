@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pvs6_cloud.errors import SinkUnavailable
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink._sheets_client import _build, build_service
-from pvs6_cloud.sink.sheets import SheetsSink
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.infra.errors import SinkUnavailable
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store._sheets_client import _build, build_service
+from pvs6_cloud.store.sheets import SheetsSink
+from pvs6_cloud.store.state import SiteState
 from tests.support.sheets_fake import FakeClock, SheetsFake
 
 TZ = ZoneInfo("America/New_York")

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from pvs6_cloud.config import ArrayConfig
-from pvs6_cloud.solar import daily_energy, expected_power, sun_position
-from pvs6_cloud.weather import local_day_bounds
+from pvs6_cloud.enrich.solar import daily_energy, expected_power, sun_position
+from pvs6_cloud.enrich.weather import local_day_bounds
+from pvs6_cloud.infra.config import ArrayConfig
 
 LAT, LON = 41.76, -72.68  # Hartford, CT: the seed's "northeast USA"
 ARRAY = ArrayConfig()  # the seed's 12 x 360 W, 30° tilt, due south

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pvs6_cloud.config import ArrayConfig
-from pvs6_cloud.solar import expected_power
+from pvs6_cloud.enrich.solar import expected_power
+from pvs6_cloud.infra.config import ArrayConfig
 from pvs6_parse.models import Snapshot
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pvs6"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from pvs6_cloud.config import ArrayConfig, PlaneConfig
-from pvs6_cloud.solar import SOURCE_COMPONENTS, SOURCE_GTI, daily_energy, expected_power
+from pvs6_cloud.enrich.solar import SOURCE_COMPONENTS, SOURCE_GTI, daily_energy, expected_power
+from pvs6_cloud.infra.config import ArrayConfig, PlaneConfig
 
 LAT, LON = 41.76, -72.68
 DAY_START = datetime(2025, 6, 21, 4, tzinfo=UTC)  # local midnight (EDT)

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pvs6_cloud.layout import load_layout, panel_key
-from pvs6_cloud.sink import SheetWrite
-from pvs6_cloud.sink._sheets_client import build_service
-from pvs6_cloud.sink.csv_sink import CsvSink
-from pvs6_cloud.sink.sheets import SheetsSink
-from pvs6_cloud.state import SiteState
+from pvs6_cloud.store import SheetWrite
+from pvs6_cloud.store._sheets_client import build_service
+from pvs6_cloud.store.csv_sink import CsvSink
+from pvs6_cloud.store.layout import load_layout, panel_key
+from pvs6_cloud.store.sheets import SheetsSink
+from pvs6_cloud.store.state import SiteState
 from pvs6_parse.localtime import local_time_text, parse_local_time, parse_utc_offset, utc_offset_label
 from tests.support.sheets_fake import FakeClock, SheetsFake
 

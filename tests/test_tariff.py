@@ -10,16 +10,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pvs6_cloud.alert_costs import charge_reading, fault_cost
-from pvs6_cloud.config import DetectionConfig, Tariff, TariffWindow, parse_config
-from pvs6_cloud.detect import detect
-from pvs6_cloud.enrich import Enrichment
-from pvs6_cloud.errors import ConfigError
-from pvs6_cloud.lifecycle import open_alerts
-from pvs6_cloud.loss import estimate
-from pvs6_cloud.notify.costs import cost_words, month_cost_sentences, resolved_cost_words
-from pvs6_cloud.state import SiteState
-from pvs6_cloud.tariff import price_at
+from pvs6_cloud.alerting.costs import charge_reading, fault_cost
+from pvs6_cloud.alerting.detect import detect
+from pvs6_cloud.alerting.lifecycle import open_alerts
+from pvs6_cloud.alerting.loss import estimate
+from pvs6_cloud.alerting.notify.costs import cost_words, month_cost_sentences, resolved_cost_words
+from pvs6_cloud.alerting.tariff import price_at
+from pvs6_cloud.enrich.conditions import Enrichment
+from pvs6_cloud.infra.config import DetectionConfig, Tariff, TariffWindow, parse_config
+from pvs6_cloud.infra.errors import ConfigError
+from pvs6_cloud.store.state import SiteState
 from pvs6_parse.models import DeviceState, Inverter, Snapshot
 
 NY = ZoneInfo("America/New_York")

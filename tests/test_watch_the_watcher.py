@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from pvs6_cloud.errors import TransientError
-from pvs6_cloud.health import sink_health
+from pvs6_cloud.infra.errors import TransientError
+from pvs6_cloud.store.health import sink_health
 from tests.support.sheets_fake import FakeClock, SheetsFake
 from tests.test_sheets_pipeline import T0, batch, ingest, make_runtime, reading_ids
 
@@ -44,7 +44,7 @@ def test_sheet_outage_is_reported_once_and_nothing_is_lost(fake, tmp_path, seed_
     assert len(result.accepted) == 6 and len(result.duplicates) == 1
     ids = reading_ids(fake, sid)
     assert len(ids) == len(set(ids)) == 7
-    health = [r for r in caplog.records if r.name == "pvs6_cloud.health"]
+    health = [r for r in caplog.records if r.name == "pvs6_cloud.store.health"]
     assert [r.levelname for r in health if r.levelno >= logging.ERROR] == ["ERROR"]
     assert sum(1 for r in health if r.levelno == logging.INFO and "recovered after 5" in r.getMessage()) == 1
     mails = sorted((tmp_path / "outbox").glob("*.eml"))
@@ -64,10 +64,10 @@ def _free_port() -> int:
 
 
 def test_mail_outage_across_uploads_is_reported_once_and_the_mail_goes_once(tmp_path, caplog):
-    from pvs6_cloud.contract import UploadBatch
-    from pvs6_cloud.notify.queue import queue_mail
-    from pvs6_cloud.notify.transport import OutgoingMail
-    from pvs6_cloud.pipeline import ingest_batch
+    from pvs6_cloud.alerting.notify.queue import queue_mail
+    from pvs6_cloud.alerting.notify.transport import OutgoingMail
+    from pvs6_cloud.intake.contract import UploadBatch
+    from pvs6_cloud.intake.pipeline import ingest_batch
     from pvs6_cloud.runtime import Runtime
     from tests.support.cloud import local_config
     from tests.support.smtp import SmtpServer
@@ -81,7 +81,7 @@ def test_mail_outage_across_uploads_is_reported_once_and_the_mail_goes_once(tmp_
     sink = runtime.sink_for(site)
     state = sink.load_state()
     queue_mail(state, OutgoingMail(to=site.mail_to, subject="Panel 3 stopped producing", text="t", id="alert-1"))
-    from pvs6_cloud.sink import SheetWrite
+    from pvs6_cloud.store import SheetWrite
 
     sink.commit(SheetWrite(state=state))
     caplog.set_level(logging.INFO)
@@ -95,7 +95,7 @@ def test_mail_outage_across_uploads_is_reported_once_and_the_mail_goes_once(tmp_
             ingest_batch(heartbeat, config, runtime.services)
         received = [m["Subject"] for m in server.messages]
     assert received == ["Panel 3 stopped producing"]
-    queue_logs = [r for r in caplog.records if r.name == "pvs6_cloud.notify.queue"]
+    queue_logs = [r for r in caplog.records if r.name == "pvs6_cloud.alerting.notify.queue"]
     assert [r.levelname for r in queue_logs if r.levelno >= logging.ERROR] == ["ERROR"]
     assert sum(1 for r in queue_logs if "recovered" in r.getMessage()) == 1
     months = sink.load_state().section("health")["months"]

@@ -9,9 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import requests
 
-from pvs6_cloud import weather
-from pvs6_cloud.config import ArrayConfig, SiteConfig, WeatherConfig
-from pvs6_cloud.weather import (
+from pvs6_cloud.enrich import weather
+from pvs6_cloud.enrich.weather import (
     WeatherDay,
     WeatherFormatError,
     WeatherUnavailable,
@@ -20,6 +19,7 @@ from pvs6_cloud.weather import (
     read_openmeteo_hourly,
     weather_for_day,
 )
+from pvs6_cloud.infra.config import ArrayConfig, SiteConfig, WeatherConfig
 from tests.support.openmeteo_server import OpenMeteoServer, serve_openmeteo
 
 SITE = SiteConfig(site_id="home", secret="x", latitude=41.76, longitude=-72.68, timezone="America/New_York")
@@ -139,7 +139,7 @@ def test_memory_keeps_only_today_and_yesterday(server: OpenMeteoServer) -> None:
 def test_outage_logs_one_error_then_one_recovery(server: OpenMeteoServer, caplog: pytest.LogCaptureFixture) -> None:
     config = config_for(server)
     memory: dict = {}
-    caplog.set_level(logging.DEBUG, logger="pvs6_cloud.weather")
+    caplog.set_level(logging.DEBUG, logger="pvs6_cloud.enrich.weather")
     server.behaviour.mode = "http500"
     for minutes in (0, 5, 15, 30):  # retries after RETRY_AFTER_S; every one fails
         now = NOW + timedelta(minutes=minutes)
@@ -310,7 +310,7 @@ def test_a_model_without_snow_depth_answers_nulls_and_nothing_else_suffers(
 ) -> None:
     server.behaviour.snowfall_cm = _snow_at
     server.behaviour.null_variables = {"snow_depth"}
-    caplog.set_level(logging.INFO, logger="pvs6_cloud.weather")
+    caplog.set_level(logging.INFO, logger="pvs6_cloud.enrich.weather")
     with requests.Session() as http:
         day = fetch_weather_day(SITE, DAY, config_for(server), today=DAY, fetched_at=NOW, http=http)
     assert set(day.values["snow_depth_m"]) == {None}
@@ -325,7 +325,7 @@ def test_an_answer_without_snow_fields_is_read_quietly_and_the_snow_stays_unknow
     server: OpenMeteoServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     server.behaviour.missing = {"snowfall", "snow_depth"}
-    caplog.set_level(logging.INFO, logger="pvs6_cloud.weather")
+    caplog.set_level(logging.INFO, logger="pvs6_cloud.enrich.weather")
     with requests.Session() as http:
         day = fetch_weather_day(SITE, DAY, config_for(server), today=DAY, fetched_at=NOW, http=http)
     assert "snowfall_cm" not in day.values and "snow_depth_m" not in day.values

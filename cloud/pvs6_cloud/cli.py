@@ -14,8 +14,8 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from . import commands
-from .errors import ConfigError, SentinelError
+from pvs6_cloud import commands
+from pvs6_cloud.infra.errors import ConfigError, SentinelError
 
 __all__ = ["main"]
 

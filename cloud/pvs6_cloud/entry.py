@@ -12,10 +12,17 @@ from typing import Any
 import flask
 import functions_framework
 
-from .contract import MAX_COMPRESSED_BYTES, decode_body, verify_signature
-from .errors import BadRequest, ConfigError, PayloadTooLarge, SentinelError, TransientError, Unauthorized
-from .pipeline import ingest_batch
-from .runtime import get_runtime
+from pvs6_cloud.infra.errors import (
+    BadRequest,
+    ConfigError,
+    PayloadTooLarge,
+    SentinelError,
+    TransientError,
+    Unauthorized,
+)
+from pvs6_cloud.intake.contract import MAX_COMPRESSED_BYTES, decode_body, verify_signature
+from pvs6_cloud.intake.pipeline import ingest_batch
+from pvs6_cloud.runtime import get_runtime
 
 __all__ = ["ingest"]
 

@@ -16,11 +16,11 @@ from typing import Any
 import flask
 import functions_framework
 
-from .config import SiteConfig
-from .entry import Response, _error, handle_errors
-from .errors import BadRequest, SentinelError, TransientError
-from .oidc import Forbidden, platform_checks_callers, verify_scheduler_request
-from .runtime import Runtime, get_runtime
+from pvs6_cloud.entry import Response, _error, handle_errors
+from pvs6_cloud.infra.config import SiteConfig
+from pvs6_cloud.infra.errors import BadRequest, SentinelError, TransientError
+from pvs6_cloud.infra.oidc import Forbidden, platform_checks_callers, verify_scheduler_request
+from pvs6_cloud.runtime import Runtime, get_runtime
 
 __all__ = ["daily_rollup", "monthly_summary", "watchdog"]
 
@@ -78,8 +78,8 @@ def _run(name: str, request: flask.Request, prepare: Callable[[], Job]) -> Respo
 @functions_framework.http
 def monthly_summary(request: flask.Request) -> Response:
     """Email each site's summary of a month (``?month=YYYY-MM``; default the previous month), once."""
-    from .jobs.monthly import run_monthly_summary
-    from .jobs.window import parse_month
+    from pvs6_cloud.jobs.monthly import run_monthly_summary
+    from pvs6_cloud.jobs.window import parse_month
 
     def prepare() -> Job:
         month = request.args.get("month") or None
@@ -100,7 +100,7 @@ def monthly_summary(request: flask.Request) -> Response:
 @functions_framework.http
 def watchdog(request: flask.Request) -> Response:
     """Alert when a site's Pi went silent, or its PVS6 stopped answering; resolve when data returns."""
-    from .jobs.watchdog import run_watchdog
+    from pvs6_cloud.jobs.watchdog import run_watchdog
 
     def job(runtime: Runtime, site: SiteConfig) -> Any:
         return run_watchdog(runtime.sink_for(site), site, runtime.config.detection, runtime.services.clock(),
@@ -112,8 +112,8 @@ def watchdog(request: flask.Request) -> Response:
 @functions_framework.http
 def daily_rollup(request: flask.Request) -> Response:
     """Write the Daily rows of finished days (``?date=YYYY-MM-DD`` re-rolls one day)."""
-    from .jobs.daily import run_daily_rollup
-    from .jobs.window import parse_day
+    from pvs6_cloud.jobs.daily import run_daily_rollup
+    from pvs6_cloud.jobs.window import parse_day
 
     def prepare() -> Job:
         day = request.args.get("date", "")

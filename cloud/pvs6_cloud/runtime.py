@@ -19,12 +19,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .config import NO_UPLOAD_SECRETS_ENV, CloudConfig, SiteConfig, load_config, read_secret_file
-from .contract import now_utc
-from .errors import ConfigError
-from .logsetup import configure_logging
-from .pipeline import Services
-from .sink import Sink, open_sink
+from pvs6_cloud.infra.config import NO_UPLOAD_SECRETS_ENV, CloudConfig, SiteConfig, load_config, read_secret_file
+from pvs6_cloud.infra.errors import ConfigError
+from pvs6_cloud.infra.logsetup import configure_logging
+from pvs6_cloud.intake.contract import now_utc
+from pvs6_cloud.intake.pipeline import Services
+from pvs6_cloud.store import Sink, open_sink
 
 __all__ = ["SECRET_TTL_S", "Runtime", "get_runtime", "set_runtime"]
 
@@ -59,7 +59,7 @@ class Runtime:
     def mailer(self) -> Any:
         """The mail transport for this config (SMTP or outbox folder), made on first use."""
         if self._mailer is None:
-            from .notify.transport import transport_from_config
+            from pvs6_cloud.alerting.notify.transport import transport_from_config
 
             self._mailer = transport_from_config(self.config.mail)
         return self._mailer

@@ -89,7 +89,7 @@ image_cleanup_policy() {
 # Each job calls its function with an ID token of the scheduler account whose audience is the function's own
 # *.run.app URL (serviceConfig.uri): Cloud Run always accepts that audience, so nothing on the service is changed
 # behind Cloud Functions' back (https://cloud.google.com/run/docs/configuring/custom-audiences, read 2026-12-03).
-# The function then checks only the account (pvs6_cloud/oidc.py; the deployed config names no audience).
+# The function then checks only the account (pvs6_cloud/infra/oidc.py; the deployed config names no audience).
 ensure_job() {
   local entry="$1" schedule="$2" deadline="$3" description="$4" job url verb
   job="$(function_name "$entry")"

@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pvs6_cloud.config import CloudConfig, parse_config
-from pvs6_cloud.contract import sign
+from pvs6_cloud.infra.config import CloudConfig, parse_config
+from pvs6_cloud.intake.contract import sign
 
 SECRET = "test-secret-not-real"
 

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pvs6_cloud.config import MailConfig
+from pvs6_cloud.infra.config import MailConfig
 
 LOOPBACK = "127.0.0.1"
 TIMEOUT_S = 5.0

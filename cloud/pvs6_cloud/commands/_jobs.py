@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import SiteConfig, load_config
-from ..errors import ConfigError
-from ..runtime import Runtime
+from pvs6_cloud.infra.config import SiteConfig, load_config
+from pvs6_cloud.infra.errors import ConfigError
+from pvs6_cloud.runtime import Runtime
 
 
 def add_site_argument(parser: argparse.ArgumentParser) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..config import load_config
-from ..errors import ConfigError
-from ..rows import panels as panel_columns
+from pvs6_cloud.infra.config import load_config
+from pvs6_cloud.infra.errors import ConfigError
+from pvs6_cloud.store.rows import panels as panel_columns
 
 NAME = "bootstrap-sheet"
 HELP = "create or repair a site's spreadsheet (tabs, headers, formats, charts) from sheets_template/"
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown site {args.site!r}; configured: {', '.join(config.sites)}")
     site = config.site(args.site)
     if not site.spreadsheet_id:
-        from ..sink.csv_sink import CsvSink
+        from pvs6_cloud.store.csv_sink import CsvSink
 
         csv_sink = CsvSink(site.local_dir, site.tz)  # type: ignore[arg-type]  # config guarantees local_dir
         panels = panel_columns(csv_sink.load_state(), site.array.places)
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
               f"({len(csv_sink.layout.tabs)} tab files, {len(panels)} panel column(s))")
         return 0
 
-    from ..sink.sheets import SheetsSink
+    from pvs6_cloud.store.sheets import SheetsSink
 
     sink = SheetsSink.from_config(site, config.sheets)
     panels = panel_columns(sink.load_state(), site.array.places)

@@ -11,8 +11,8 @@ import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from ..errors import ConfigError
-from ._jobs import add_site_argument, runtime_and_sites
+from pvs6_cloud.commands._jobs import add_site_argument, runtime_and_sites
+from pvs6_cloud.infra.errors import ConfigError
 
 NAME = "evidence"
 HELP = "export a panel's readings and its neighbours' as CSV, for your installer or a warranty claim"
@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evidence import evidence_csv, rows_from_buffer, rows_from_tabs
-    from ..rows import panels as panel_columns
+    from pvs6_cloud.alerting.evidence import evidence_csv, rows_from_buffer, rows_from_tabs
+    from pvs6_cloud.store.rows import panels as panel_columns
 
     runtime, sites = runtime_and_sites(args)
     if len(sites) > 1:

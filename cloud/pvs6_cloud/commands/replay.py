@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import load_config
-from ..replay import find_archive_files, replay_folder
-from ..runtime import Runtime
+from pvs6_cloud.infra.config import load_config
+from pvs6_cloud.intake.replay import find_archive_files, replay_folder
+from pvs6_cloud.runtime import Runtime
 
 NAME = "replay"
 HELP = "push a folder of archived PVS6 JSON files (edge archive or YYYYMMDD_HHMMSS.json) through the pipeline"

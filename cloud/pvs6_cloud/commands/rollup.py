@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._jobs import add_site_argument, runtime_and_sites
+from pvs6_cloud.commands._jobs import add_site_argument, runtime_and_sites
 
 NAME = "rollup"
 HELP = "write the Daily rows of finished days (or re-roll one --date) from the Readings"
@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.daily import run_daily_rollup
-    from ..jobs.window import parse_day
+    from pvs6_cloud.jobs.daily import run_daily_rollup
+    from pvs6_cloud.jobs.window import parse_day
 
     days = [parse_day(args.date)] if args.date else None
     runtime, sites = runtime_and_sites(args)

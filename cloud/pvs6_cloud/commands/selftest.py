@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..config import CloudConfig, SiteConfig, load_config
-from ..contract import now_utc
-from ..errors import ConfigError
-from ..layout import Column, Layout, Tab
-from ..rows import panels as panel_columns
-from ..sink import SheetWrite, Sink, open_sink
+from pvs6_cloud.infra.config import CloudConfig, SiteConfig, load_config
+from pvs6_cloud.infra.errors import ConfigError
+from pvs6_cloud.intake.contract import now_utc
+from pvs6_cloud.store import SheetWrite, Sink, open_sink
+from pvs6_cloud.store.layout import Column, Layout, Tab
+from pvs6_cloud.store.rows import panels as panel_columns
 
 NAME = "selftest"
 HELP = "write and remove a test row, send a test email, check the weather service; exit 0 only if all pass"
@@ -182,7 +182,7 @@ def check_mail(site: SiteConfig, config: CloudConfig, transport: Any, now: datet
         "<p>If you are reading it, alert emails and the monthly summary can reach you. Nothing else to do.</p>"
     )
     try:
-        from ..notify.transport import OutgoingMail, transport_from_config
+        from pvs6_cloud.alerting.notify.transport import OutgoingMail, transport_from_config
 
         sender = transport if transport is not None else transport_from_config(mail_config)
         sender.send(OutgoingMail(
@@ -203,7 +203,7 @@ def check_weather(site: SiteConfig, config: CloudConfig, http: Any, now: datetim
         return CheckResult(name, None, "weather is switched off in the config ([weather] enabled = false)")
     today = now.astimezone(site.tz).date()
     try:
-        from ..weather import fetch_weather_day
+        from pvs6_cloud.enrich.weather import fetch_weather_day
 
         day = fetch_weather_day(site, today, config.weather, today=today, fetched_at=now, http=http)
     except Exception as err:  # reported, not raised

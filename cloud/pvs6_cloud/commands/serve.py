@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import CONFIG_ENV, load_config
-from ..runtime import Runtime, set_runtime
+from pvs6_cloud.infra.config import CONFIG_ENV, load_config
+from pvs6_cloud.runtime import Runtime, set_runtime
 
 NAME = "serve"
 HELP = "run a function (default: ingest) on a local port, exactly as Cloud Functions would"
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.config:
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
     set_runtime(Runtime(config))
-    from .. import functions  # the targets, installed with the package (cloud/main.py is not)
+    from pvs6_cloud import functions  # the targets, installed with the package (cloud/main.py is not)
 
     app = create_app(target=args.target, source=str(Path(functions.__file__).resolve()), signature_type="http")
     server = make_server(args.host, args.port, app, threaded=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._jobs import add_site_argument, runtime_and_sites
+from pvs6_cloud.commands._jobs import add_site_argument, runtime_and_sites
 
 NAME = "summary"
 HELP = "write the Monthly row and send the monthly summary email (default: last month), once per month"
@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.monthly import run_monthly_summary
-    from ..jobs.window import parse_month
+    from pvs6_cloud.jobs.monthly import run_monthly_summary
+    from pvs6_cloud.jobs.window import parse_month
 
     if args.month:
         parse_month(args.month)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._jobs import add_site_argument, runtime_and_sites
+from pvs6_cloud.commands._jobs import add_site_argument, runtime_and_sites
 
 NAME = "watchdog"
 HELP = "check every site's Pi and PVS6 for silence; open or resolve alerts and send their mail"
@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.watchdog import run_watchdog
+    from pvs6_cloud.jobs.watchdog import run_watchdog
 
     runtime, sites = runtime_and_sites(args)
     silent = 0

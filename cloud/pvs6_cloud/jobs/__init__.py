@@ -5,9 +5,9 @@ Each job is a pure core (records, state, config, now -> rows, findings, mail) wi
 is imported only when a chart is drawn, so nothing here slows the ingest path.
 """
 
-from .daily import RollupResult, run_daily_rollup
-from .daily_row import DayWeather, rollup_day
-from .watchdog import WatchdogResult, WatchdogVerdict, evaluate_watchdog, run_watchdog
+from pvs6_cloud.jobs.daily import RollupResult, run_daily_rollup
+from pvs6_cloud.jobs.daily_row import DayWeather, rollup_day
+from pvs6_cloud.jobs.watchdog import WatchdogResult, WatchdogVerdict, evaluate_watchdog, run_watchdog
 
 __all__ = [
     "DayWeather",

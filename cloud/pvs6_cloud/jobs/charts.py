@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from ..notify.charts import short_label
+from pvs6_cloud.alerting.notify.charts import short_label
 
 __all__ = ["daily_production_png", "panel_energy_png"]
 

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from ..config import SiteConfig
-from ..notify.compose import duration_words, local_time
-from ..notify.costs import month_cost_sentences
-from ..notify.transport import OutgoingMail
-from .charts import daily_production_png, panel_energy_png
-from .summary import MonthSummary
-from .window import parse_month, previous_month, same_month_last_year
+from pvs6_cloud.alerting.notify.compose import duration_words, local_time
+from pvs6_cloud.alerting.notify.costs import month_cost_sentences
+from pvs6_cloud.alerting.notify.transport import OutgoingMail
+from pvs6_cloud.infra.config import SiteConfig
+from pvs6_cloud.jobs.charts import daily_production_png, panel_energy_png
+from pvs6_cloud.jobs.summary import MonthSummary
+from pvs6_cloud.jobs.window import parse_month, previous_month, same_month_last_year
 
 __all__ = ["compose_summary_mail", "summary_lines"]
 

@@ -14,11 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..config import SiteConfig, WeatherConfig
-from ..layout import Cell
-from ..rows import panels as panel_columns
-from ..sink import SheetWrite, Sink
-from .daily_row import (
+from pvs6_cloud.infra.config import SiteConfig, WeatherConfig
+from pvs6_cloud.jobs.daily_row import (
     COUNTERS,
     DayWeather,
     WeatherFill,
@@ -27,7 +24,10 @@ from .daily_row import (
     rollup_day,
     rollup_days,
 )
-from .window import day_bounds, days_between
+from pvs6_cloud.jobs.window import day_bounds, days_between
+from pvs6_cloud.store import SheetWrite, Sink
+from pvs6_cloud.store.layout import Cell
+from pvs6_cloud.store.rows import panels as panel_columns
 
 # The pure pieces are re-exported: callers have always found them here.
 __all__ = [
@@ -77,7 +77,7 @@ def weather_fill_from(site: SiteConfig, weather: WeatherConfig, memory: dict[str
     """
 
     def fill(day: date) -> DayWeather | None:
-        from ..enrich import daily_expectation
+        from pvs6_cloud.enrich.conditions import daily_expectation
 
         expectation = daily_expectation(site, weather, memory, day, http=http, now=now)
         if expectation.source == "clearsky":

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 
-from ..config import SiteConfig
-from ..layout import Cell, panel_key
-from ..sink import Panels
-from .window import CADENCE_MIN, active_minutes, day_bounds
+from pvs6_cloud.infra.config import SiteConfig
+from pvs6_cloud.jobs.window import CADENCE_MIN, active_minutes, day_bounds
+from pvs6_cloud.store import Panels
+from pvs6_cloud.store.layout import Cell, panel_key
 
 __all__ = [
     "COUNTERS",

@@ -18,19 +18,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..alert_costs import fault_cost
-from ..config import CloudConfig, SiteConfig
-from ..layout import Cell, panel_key
-from ..loss import FaultCost
-from ..notify.queue import deliver_pending, pending_count, queue_mail
-from ..rows import panels as panel_columns
-from ..sink import Panels, SheetWrite, Sink
-from ..state import SiteState
-from .compose import compose_summary_mail
-from .daily import run_daily_rollup
-from .summary import MonitorHealth, MonthSummary, PanelEnergy, rounded
-from .watchdog import SECTION as WATCHDOG_SECTION
-from .window import month_days, month_of, parse_month, previous_month, same_month_last_year
+from pvs6_cloud.alerting.costs import fault_cost
+from pvs6_cloud.alerting.loss import FaultCost
+from pvs6_cloud.alerting.notify.queue import deliver_pending, pending_count, queue_mail
+from pvs6_cloud.infra.config import CloudConfig, SiteConfig
+from pvs6_cloud.jobs.compose import compose_summary_mail
+from pvs6_cloud.jobs.daily import run_daily_rollup
+from pvs6_cloud.jobs.summary import MonitorHealth, MonthSummary, PanelEnergy, rounded
+from pvs6_cloud.jobs.watchdog import SECTION as WATCHDOG_SECTION
+from pvs6_cloud.jobs.window import month_days, month_of, parse_month, previous_month, same_month_last_year
+from pvs6_cloud.store import Panels, SheetWrite, Sink
+from pvs6_cloud.store.layout import Cell, panel_key
+from pvs6_cloud.store.rows import panels as panel_columns
+from pvs6_cloud.store.state import SiteState
 
 __all__ = ["MonitorHealth", "MonthSummary", "SummaryResult", "first_site_day", "monitor_health", "run_monthly_summary",
            "summarize_month"]

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ..layout import Cell
-from ..loss import FaultCost
+from pvs6_cloud.alerting.loss import FaultCost
+from pvs6_cloud.store.layout import Cell
 
 __all__ = ["MonitorHealth", "MonthSummary", "PanelEnergy", "rounded"]
 

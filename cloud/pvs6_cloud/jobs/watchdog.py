@@ -4,7 +4,7 @@ Ingest runs only when the Pi calls, so it can never notice the Pi's silence; Clo
 instead. Silence is measured in *active* minutes (inside the site's ``active_hours``, local time): the edge
 sleeps at night, so a Pi that stopped at 20:55 is not flagged overnight, but is at 06:00 plus the threshold.
 
-Three findings, one lifecycle (`pvs6_cloud.lifecycle`):
+Three findings, one lifecycle (`pvs6_cloud.alerting.lifecycle`):
 
 - ``edge_silent``: no heartbeat for ``watchdog_silent_min`` active minutes.
 - ``pvs_unreachable``: heartbeats arrive but the PVS6 has not answered the Pi (edge status, or no new reading)
@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..config import DetectionConfig, SiteConfig
-from ..findings import Finding
-from ..lifecycle import alerts_rows, apply_findings, stamp_emailed
-from ..rows import panels as panel_columns
-from ..sink import SheetWrite, Sink
-from ..state import SiteState
-from .window import CADENCE_MIN, active_minutes, month_of
+from pvs6_cloud.alerting.findings import Finding
+from pvs6_cloud.alerting.lifecycle import alerts_rows, apply_findings, stamp_emailed
+from pvs6_cloud.infra.config import DetectionConfig, SiteConfig
+from pvs6_cloud.jobs.window import CADENCE_MIN, active_minutes, month_of
+from pvs6_cloud.store import SheetWrite, Sink
+from pvs6_cloud.store.rows import panels as panel_columns
+from pvs6_cloud.store.state import SiteState
 
 __all__ = ["EVALUATED", "SECTION", "WatchdogResult", "WatchdogVerdict", "evaluate_watchdog", "run_watchdog",
            "uptime_minutes"]
@@ -285,7 +285,7 @@ def run_watchdog(
     SinkUnavailable
         The sheet could not be read or written (the next run retries; nothing was sent).
     """
-    from ..notify.queue import deliver_pending, pending_count
+    from pvs6_cloud.alerting.notify.queue import deliver_pending, pending_count
 
     state = sink.load_state()
     verdict = evaluate_watchdog(state, site, detection, now)

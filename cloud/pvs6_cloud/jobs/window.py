@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from ..errors import BadRequest
+from pvs6_cloud.infra.errors import BadRequest
 
 __all__ = [
     "active_minutes",

@@ -1,0 +1,1 @@
+"""Enrichment: the weather, the sun's position and the output each reading should show."""

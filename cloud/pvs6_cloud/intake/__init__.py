@@ -1,0 +1,1 @@
+"""The door: the upload contract, the ingest pipeline and backfill."""
