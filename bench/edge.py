@@ -6,7 +6,7 @@
    ``pvs6-edge upload``, as a ratio to one request per snapshot. Target <= 2 % of the requests.
 
 Run: ``.venv/bin/python bench/edge.py [--repeat N]``. The servers are the edge tests' own loopback servers
-(tests/support/edge_servers.py), so the figures do not depend on the simulator.
+(tests/support/edge_servers/), so the figures do not depend on the simulator.
 """
 
 from __future__ import annotations
