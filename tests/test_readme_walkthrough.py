@@ -42,13 +42,13 @@ from pvs6_cloud.runtime import Runtime
 from pvs6_sim.config import SimConfig
 from pvs6_sim.server import run_simulator
 from tests.support.cloud import local_config
+from tests.support.deployer import SELFTEST_TOML, Deployer, deployed_like, set_state
 from tests.support.edge_wheel import build_edge_wheel, build_project_wheel
 from tests.support.loopback import serve_function
 from tests.support.openmeteo_server import serve_openmeteo
 from tests.support.ports import free_port
 from tests.support.sheets_fake import SheetsFake
 from tests.support.smtp import SmtpServer
-from tests.test_deploy import SELFTEST_TOML, Deployer, deployed_like, set_state
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +86,7 @@ PLAN: dict[Path, list[tuple[str, str, str]]] = {
         ("In Cloud Shell", "unzip -q pvs6-sentinel.zip", "the zip comes through the browser's Upload menu"),
         ("In Cloud Shell", "cp deploy/cloud.example.toml", "the deploy tests' own cloud.toml is deployed instead; "
                                                            "tests/test_documented_configs.py loads the example"),
-        ("In Cloud Shell", "./deploy.sh --dry-run", "about 2 minutes; tests/test_deploy.py runs the dry run"),
+        ("In Cloud Shell", "./deploy.sh --dry-run", "about 2 minutes; tests/test_deploy_rerun.py runs the dry run"),
         ("In Cloud Shell", "./deploy.sh", WALKED),
         ("In Cloud Shell", "python3 -m venv ~/pvs6-venv", WALKED),
         ("In Cloud Shell", "gcloud auth application-default login", "needs a Google login"),
