@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.deployer import Deployer  # noqa: E402
 from tests.support.edge_wheel import build_edge_wheel  # noqa: E402
-from tests.test_deploy import Deployer  # noqa: E402
 
 
 def timed(part: Callable[[Path], None]) -> float:
