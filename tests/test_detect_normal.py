@@ -287,3 +287,17 @@ def test_a_panel_weak_from_its_first_day_on_that_roof_has_no_panel_alike_and_is_
         seen |= _day(_start(day), lambda i: _south_and_west(i, weak=weak), memory)
     assert f"inverter_weak:{weak}" in seen, seen
     assert not any(k.startswith("inverter_") and weak not in k for k in seen), seen
+
+
+def test_a_weak_alert_raised_before_its_face_was_learned_clears_once_the_panel_is_back_at_its_normal() -> None:
+    """Below its peers for good, but a west panel's own normal says it is fine: that is enough to recover."""
+    memory: dict = {}
+    for day in range(4):
+        _day(_start(day), _south_and_west, memory)
+    days = ["2025-06-03", "2025-06-04", "2025-06-05"]  # as the first sunny days, before learning, would have had it
+    memory["weak"]["active"][WEST[0]] = {"since_day": days[0], "ratios": [0.42, 0.42, 0.42], "days": days}
+    _day(_start(4), _south_and_west, memory)
+    at = _start(4) + timedelta(minutes=15 * READINGS_PER_DAY)
+    result = detect([_reading(at, READINGS_PER_DAY - 1, _south_and_west(READINGS_PER_DAY - 1))], {}, memory, SITE,
+                    CFG, at)
+    assert not [f for f in result.findings if f.kind == "inverter_weak"], result.findings
