@@ -16,8 +16,8 @@ normal. "Worked properly" is either of two things:
   a shadow that passes every morning does, and so does any panel on the main face;
 - or another panel without an open alert saw the sun as it did all day (`_alike`): in every sun-position bin
   where either was lit, each made at least ``weak_ratio`` of the other. A small face the config does not
-  describe (four west panels on a south roof, in December) never reaches the first bar: it makes 15 % of a south
-  panel in the morning and catches up only in the last sunny hour. But its panels have each other, since
+  describe (four west panels on a south roof, in December) never reaches the first bar: it makes an eighth of
+  a south panel in the morning and catches up only in the last sunny hour. But its panels have each other, since
   orientation is shared by a whole face. A panel weak from its first day has no such company: its face-mates
   make a third more than it does at every sun position, and it is as far below the panels of any other face
   somewhere in the sky (its share is flat, theirs is not). So it is still never learned as normal, and the weak
@@ -26,16 +26,18 @@ normal. "Worked properly" is either of two things:
 
 The company test was chosen over the alternatives because it is the issue's own definition of a fault turned
 round: a fault departs from the panel's normal *and* its peers, and a panel with a face-mate has peers it does
-not depart from. Learning a panel whose share reaches the bar only in a few bins would also learn a weak panel
-in a low corner of the sky; judging the shape of the share curve alone (a face varies with the sun, a weak panel
-is flat) would learn a weak panel that is also partly shaded; learned planes as peer groups would change what
-every rule compares with, where only the learning gate was wrong. A bin counts as learned after
-`LEARNED_MIN` sunny minutes (typically two or three sunny days); newer days weigh more once a bin holds
-`WEIGHT_CAP_MIN`. Before a bin is learned, the rules behave as without learning (peers only), with one exception
-learned faster: a panel once seen dark (`DARK_EVIDENCE_MIN`, one sunny reading, on a day it came back from) in
-this bin or one of the eight around it is not judged dead here, since a shadow's edge drifts a few degrees from
-day to day and the first morning's shade would otherwise alert again on each of the next. A bin of the other
-half-year stands in until the current one is learned (around the solstices the sun's path is the same on both
+not depart from. Lowering the first bar (fewer minutes, a few bins) does not help a face that never reaches it,
+and learns more weak panels on faces that outshine the rest part of the day; judging the shape of the share
+curve alone (a face varies with the sun, a weak panel is flat) would learn a weak panel that is also partly
+shaded; learned planes as peer groups would change what every rule compares with, where only the learning gate
+was wrong.
+
+A bin counts as learned after `LEARNED_MIN` sunny minutes (typically two or three sunny days); newer days weigh
+more once a bin holds `WEIGHT_CAP_MIN`. Before a bin is learned, the rules behave as without learning (peers only),
+with one exception learned faster: a panel once seen dark (`DARK_EVIDENCE_MIN`, one sunny reading, on a day it came
+back from) in this bin or one of the eight around it is not judged dead here, since a shadow's edge drifts a few
+degrees from day to day and the first morning's shade would otherwise alert again on each of the next. A bin of the
+other half-year stands in until the current one is learned (around the solstices the sun's path is the same on both
 sides).
 
 Where the config lists the panels of each roof plane, a share is of the panel's own plane (its base is that
