@@ -129,7 +129,8 @@ def detect_figures() -> None:
     learned: dict[str, Any] = {"panels": [], "bins": {}, "today": {}}
     obs = {f"{season}{az}:{el}": {s: [30.0, 0.0, 30.0] for s in serials}
            for season in "ud" for az in range(24) for el in range(9)}
-    normal._commit(learned, {"obs": obs, "good": dict.fromkeys(serials, 600.0), "own": {}, "excl": []})
+    normal._commit(learned, {"obs": obs, "good": dict.fromkeys(serials, 600.0), "own": {}, "excl": []},
+                   DetectionConfig().weak_ratio)
     size = len(json.dumps(learned, separators=(",", ":")))
     full = per_reading({"normal": learned})
     print("Detector, 16 panels (median per reading)")

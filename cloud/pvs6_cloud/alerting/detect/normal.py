@@ -8,17 +8,36 @@ average panel, 0.03 = deep in a tree's shadow, 1.8 = an east face at 8 am), per 
 in April and leafy in August at the same sun position). Each bin also keeps how often the panel was dark there.
 
 Learning uses only *sunny* readings (the producing panels make at least ``sunny_ratio`` of clear-sky), outside a
-snow hold, and commits a panel's day only when the day was ordinary for it: it worked properly (at least
-``weak_ratio`` of an average panel) for at least `GOOD_MIN_PER_DAY` minutes, had no down/weak alert still open at
-the day's last reading, and (where already learned) stayed within `DAY_DEPARTURE` of its normal. So a dead or
-weak panel never teaches the detector that failing is normal, even one weak from its first day, while a shadow
-that passes every morning does. A bin counts as learned after
-`LEARNED_MIN` sunny minutes (typically two or three sunny days); newer days weigh more once a bin holds
-`WEIGHT_CAP_MIN`. Before a bin is learned, the rules behave as without learning (peers only), with one exception
-learned faster: a panel once seen dark (`DARK_EVIDENCE_MIN`, one sunny reading, on a day it came back from) in
-this bin or one of the eight around it is not judged dead here, since a shadow's edge drifts a few degrees from
-day to day and the first morning's shade would otherwise alert again on each of the next. A bin of the other
-half-year stands in until the current one is learned (around the solstices the sun's path is the same on both
+snow hold, and commits a panel's day only when the day was ordinary for it: it worked properly, had no down/weak
+alert still open at the day's last reading, and (where already learned) stayed within `DAY_DEPARTURE` of its
+normal. "Worked properly" is either of two things:
+
+- it made at least ``weak_ratio`` of its peers' median (the weak rule's own bar) for `GOOD_MIN_PER_DAY` minutes:
+  a shadow that passes every morning does, and so does any panel on the main face;
+- or another panel without an open alert saw the sun as it did all day (`_alike`): in every sun-position bin
+  where either was lit, each made at least ``weak_ratio`` of the other. A small face the config does not
+  describe (four west panels on a south roof, in December) never reaches the first bar: it makes an eighth of
+  a south panel in the morning and catches up only in the last sunny hour. But its panels have each other, since
+  orientation is shared by a whole face. A panel weak from its first day has no such company: its face-mates
+  make a third more than it does at every sun position, and it is as far below the panels of any other face
+  somewhere in the sky (its share is flat, theirs is not). So it is still never learned as normal, and the weak
+  rule judges it by its peers alone. The limit: two panels failing alike from their very first day look like a
+  face of their own (as two smaller panels of another model do, which is what they should look like).
+
+The company test was chosen over the alternatives because it is the issue's own definition of a fault turned
+round: a fault departs from the panel's normal *and* its peers, and a panel with a face-mate has peers it does
+not depart from. Lowering the first bar (fewer minutes, a few bins) does not help a face that never reaches it,
+and learns more weak panels on faces that outshine the rest part of the day; judging the shape of the share
+curve alone (a face varies with the sun, a weak panel is flat) would learn a weak panel that is also partly
+shaded; learned planes as peer groups would change what every rule compares with, where only the learning gate
+was wrong.
+
+A bin counts as learned after `LEARNED_MIN` sunny minutes (typically two or three sunny days); newer days weigh
+more once a bin holds `WEIGHT_CAP_MIN`. Before a bin is learned, the rules behave as without learning (peers only),
+with one exception learned faster: a panel once seen dark (`DARK_EVIDENCE_MIN`, one sunny reading, on a day it came
+back from) in this bin or one of the eight around it is not judged dead here, since a shadow's edge drifts a few
+degrees from day to day and the first morning's shade would otherwise alert again on each of the next. A bin of the
+other half-year stands in until the current one is learned (around the solstices the sun's path is the same on both
 sides).
 
 Where the config lists the panels of each roof plane, a share is of the panel's own plane (its base is that
@@ -236,7 +255,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
     buf = mem["today"]
     if buf.get("date") != today:
         if buf.get("date"):
-            learned = _commit(mem, buf)
+            learned = _commit(mem, buf, ctx.config.weak_ratio)
         buf = mem["today"] = {"date": today, "last": "", "obs": {}, "good": {}, "own": {}, "excl": []}
     last = buf["last"]
     buf["last"] = frame.at.isoformat()
@@ -264,9 +283,12 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
         obs[0] = round(obs[0] + share * step_min, 3)
         obs[1] = round(obs[1] + (step_min if share < DARK_SHARE else 0.0), 3)
         obs[2] = round(obs[2] + step_min, 3)
-        # "Working properly" is the weak rule's own bar: a panel 25 % weak from its first day never reaches it
-        # at any sun position, so it is never learned as normal; shade and roof faces reach it part of the day.
-        if share >= ctx.config.weak_ratio:
+        # "Working properly" is the weak rule's own bar, against the same median of its peers (not the mean: a
+        # low face pulls the mean down, and a weak panel on the main face would pass): a panel 25 % weak from its
+        # first day never reaches it at any sun position; shade reaches it part of the day, and a face that never
+        # does is vouched for by its face-mates (`_with_company`).
+        peer_kw = frame.ref_for(serial) or 0.0
+        if peer_kw > 0 and power >= ctx.config.weak_ratio * peer_kw:
             buf["good"][serial] = buf["good"].get(serial, 0.0) + step_min
         own = normals.get(serial)
         if own is not None and own.judges_liveness:
@@ -276,17 +298,53 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
     return learned
 
 
-def _ordinary(buf: dict[str, Any], serial: str) -> bool:
-    if serial in buf["excl"] or buf["good"].get(serial, 0.0) < GOOD_MIN_PER_DAY:
+def _curves(buf: dict[str, Any]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Each panel's day as a share curve: per sun-position bin, (mean share, sunny minutes)."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for key, row in buf["obs"].items():
+        for serial, (share_min, _dark, minutes) in row.items():
+            if minutes > 0:
+                out.setdefault(serial, {})[key] = (share_min / minutes, minutes)
+    return out
+
+
+def _alike(mine: dict[str, tuple[float, float]], theirs: dict[str, tuple[float, float]], weak_ratio: float) -> bool:
+    """Whether two panels saw the sun alike all day: in every bin both were lit in, each made at least
+    ``weak_ratio`` of the other (both dark counts as alike: the same shadow), over `GOOD_MIN_PER_DAY` minutes."""
+    minutes = 0.0
+    for key, (share, seen) in mine.items():
+        if key not in theirs:
+            continue
+        other = theirs[key][0]
+        if share < DARK_SHARE and other < DARK_SHARE:
+            continue
+        if not weak_ratio * other <= share <= other / weak_ratio:
+            return False
+        minutes += seen
+    return minutes >= GOOD_MIN_PER_DAY
+
+
+def _with_company(buf: dict[str, Any], weak_ratio: float) -> set[str]:
+    """The panels that did not reach the weak bar against the whole array but saw the sun as another panel did
+    (`_alike`, that one without an open alert): a face of their own, not a fault."""
+    curves = _curves(buf)
+    below = [s for s in curves if s not in buf["excl"] and buf["good"].get(s, 0.0) < GOOD_MIN_PER_DAY]
+    vouching = [s for s in curves if s not in buf["excl"]]
+    return {s for s in below if any(o != s and _alike(curves[s], curves[o], weak_ratio) for o in vouching)}
+
+
+def _ordinary(buf: dict[str, Any], serial: str, company: set[str]) -> bool:
+    if serial in buf["excl"] or (buf["good"].get(serial, 0.0) < GOOD_MIN_PER_DAY and serial not in company):
         return False
     made, normal = buf["own"].get(serial, (0.0, 0.0))
     return normal <= 0 or made >= (1.0 - DAY_DEPARTURE) * normal
 
 
-def _commit(mem: dict[str, Any], buf: dict[str, Any]) -> bool:
+def _commit(mem: dict[str, Any], buf: dict[str, Any], weak_ratio: float) -> bool:
     """Fold one finished day into the learned table, for the panels whose day was ordinary; False when none was
     (the table is as it was)."""
-    ordinary = {s for row in buf["obs"].values() for s in row if _ordinary(buf, s)}
+    company = _with_company(buf, weak_ratio)
+    ordinary = {s for row in buf["obs"].values() for s in row if _ordinary(buf, s, company)}
     if not ordinary:
         return False
     bins: dict[str, list[int]] = mem["bins"]

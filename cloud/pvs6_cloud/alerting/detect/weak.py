@@ -11,9 +11,11 @@ counted day is back above ``weak_ratio`` + 5 points. One cloudy week therefore d
 
 Where the panel has a learned normal (`normal`: an east face in the afternoon, a panel the tree shades), the day
 must also be under ``weak_ratio`` of what that normal says, so a panel that is merely placed differently never
-turns "weak"; nothing is summed while a snow hold is on. Only readings where the normal is steady count for that
-second test: at a shadow's edge (a bin where the panel is sometimes dark) the learned share is a blend of shade
-and sun, and a weak panel in full sun there would look as good as its normal.
+turns "weak" (and one that did while its normal was still being learned recovers as soon as its latest counted
+day is back at its normal); nothing is summed while a snow hold is on. Only readings where the normal is steady
+count for that second test: at a shadow's edge (a bin where the panel is sometimes dark) the learned share is a
+blend of shade and sun, and a weak panel in full sun there would look as good as its normal. Those readings must
+carry a quarter of what the panel itself made that day for the second test to speak.
 """
 
 from __future__ import annotations
@@ -86,15 +88,20 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
             mem["active"].setdefault(serial, {"since_day": counted[-len(recent)]})
             mem["active"][serial]["ratios"] = [round(r, 3) for r in recent]
             mem["active"][serial]["days"] = counted[-len(recent):]
-        elif serial in mem["active"] and ratios[-1] >= cfg.weak_ratio + RECOVER_MARGIN:
+        elif serial in mem["active"] and (ratios[-1] >= cfg.weak_ratio + RECOVER_MARGIN
+                                          or (own[-1] or 0.0) >= cfg.weak_ratio + RECOVER_MARGIN):
             del mem["active"][serial]
     return set(KINDS)
 
 
 def _own_ratio(day: dict[str, Any], serial: str) -> float | None:
-    """What the panel made over what its learned normal says it makes (None when not learned that day)."""
+    """What the panel made over what its learned normal says it makes (None when not learned that day).
+
+    The normal must have judged readings that carry at least a quarter of what the panel made that day (compared
+    with its own output, not its peers': a small west face makes a third of the peers' all day, and is as well
+    covered as any)."""
     expected = day.get("oexp", {}).get(serial, 0.0)
-    if expected <= 0 or expected < 0.25 * day["ref"].get(serial, 0.0):
+    if expected <= 0 or day["okw"].get(serial, 0.0) < 0.25 * day["kw"].get(serial, 0.0):
         return None
     return day["okw"][serial] / expected
 
