@@ -21,15 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.detection import (
-    CADENCE,
-    TZ,
-    Scenario,
-    _device,
-    _site,
-    play,
-    scenarios,
-)
+from bench.detection import Scenario, play, scenarios
+from bench.detection_site import CADENCE, TZ, _device, _site
 from pvs6_cloud.alerting.loss import covered_serials
 from pvs6_cloud.alerting.notify.transport import OutboxTransport
 from pvs6_cloud.infra.config import CloudConfig, DetectionConfig, MailConfig, WeatherConfig

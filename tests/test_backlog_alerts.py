@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.detection import WATCHDOG_KINDS, Scenario, _site, comparable, play, scenarios
+from bench.detection import WATCHDOG_KINDS, Scenario, comparable, play, scenarios
+from bench.detection_site import _site
 from pvs6_cloud.alerting.flow import evaluate_batch
 from pvs6_cloud.enrich.conditions import enrich_batch
 from pvs6_cloud.infra.config import CloudConfig, DetectionConfig, WeatherConfig

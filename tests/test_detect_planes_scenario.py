@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.detection import SIXTEEN, TZ, Roof, _configured_planes, _play_roof, _poll_times
+from bench.detection_roofs import SIXTEEN, Roof, _configured_planes, _play_roof
+from bench.detection_site import TZ, _poll_times
 from pvs6_sim.config import Plane, PvsConfig, SimConfig
 from pvs6_sim.faults import Fault
 from pvs6_sim.model import Simulator

@@ -37,7 +37,8 @@ def _october_snow(stuck_until_h: float) -> tuple[list[dict], list[tuple], list[s
     Panel 6 keeps its snow until ``stuck_until_h`` local on the 21st. Played through the real pipeline with the
     loopback Open-Meteo answering the snow; returns the Alerts rows, the mails and the serials.
     """
-    from bench.detection import TZ, SnowWeather, _play_roof, _poll_times, _snow_shed
+    from bench.detection_roofs import SnowWeather, _play_roof, _snow_shed
+    from bench.detection_site import TZ, _poll_times
     from pvs6_sim.config import PvsConfig, SimConfig
     from pvs6_sim.faults import Fault
     from pvs6_sim.model import Simulator
