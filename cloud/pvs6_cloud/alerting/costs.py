@@ -1,6 +1,6 @@
 """Charge each open production alert with the energy it loses, reading by reading, and learn a normal day.
 
-Called by `alerting.evaluate_batch` after the lifecycle has judged a reading, so a backlog is charged exactly as
+Called by `flow.evaluate_batch` after the lifecycle has judged a reading, so a backlog is charged exactly as
 the same readings arriving one by one. The arithmetic is `pvs6_cloud.alerting.loss`; this module only reads the reading
 as the detector left it (`detect.Detection.reading`: the frame and each panel's learned normal, computed once per
 reading) and writes the results into the state: the site's normal day and

@@ -1,6 +1,6 @@
 """What a production fault costs: energy lost per reading, its running total, a per-day rate and its money value.
 
-Pure arithmetic, no state of its own: the caller (`alert_costs`) passes each reading's view of the array and the
+Pure arithmetic, no state of its own: the caller (`costs`) passes each reading's view of the array and the
 records to update. How the loss is measured, per kind:
 
 - a panel (``inverter_down``, ``inverter_weak``, ``inverter_intermittent``) or a circuit (``circuit_down``):
@@ -17,7 +17,7 @@ it should make: the median panel's (or the weather expectation's) mean over the 
 complete day has been seen there is no rate ("not measurable yet"); a cloudy week makes it rough, and so does a
 panel whose peers differ from it (shade, another roof face).
 
-Also here, below every stage that uses them: a month's `FaultCost` (worked out by `alert_costs`, told by the
+Also here, below every stage that uses them: a month's `FaultCost` (worked out by `costs`, told by the
 summary) and the words for an amount (`kwh_words`, `money`).
 """
 

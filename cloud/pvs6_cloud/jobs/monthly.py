@@ -151,7 +151,7 @@ def summarize_month(
     weak_ratio : float, default 0.80
         A panel below this share of the median panel's energy is highlighted as weak [fraction].
     faults : FaultCost, optional
-        What production faults cost (`alert_costs.fault_cost`).
+        What production faults cost (`alerting.costs.fault_cost`).
     first_day : date, optional
         The site's first day with readings (`first_site_day`); default the first Daily row with readings.
         Readings are expected from that day on only: a month the monitoring began in is not judged by the days

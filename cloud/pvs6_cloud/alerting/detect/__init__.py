@@ -60,7 +60,7 @@ class Detection:
     """What the rules see now, which kinds they could judge this time, and the last reading as they left it.
 
     ``reading`` is the last reading's frame as the memory stands after the rules took it in, each panel's learned
-    normal in ``reading.normal``: what `alert_costs.charge_reading` measures losses by, so the normals are worked
+    normal in ``reading.normal``: what `costs.charge_reading` measures losses by, so the normals are worked
     out once per reading (None when the batch had no reading).
     """
 
