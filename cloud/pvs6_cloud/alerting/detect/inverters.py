@@ -91,7 +91,7 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context) -> set[str]:
     if not frame.daylight or frame.reference_kw is None:
         return set()
     previous = mem.get("_last")
-    first_today = not previous or ctx.local_date(datetime.fromisoformat(previous)) != ctx.local_date(frame.at)
+    first_today = not previous or ctx.local_date(datetime.fromisoformat(previous)) != today
     step_min = judged_step(mem, frame.at)
     missing_ok = (daylight_min >= setting(cfg, "missing_after_daylight_min")
                   and len(frame.present) >= 0.5 * len(frame.known))

@@ -140,8 +140,11 @@ def _base_kw(frame: Frame, dead_ratio: float, serial: str | None = None) -> floa
 
 
 def _bases(frame: Frame, dead_ratio: float) -> dict[str, float]:
-    """Each known panel's base (`_base_kw`): its plane's other panels where configured, else the array's."""
+    """Each known panel's base (`_base_kw`): its plane's other panels where configured, else the array's; empty
+    when no panel of the array is live (nothing to measure a share against)."""
     whole = _base_kw(frame, dead_ratio)
+    if whole <= 0:
+        return {}
     return {s: _base_kw(frame, dead_ratio, s) if s in frame.plane else whole for s in frame.known}
 
 
@@ -177,9 +180,9 @@ def expectations(frame: Frame, mem: dict[str, Any], dead_ratio: float) -> dict[s
     key = _bin(frame)
     if key is None or not mem["bins"]:
         return {}
-    if _base_kw(frame, dead_ratio) <= 0:
-        return {}
     bases = _bases(frame, dead_ratio)
+    if not bases:
+        return {}
     season = _season(frame.at)
     other = "d" if season == "u" else "u"
     bins = mem["bins"]
@@ -248,9 +251,10 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
     """
     mem = _memory(mem)
     learned = False
-    if mem.get("grouping", "") != _grouping(ctx):  # the owner (re)described the roof's planes: learn anew
+    grouping = _grouping(ctx)
+    if mem.get("grouping", "") != grouping:  # the owner (re)described the roof's planes: learn anew
         learned = bool(mem["bins"])
-        mem.update(panels=[], bins={}, today={}, grouping=_grouping(ctx))
+        mem.update(panels=[], bins={}, today={}, grouping=grouping)
     today = ctx.local_date(frame.at)
     buf = mem["today"]
     if buf.get("date") != today:
@@ -270,9 +274,9 @@ def step(frame: Frame, mem: dict[str, Any], ctx: Context, excluded: Iterable[str
     typical = frame.typical_kw
     if clear_kw <= 0 or typical is None or typical < setting(ctx.config, "sunny_ratio") * clear_kw:
         return learned
-    if _base_kw(frame, ctx.config.dead_ratio) <= 0:
-        return learned
     bases = _bases(frame, ctx.config.dead_ratio)
+    if not bases:
+        return learned
     row = buf["obs"].setdefault(_season(frame.at) + key, {})
     for serial in frame.known:
         power = frame.power_kw.get(serial, 0.0)
